@@ -1,0 +1,17 @@
+"""Models: BASNet, BiSeNet V1/V2 and PatchRefineNet, their registry and checkpoints."""
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .normalization import Normalization
+from .registry import ModelConfig, ModelSpec, create_model, get_spec, list_models, model_config
+
+__all__ = [
+    "ModelConfig",
+    "ModelSpec",
+    "Normalization",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "load_checkpoint",
+    "model_config",
+    "save_checkpoint",
+]

@@ -1,0 +1,90 @@
+"""How a model expects its input to be scaled; travels with the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CITYSCAPES_MEAN = (0.3257, 0.3690, 0.3223)
+CITYSCAPES_STD = (0.2112, 0.2148, 0.2115)
+COCO_MEAN = (0.46962251, 0.4464104, 0.40718787)
+COCO_STD = (0.27469736, 0.27012361, 0.28515933)
+ADE20K_MEAN = (0.49343230, 0.46819794, 0.43106043)
+ADE20K_STD = (0.25680755, 0.25506608, 0.27422913)
+
+Scale = Literal["image_max", "dtype_max", "none"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Input normalization of a model.
+
+    Attributes:
+        scale: how raw pixels become floats in [0, 1] before mean/std:
+            ``image_max`` divides by the image's own maximum (BASNet),
+            ``dtype_max`` by the dtype's range (255 for uint8, 65535 for uint16;
+            floats are taken as already in [0, 1]) (BiSeNet),
+            ``none`` leaves the values as they are (PRN takes probabilities).
+        mean: per-channel mean subtracted after scaling, or None.
+        std: per-channel std divided after the mean, or None.
+    """
+
+    scale: Scale = "dtype_max"
+    mean: tuple[float, ...] | None = IMAGENET_MEAN
+    std: tuple[float, ...] | None = IMAGENET_STD
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Normalization:
+        mean, std = data.get("mean"), data.get("std")
+        return cls(
+            scale=data.get("scale", "dtype_max"),
+            mean=tuple(mean) if mean is not None else None,
+            std=tuple(std) if std is not None else None,
+        )
+
+
+BASNET_NORM = Normalization("image_max", IMAGENET_MEAN, IMAGENET_STD)
+IMAGENET_NORM = Normalization("dtype_max", IMAGENET_MEAN, IMAGENET_STD)
+BISENET_CITY_NORM = Normalization("dtype_max", CITYSCAPES_MEAN, CITYSCAPES_STD)
+PROBABILITY_NORM = Normalization("none", None, None)
+
+
+def dtype_range(dtype: np.dtype) -> float:
+    """The value that maps to 1.0 for ``dtype_max`` scaling (1.0 for floats)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return 1.0
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
+    """Scale a channels-first image (C, H, W) of any dtype as ``norm`` says.
+
+    Returns:
+        float32 array of the same shape. Grayscale images given to a 3-channel
+        mean/std are normalized with the first channel's statistics per channel;
+        the caller replicates channels beforehand when the model needs 3.
+    """
+    x = image.astype(np.float32, copy=True)
+    if norm.scale == "image_max":
+        peak = float(x.max()) if x.size else 0.0
+        if peak > 0:
+            x /= peak
+    elif norm.scale == "dtype_max":
+        x /= dtype_range(image.dtype)
+    if norm.mean is not None and norm.std is not None:
+        channels = x.shape[0]
+        mean = np.resize(np.asarray(norm.mean, np.float32), channels)
+        std = np.resize(np.asarray(norm.std, np.float32), channels)
+        x -= mean[:, None, None]
+        x /= std[:, None, None]
+    return x
