@@ -91,37 +91,96 @@ class ModelConfig:
 def _specs() -> list[ModelSpec]:
     prn_help = "PatchRefineNet on probability maps"
     return [
-        ModelSpec("basnet", "basnet", "basnet:BASNet", {}, BASNET_NORM,
-                  description="BASNet (ResNet-34 encoder, 87.1 M params), salient objects",
-                  weights=("basnet_duts",)),
-        ModelSpec("basnet_lite", "basnet", "basnet:BASNet", {"width": 8}, BASNET_NORM,
-                  description="BASNet at 1/8 width for CPUs, tests and the shipped demo"),
-        ModelSpec("bisenetv1", "bisenetv1", "bisenetv1:BiSeNetV1", {"num_classes": 19},
-                  BISENET_CITY_NORM,
-    IMAGENET_NORM,
-                  description="BiSeNet V1 (ResNet-18 context path), semantic",
-                  weights=("bisenetv1_city", "bisenetv1_coco", "bisenetv1_ade20k")),
-        ModelSpec("bisenetv2", "bisenetv2", "bisenetv2:BiSeNetV2", {"num_classes": 19},
-                  BISENET_CITY_NORM,
-    IMAGENET_NORM,
-                  description="BiSeNet V2 (detail + semantic branches), semantic",
-                  weights=("bisenetv2_city", "bisenetv2_coco", "bisenetv2_ade20k")),
-        ModelSpec("bisenetv1_binary", "bisenetv1", "bisenetv1:BiSeNetV1", {"num_classes": 1},
-                  IMAGENET_NORM,
-                  description="BiSeNet V1 with one foreground logit (binary masks)"),
-        ModelSpec("bisenetv2_binary", "bisenetv2", "bisenetv2:BiSeNetV2", {"num_classes": 1},
-                  IMAGENET_NORM,
-                  description="BiSeNet V2 with one foreground logit (binary masks)"),
-        ModelSpec("prn_p64", "prn", "prn:PatchRefineNet", {"variant": "p64"},
-                  PROBABILITY_NORM, "probability", f"{prn_help}, 8x8 local patches",
-                  weights=("prn_p64_duts", "prn_p64_kvasir", "prn_p64_deepglobe")),
-        ModelSpec("prn_p4", "prn", "prn:PatchRefineNet", {"variant": "p4"},
-                  PROBABILITY_NORM, "probability", f"{prn_help}, 4x4 local patches"),
-        ModelSpec("prn_p0", "prn", "prn:PatchRefineNet", {"variant": "p0"},
-                  PROBABILITY_NORM, "probability", f"{prn_help}, global path only"),
-        ModelSpec("prn_p64_lite", "prn", "prn:PatchRefineNet",
-                  {"variant": "p64", "width": 16}, PROBABILITY_NORM, "probability",
-                  f"{prn_help}, 8x8 patches, half width (shipped demo)"),
+        ModelSpec(
+            "basnet",
+            "basnet",
+            "basnet:BASNet",
+            {},
+            BASNET_NORM,
+            description="BASNet (ResNet-34 encoder, 87.1 M params), salient objects",
+            weights=("basnet_duts",),
+        ),
+        ModelSpec(
+            "basnet_lite",
+            "basnet",
+            "basnet:BASNet",
+            {"width": 8},
+            BASNET_NORM,
+            description="BASNet at 1/8 width for CPUs, tests and the shipped demo",
+        ),
+        ModelSpec(
+            "bisenetv1",
+            "bisenetv1",
+            "bisenetv1:BiSeNetV1",
+            {"num_classes": 19},
+            BISENET_CITY_NORM,
+            IMAGENET_NORM,
+            description="BiSeNet V1 (ResNet-18 context path), semantic",
+            weights=("bisenetv1_city", "bisenetv1_coco", "bisenetv1_ade20k"),
+        ),
+        ModelSpec(
+            "bisenetv2",
+            "bisenetv2",
+            "bisenetv2:BiSeNetV2",
+            {"num_classes": 19},
+            BISENET_CITY_NORM,
+            IMAGENET_NORM,
+            description="BiSeNet V2 (detail + semantic branches), semantic",
+            weights=("bisenetv2_city", "bisenetv2_coco", "bisenetv2_ade20k"),
+        ),
+        ModelSpec(
+            "bisenetv1_binary",
+            "bisenetv1",
+            "bisenetv1:BiSeNetV1",
+            {"num_classes": 1},
+            IMAGENET_NORM,
+            description="BiSeNet V1 with one foreground logit (binary masks)",
+        ),
+        ModelSpec(
+            "bisenetv2_binary",
+            "bisenetv2",
+            "bisenetv2:BiSeNetV2",
+            {"num_classes": 1},
+            IMAGENET_NORM,
+            description="BiSeNet V2 with one foreground logit (binary masks)",
+        ),
+        ModelSpec(
+            "prn_p64",
+            "prn",
+            "prn:PatchRefineNet",
+            {"variant": "p64"},
+            PROBABILITY_NORM,
+            "probability",
+            f"{prn_help}, 8x8 local patches",
+            weights=("prn_p64_duts", "prn_p64_kvasir", "prn_p64_deepglobe"),
+        ),
+        ModelSpec(
+            "prn_p4",
+            "prn",
+            "prn:PatchRefineNet",
+            {"variant": "p4"},
+            PROBABILITY_NORM,
+            "probability",
+            f"{prn_help}, 4x4 local patches",
+        ),
+        ModelSpec(
+            "prn_p0",
+            "prn",
+            "prn:PatchRefineNet",
+            {"variant": "p0"},
+            PROBABILITY_NORM,
+            "probability",
+            f"{prn_help}, global path only",
+        ),
+        ModelSpec(
+            "prn_p64_lite",
+            "prn",
+            "prn:PatchRefineNet",
+            {"variant": "p64", "width": 16},
+            PROBABILITY_NORM,
+            "probability",
+            f"{prn_help}, 8x8 patches, half width (shipped demo)",
+        ),
     ]
 
 
@@ -151,7 +210,9 @@ def build_model(config: ModelConfig) -> nn.Module:
     try:
         model = spec.model_class()(**config.kwargs)
     except TypeError as err:
-        raise SegRefineError(f"model {config.arch!r} does not accept these settings: {err}") from None
+        raise SegRefineError(
+            f"model {config.arch!r} does not accept these settings: {err}"
+        ) from None
     model.segrefine_config = config
     return model
 

@@ -1,0 +1,58 @@
+"""The ``napari-segrefine`` command line.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``. User mistakes (`SegRefineError`) print one line on stderr and
+exit with code 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import Cancelled, SegRefineError
+
+SUBCOMMANDS = ("models", "predict", "refine", "evaluate", "train", "demo")
+
+
+def _available_subcommands() -> list:
+    modules = []
+    for name in SUBCOMMANDS:
+        try:
+            modules.append(importlib.import_module(f"napari_segrefine.cli.{name}_cmd"))
+        except ModuleNotFoundError as err:
+            if err.name != f"napari_segrefine.cli.{name}_cmd":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-segrefine",
+        description="Segment, refine, correct and fine-tune: BASNet, BiSeNet, PatchRefineNet.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _available_subcommands():
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SegRefineError as err:
+        print(f"napari-segrefine {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print(f"napari-segrefine {args.command}: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"napari-segrefine {args.command}: interrupted", file=sys.stderr)
+        return 130
