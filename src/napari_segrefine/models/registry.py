@@ -45,6 +45,10 @@ class ModelSpec:
     description: str = ""
     weights: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.input_kind not in ("image", "probability"):
+            raise ValueError(f"{self.name}: input_kind must be 'image' or 'probability'")
+
     def model_class(self) -> type[nn.Module]:
         module_name, class_name = self.target.split(":")
         module = importlib.import_module(f"napari_segrefine.models.{module_name}")
@@ -114,7 +118,6 @@ def _specs() -> list[ModelSpec]:
             "bisenetv1:BiSeNetV1",
             {"num_classes": 19},
             BISENET_CITY_NORM,
-            IMAGENET_NORM,
             description="BiSeNet V1 (ResNet-18 context path), semantic",
             weights=("bisenetv1_city", "bisenetv1_coco", "bisenetv1_ade20k"),
         ),
@@ -124,7 +127,6 @@ def _specs() -> list[ModelSpec]:
             "bisenetv2:BiSeNetV2",
             {"num_classes": 19},
             BISENET_CITY_NORM,
-            IMAGENET_NORM,
             description="BiSeNet V2 (detail + semantic branches), semantic",
             weights=("bisenetv2_city", "bisenetv2_coco", "bisenetv2_ade20k"),
         ),
