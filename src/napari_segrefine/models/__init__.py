@@ -2,9 +2,20 @@
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .normalization import Normalization
-from .registry import ModelConfig, ModelSpec, create_model, get_spec, list_models, model_config
+from .registry import (
+    DEFAULT_BINARY_MODEL,
+    DEFAULT_PRN_MODEL,
+    ModelConfig,
+    ModelSpec,
+    create_model,
+    get_spec,
+    list_models,
+    model_config,
+)
 
 __all__ = [
+    "DEFAULT_BINARY_MODEL",
+    "DEFAULT_PRN_MODEL",
     "ModelConfig",
     "ModelSpec",
     "Normalization",

@@ -19,6 +19,9 @@ from .normalization import (
 
 InputKind = Literal["image", "probability"]
 
+DEFAULT_BINARY_MODEL = "basnet_lite"  # used when a user names no model (shipped weights)
+DEFAULT_PRN_MODEL = "prn_p64_lite"
+
 
 @dataclass(frozen=True)
 class ModelSpec:

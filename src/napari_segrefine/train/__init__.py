@@ -1,0 +1,22 @@
+"""Fine-tuning on corrections: datasets, losses and the training loop."""
+
+from .datasets import CorrectionDataset, split_samples
+from .finetune import (
+    FinetuneConfig,
+    FinetuneResult,
+    TrainEvent,
+    TrainState,
+    finetune,
+    run_finetune,
+)
+
+__all__ = [
+    "CorrectionDataset",
+    "FinetuneConfig",
+    "FinetuneResult",
+    "TrainEvent",
+    "TrainState",
+    "finetune",
+    "run_finetune",
+    "split_samples",
+]
