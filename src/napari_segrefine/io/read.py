@@ -1,0 +1,119 @@
+"""Read images of any supported format, and expand folders into image lists."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SegRefineError
+from .formats import FORMAT_NAMES, READ_SUFFIXES, is_readable_name, read_format
+from .image import ImageData
+from .tiff import read_tiff
+from .zarr_io import LAZY_BYTES, read_zarr
+
+PathLike = str | Path
+
+
+def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
+    """Read an image with its pixel size, GeoTIFF tags and channel axis when present.
+
+    Formats: TIFF (.tif, .tiff, OME-TIFF, GeoTIFF; first series), PNG, JPEG, BMP
+    (palette PNGs, the usual format of label masks, give their palette indices),
+    .npy, and zarr directories (a plain array, or the full-resolution level of an
+    OME-Zarr image, with singleton T/C/Z axes dropped).
+
+    Args:
+        path: the file, or the ``.zarr`` directory.
+        lazy: for zarr and .npy: keep the pixels on disk (zarr as a ``dask.array.Array``,
+            .npy as a read-only memory map) when True, load them when False, and decide
+            by size when None (on disk above 256 MiB).
+
+    Raises:
+        SegRefineError: missing file, unsupported extension, unreadable or damaged
+            file, or an image without pixels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SegRefineError(f"no such file: {path}")
+    fmt = read_format(path)
+    try:
+        image = _read(fmt, path, lazy)
+    except SegRefineError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, Image.DecompressionBombError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegRefineError(
+            f"cannot read {path.name}: expected {FORMAT_NAMES[fmt]} but the file is damaged "
+            f"or of another kind ({reason})"
+        ) from exc
+    if math.prod(image.shape) == 0:
+        raise SegRefineError(
+            f"{path.name} holds an empty image (shape {image.shape}); check the file"
+        )
+    return image
+
+
+def _read(fmt: str, path: Path, lazy: bool | None) -> ImageData:
+    if fmt == "tiff":
+        return read_tiff(path)
+    if fmt == "zarr":
+        return read_zarr(path, lazy)
+    if fmt == "npy":
+        return _read_npy(path, lazy)
+    return _read_raster(path)
+
+
+def _read_npy(path: Path, lazy: bool | None) -> ImageData:
+    if lazy is None:
+        lazy = path.stat().st_size > LAZY_BYTES
+    array = np.load(path, mmap_mode="r" if lazy else None, allow_pickle=False)
+    return ImageData(array, path)
+
+
+def _read_raster(path: Path) -> ImageData:
+    with Image.open(path) as picture:
+        array = np.asarray(picture)
+    return ImageData(array, path, channel_axis=2 if array.ndim == 3 else None)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    entries = sorted(folder.iterdir(), key=lambda entry: entry.name)
+    return [
+        entry
+        for entry in entries
+        if not entry.name.startswith(".")
+        and is_readable_name(entry)
+        and (entry.is_file() or entry.name.lower().endswith(".zarr"))
+    ]
+
+
+def list_images(folder_or_files: PathLike | Iterable[PathLike]) -> list[Path]:
+    """Expand folders into their images; check named files.
+
+    A folder gives its supported images (not its subfolders, except ``.zarr``
+    directories), sorted by name, hidden files skipped. Named files are kept in the
+    order given.
+
+    Raises:
+        SegRefineError: a path that does not exist, a named file of an unsupported
+            type, or no image at all.
+    """
+    single = isinstance(folder_or_files, str | Path)
+    sources = [Path(folder_or_files)] if single else [Path(p) for p in folder_or_files]
+    images: list[Path] = []
+    for source in sources:
+        if not source.exists():
+            raise SegRefineError(f"no such file or folder: {source}")
+        if source.is_dir() and not is_readable_name(source):
+            images.extend(_images_in(source))
+        else:
+            read_format(source)
+            images.append(source)
+    if not images:
+        where = str(sources[0]) if len(sources) == 1 else f"the {len(sources)} paths given"
+        raise SegRefineError(f"no images found in {where} (looked for {', '.join(READ_SUFFIXES)})")
+    return images

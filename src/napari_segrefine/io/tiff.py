@@ -1,0 +1,171 @@
+"""TIFF in and out (tifffile): OME and ImageJ pixel sizes, GeoTIFF tags.
+
+Pixel sizes are read, in order of preference, from OME-XML (``PhysicalSizeX/Y/Z``),
+else from the resolution tags (with ImageJ's ``unit`` and ``spacing`` for stacks). The
+resolution tifffile writes by default (1 pixel per unit, no unit) means "no scale".
+
+Written masks carry the scale twice, as OME-XML and as resolution tags in pixels per
+centimetre, so both OME readers and plain TIFF readers (Fiji, GIS) see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import numpy as np
+import tifffile
+
+from ..errors import SegRefineError
+from .image import ImageData, axis_names
+
+# name: (tag code, TIFF data type as tifffile spells it)
+GEO_TAGS = {
+    "ModelPixelScaleTag": (33550, "d"),
+    "ModelTiepointTag": (33922, "d"),
+    "ModelTransformationTag": (34264, "d"),
+    "GeoKeyDirectoryTag": (34735, "H"),
+    "GeoDoubleParamsTag": (34736, "d"),
+    "GeoAsciiParamsTag": (34737, "s"),
+    "GDAL_METADATA": (42112, "s"),
+    "GDAL_NODATA": (42113, "s"),
+}
+# What places a raster on the map. GDAL_NODATA and GDAL_METADATA describe the source's
+# pixel values (nodata value, band statistics), which are wrong for a mask or a map of
+# probabilities, so outputs leave them out.
+PLACEMENT_TAGS = tuple(name for name in GEO_TAGS if not name.startswith("GDAL_"))
+
+_MICROMETRES_PER_UNIT = {
+    "nm": 1e-3,
+    "um": 1.0,
+    "µm": 1.0,
+    "\\u00B5m": 1.0,
+    "micron": 1.0,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+}
+_MICROMETRES_PER_RESUNIT = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}  # inch, cm, mm, µm
+_RESUNIT_NONE = 1
+
+
+def read_tiff(path: Path) -> ImageData:
+    """Read the first series of a TIFF, OME-TIFF or GeoTIFF, with its scale and tags."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        array = series.asarray()
+        axes = series.axes
+        channel_axis = next((i for i, axis in enumerate(axes) if axis in "SC"), None)
+        sizes = _ome_sizes(tif.ome_metadata) if tif.is_ome else {}
+        if not sizes:
+            sizes = _resolution_sizes(tif.pages.first.tags, tif.imagej_metadata or {})
+        geo = _geo_tags(tif.pages.first.tags)
+    scale = None
+    if sizes:
+        scale = tuple(sizes.get(axis, 1.0) for i, axis in enumerate(axes) if i != channel_axis)
+    return ImageData(array, path, scale, geo, channel_axis)
+
+
+def _ome_sizes(ome_xml: str) -> dict[str, float]:
+    try:
+        root = ElementTree.fromstring(ome_xml)
+    except ElementTree.ParseError:
+        return {}
+    pixels = next((node for node in root.iter() if node.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return {}
+    sizes = {}
+    for axis in "XYZ":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")
+            sizes[axis] = float(value) * _MICROMETRES_PER_UNIT.get(unit, 1.0)
+    return sizes
+
+
+def _ratio(value: Any) -> float:
+    numerator, denominator = value if isinstance(value, tuple) else (value, 1)
+    return numerator / denominator if denominator else 0.0
+
+
+def _resolution_sizes(tags: tifffile.TiffTags, imagej: dict[str, Any]) -> dict[str, float]:
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return {}
+    x_res, y_res = _ratio(tags["XResolution"].value), _ratio(tags["YResolution"].value)
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    if x_res <= 0 or y_res <= 0 or (unit == _RESUNIT_NONE and x_res == y_res == 1):
+        return {}
+    imagej_unit = _MICROMETRES_PER_UNIT.get(imagej.get("unit", ""), 1.0)
+    per_unit = _MICROMETRES_PER_RESUNIT.get(unit, imagej_unit)
+    sizes = {"X": per_unit / x_res, "Y": per_unit / y_res}
+    if "spacing" in imagej:
+        sizes["Z"] = float(imagej["spacing"]) * imagej_unit
+    return sizes
+
+
+def _geo_tags(tags: tifffile.TiffTags) -> dict[str, Any] | None:
+    found = {name: tags[code].value for name, (code, _) in GEO_TAGS.items() if code in tags}
+    return found or None
+
+
+def geo_extratags(geo: dict[str, Any]) -> list[tuple[int, str, int, Any, bool]]:
+    """tifffile ``extratags`` that place an output where ``geo`` placed its source.
+
+    Raises:
+        SegRefineError: ``geo`` names a tag that is not a GeoTIFF tag.
+    """
+    unknown = sorted(set(geo) - set(GEO_TAGS))
+    if unknown:
+        raise SegRefineError(
+            f"unknown GeoTIFF tag(s) {', '.join(unknown)}; expected names from "
+            f"{', '.join(GEO_TAGS)} (as read_image returns them)"
+        )
+    extratags = []
+    for name in PLACEMENT_TAGS:
+        if name not in geo:
+            continue
+        code, dtype = GEO_TAGS[name]
+        if dtype == "s":
+            extratags.append((code, dtype, 0, str(geo[name]), True))
+        else:
+            values = tuple(np.ravel(geo[name]).tolist())
+            extratags.append((code, dtype, len(values), values, True))
+    return extratags
+
+
+def _scale_options(
+    ndim: int, scale: Sequence[float] | None, channel_axis: int | None
+) -> dict[str, Any]:
+    if scale is None:
+        return {}
+    names = axis_names(ndim, channel_axis)
+    sizes = dict(zip([name for name in names if name != "c"], scale))
+    metadata: dict[str, Any] = {"axes": "".join(names).upper()}
+    metadata.update({f"PhysicalSize{a.upper()}": sizes[a] for a in "xyz" if a in sizes})
+    return {
+        "ome": True,
+        "metadata": metadata,
+        "resolution": (1e4 / sizes["x"], 1e4 / sizes["y"]),
+        "resolutionunit": "CENTIMETER",
+    }
+
+
+def write_tiff(
+    target: Path,
+    array: np.ndarray,
+    *,
+    scale: Sequence[float] | None = None,
+    geo: dict[str, Any] | None = None,
+    channel_axis: int | None = None,
+) -> None:
+    """Write ``array`` zlib-compressed, with its scale (micrometres) and GeoTIFF placement."""
+    tifffile.imwrite(
+        target,
+        array,
+        compression="zlib",
+        photometric="minisblack",
+        extratags=geo_extratags(geo) if geo else (),
+        **_scale_options(array.ndim, scale, channel_axis),
+    )
