@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 
 from ..engine import resolve_device
 from ..errors import SegRefineError
@@ -43,6 +44,7 @@ class FinetuneConfig:
     device: str = "auto"
     amp: bool = True
     prn_patch_size: int = 64
+    num_workers: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "patch_size", "val_every", "patience"):
@@ -111,11 +113,28 @@ def _validation_set(val_samples, adapter: TaskAdapter, config: FinetuneConfig):
     return [dataset[i] for i in range(len(dataset))]
 
 
-def _batch(dataset: CorrectionDataset, step: int, batch_size: int, device) -> dict[str, Tensor]:
-    start = step * batch_size
-    dataset.set_epoch(start // len(dataset))
-    items = [dataset[(start + i) % len(dataset)] for i in range(batch_size)]
-    return {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
+class _RunningIndex(Dataset):
+    """Item k of a whole run: item ``k % len`` of epoch ``k // len`` of the dataset.
+
+    Items depend only on k, so batches are the same with or without loader workers.
+    """
+
+    def __init__(self, dataset: CorrectionDataset, total: int) -> None:
+        self.dataset, self.total = dataset, total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, k: int) -> dict[str, Tensor]:
+        self.dataset.set_epoch(k // len(self.dataset))
+        return self.dataset[k % len(self.dataset)]
+
+
+def _batches(dataset: CorrectionDataset, first_step: int, config: FinetuneConfig):
+    size = config.batch_size
+    items = _RunningIndex(dataset, config.steps * size)
+    order = range(first_step * size, config.steps * size)
+    return iter(DataLoader(items, size, sampler=order, num_workers=config.num_workers))
 
 
 def finetune(
@@ -161,6 +180,7 @@ def finetune(
     amp = config.amp and device.type == "cuda"
     result = FinetuneResult(model, state)
     started, first_step = time.perf_counter(), state.step
+    batches = _batches(dataset, first_step, config)
     while state.step < config.steps:
         if stop is not None and stop.is_set():
             result.stopped_by_user = True
@@ -168,7 +188,7 @@ def finetune(
         model.train()
         if config.freeze_encoder:
             _freeze_encoder(model)
-        batch = _batch(dataset, state.step, config.batch_size, device)
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = adapter.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)

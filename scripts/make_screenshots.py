@@ -1,0 +1,166 @@
+"""Screenshots of each napari-segrefine widget at work, for docs/gui.md.
+
+Drives the real widgets on a synthetic sample (the loop a user goes through: segment,
+refine, correct, fine-tune, export) and saves ``docs/images/gui_<widget>.png``. Needs
+a display with OpenGL; on a headless machine run it under Xvfb:
+
+    xvfb-run -a -s "-screen 0 1400x1000x24" .venv/bin/python scripts/make_screenshots.py
+
+The model is ``basnet_lite`` with the shipped demo weights (random weights, with a
+warning, where they are missing), the PRN refiner ``prn_p64_lite`` likewise. The
+"user's" corrections are copied from the sample's ground truth, patch by patch, in the
+order the Correct widget proposes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import napari
+import numpy as np
+from qtpy.QtWidgets import QApplication
+
+from napari_segrefine.widgets._models import DEMO, RANDOM
+
+PLUGIN = "napari-segrefine"
+WINDOW = (1400, 950)
+
+
+def settle(seconds: float = 0.4) -> None:
+    """Let Qt process events (repaint, queued signals) for a moment."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def wait(runner) -> None:
+    """Wait until a widget's background job has finished."""
+    while runner.busy:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    settle()
+
+
+def choose_weights(picker) -> None:
+    """Demo weights when they are shipped, else random ones (say so)."""
+    if DEMO in picker.weights.choices:
+        picker.weights.value = DEMO
+    else:
+        print(f"no demo weights for {picker.arch.value}: using random ones")
+        picker.weights.value = RANDOM
+
+
+class Shots:
+    """One viewer, one sample image, and a dock per screenshot."""
+
+    def __init__(self, domain: str, out: Path) -> None:
+        self.out = out
+        self.viewer = napari.Viewer(title="napari-segrefine")
+        self.viewer.window.resize(*WINDOW)
+        self.viewer.open_sample(PLUGIN, domain)
+        self.image = self.viewer.layers[domain]
+        self.truth = self.viewer.layers[f"{domain} ground truth"].data
+        self.name = domain
+        self.dock = None
+
+    def open(self, widget_name: str):
+        if self.dock is not None:
+            self.viewer.window.remove_dock_widget(self.dock)
+        self.dock, widget = self.viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
+        settle()
+        return widget
+
+    def save(self, name: str) -> None:
+        settle(0.6)
+        path = self.out / f"gui_{name}.png"
+        self.viewer.screenshot(str(path), canvas_only=False, flash=False)
+        print(f"wrote {path}")
+
+    def layer(self, role: str):
+        return self.viewer.layers[f"{self.name} {role}"]
+
+    def segment(self) -> None:
+        widget = self.open("Segment")
+        widget.image.value = self.image
+        choose_weights(widget.picker)
+        widget.run()
+        wait(widget.runner)
+        widget.threshold.value = 0.45
+        self.viewer.reset_view()
+        self.save("segment")
+
+    def refine(self) -> None:
+        widget = self.open("Refine")
+        widget.image.value = self.image
+        widget.patch_size.value = 64
+        if widget.picker.arch.value != "prn_p64_lite":
+            widget.picker.arch.value = "prn_p64_lite"
+        choose_weights(widget.picker)
+        widget.run()
+        wait(widget.runner)
+        self.layer("boundary").visible = False
+        self.save("refine")
+
+    def correct(self, patches: int) -> None:
+        widget = self.open("Correct")
+        widget.image.value = self.image
+        widget.patch_size.value = 64
+        widget.start_editing()
+        self.layer("refine changes").visible = False
+        mask = self.layer("mask")
+        for _ in range(patches):
+            patch = widget.next_patch()
+            if patch is None:
+                break
+            wrong = np.nonzero(mask.data[patch.slices] != self.truth[patch.slices])
+            index = (wrong[0] + patch.top, wrong[1] + patch.left)
+            mask.data_setitem(index, self.truth[index])  # as the user's brush would
+            widget.confirm_patch()
+        self.layer("probability").visible = False
+        self.save("correct")
+
+    def finetune(self, steps: int) -> None:
+        widget = self.open("Fine-tune")
+        widget.images.value = [self.image]
+        widget.steps.value, widget.batch_size.value, widget.crop.value = steps, 2, 128
+        widget.train()
+        wait(widget.runner)
+        self.viewer.reset_view()
+        self.layer("next patch").visible = False
+        self.save("finetune")
+
+    def export(self, folder: Path) -> None:
+        widget = self.open("Export")
+        widget.labels_layer.value = self.layer("mask")
+        widget.folder.value = folder
+        widget.probability.value = True
+        widget.export()
+        wait(widget.runner)
+        self.layer("changes").visible = False
+        self.save("export")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument("--domain", default="polyps", choices=["roads", "polyps", "salient"])
+    parser.add_argument("--patches", type=int, default=8, help="patches to correct")
+    parser.add_argument("--steps", type=int, default=30, help="fine-tuning steps")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    shots = Shots(args.domain, args.out)
+    with tempfile.TemporaryDirectory() as folder:
+        shots.segment()
+        shots.refine()
+        shots.correct(args.patches)
+        shots.finetune(args.steps)
+        shots.export(Path(folder))
+    shots.viewer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""``napari-segrefine predict``: segment images or folders of images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..engine import Prediction, predict, resolve_device
+from ..errors import SegRefineError
+from ..io import ImageData, read_image, write_labels, write_probability
+from ..models import DEFAULT_BINARY_MODEL, model_config
+from . import common
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "predict",
+        help="segment images: <stem>_mask (and _prob, _boundary) files in --out",
+        description="Segment images and write <stem>_mask files (optionally the probability "
+        "and boundary maps). Outputs appear only when every input succeeded.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    common.add_model_options(parser, DEFAULT_BINARY_MODEL)
+    parser.add_argument(
+        "--tile",
+        type=int,
+        metavar="N",
+        help="tile side in pixels (default: whole image up to 1024 px, else 512)",
+    )
+    parser.add_argument(
+        "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1)"
+    )
+    common.add_device_option(parser)
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, metavar="F", help="mask = probability > F"
+    )
+    parser.add_argument("--batch-size", type=int, metavar="N", help="tiles per model call")
+    parser.add_argument(
+        "--save-prob", action="store_true", help="also write <stem>_prob (float32 in [0, 1])"
+    )
+    parser.add_argument("--save-boundary", action="store_true", help="also write <stem>_boundary")
+    common.add_format_option(parser)
+    return parser
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    common.check_positive("--tile", args.tile)
+    common.check_positive("--batch-size", args.batch_size)
+    common.check_fraction("--overlap", args.overlap)
+    common.check_fraction("--threshold", args.threshold, "[0, 1]")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    inputs = common.list_inputs(args.inputs)
+    suffix = common.OUTPUT_FORMATS[args.format]
+    stems = [common.match_key(path) for path in inputs]
+    common.check_distinct_outputs(stems, inputs)
+    device = resolve_device(args.device)
+    model = common.load_model(args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL)
+    if args.save_prob and args.format == "png" and model_config(model).num_classes > 1:
+        raise SegRefineError(
+            "a PNG holds one 2-D map, not per-class probabilities; use --format tif or zarr"
+        )
+    images = common.progress_bar(len(inputs), "images", "image")
+    tiles = common.progress_bar(0, "tiles", "tile", position=1)
+    with images, tiles, common.staged_outputs(args.out) as staging:
+        for path, name in zip(inputs, stems):
+            with common.about(path):
+                data = read_image(path)
+                prediction = predict(
+                    model,
+                    data.array,
+                    tile_size=args.tile,
+                    overlap=args.overlap,
+                    batch_size=args.batch_size,
+                    device=device,
+                    threshold=args.threshold,
+                    channel_axis=data.channel_axis,
+                    progress=lambda done, total: _advance(tiles, done, total),
+                )
+                _write(prediction, staging / name, suffix, args, data)
+            images.update()
+    print(f"wrote {len(inputs)} prediction(s) to {args.out}")
+    return 0
+
+
+def _advance(bar, done: int, total: int) -> None:
+    if bar.total != total:
+        bar.reset(total=total)
+    bar.n = done
+    bar.refresh()
+
+
+def _write(prediction: Prediction, base: Path, suffix: str, args, data: ImageData) -> None:
+    """The mask (and with flags the probability and boundary maps) of one image."""
+    scale = data.scale if data.scale and len(data.scale) == prediction.mask.ndim else None
+    write_labels(_named(base, "mask", suffix), prediction.mask, scale=scale, geo=data.geo)
+    if args.save_prob:
+        probabilities = prediction.probabilities
+        class_axis = None if prediction.is_binary else probabilities.ndim - 3
+        write_probability(
+            _named(base, "prob", suffix),
+            probabilities,
+            scale=scale,
+            geo=data.geo,
+            channel_axis=class_axis,
+        )
+    if args.save_boundary:
+        write_probability(
+            _named(base, "boundary", suffix), prediction.boundary, scale=scale, geo=data.geo
+        )
+
+
+def _named(base: Path, kind: str, suffix: str) -> Path:
+    return base.with_name(f"{base.name}_{kind}{suffix}")

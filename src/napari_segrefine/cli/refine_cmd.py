@@ -1,0 +1,70 @@
+"""``napari-segrefine refine``: refined masks from probability maps."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..engine import resolve_device
+from ..io import write_labels
+from ..refine import refine
+from . import common
+
+_PROB_SUFFIXES = ("_prob",)
+_NOT_MAPS = ("_mask", "_boundary", "_refined")  # other outputs of predict and refine
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "refine",
+        help="refine masks from probability maps: <stem>_refined files in --out",
+        description="Refine the masks of probability maps (float TIFF in [0, 1], or 8/16-bit "
+        "images scaled to their maximum) with PatchRefineNet, or without --prn with "
+        "per-patch threshold adaptation. A trailing _prob leaves the output name; in "
+        "folders, files ending in _mask, _boundary or _refined are skipped. "
+        "Outputs appear only when every input succeeded.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="PROB", help="probability maps or folders")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--patch-size", type=int, default=64, metavar="N", help="patch side (default 64)"
+    )
+    parser.add_argument(
+        "--prn",
+        metavar="NAME_OR_FILE",
+        help="PRN model name (e.g. prn_p64) or checkpoint; default: no PRN, the "
+        "threshold-adaptation fallback",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, metavar="F", help="cut-off in (0, 1)"
+    )
+    common.add_device_option(parser)
+    common.add_format_option(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    common.check_positive("--patch-size", args.patch_size)
+    common.check_fraction("--threshold", args.threshold, "(0, 1)")
+    inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
+    suffix = common.OUTPUT_FORMATS[args.format]
+    stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
+    common.check_distinct_outputs(stems, inputs)
+    device = resolve_device(args.device)
+    prn = None if args.prn is None else common.load_prn(args.prn)
+    maps = common.progress_bar(len(inputs), "maps", "map")
+    with maps, common.staged_outputs(args.out) as staging:
+        for path, name in zip(inputs, stems):
+            with common.about(path):
+                prob = common.require_2d(common.read_array(path), path, "probability map")
+                mask = refine(
+                    common.as_probability(prob),
+                    patch_size=args.patch_size,
+                    prn=prn,
+                    threshold=args.threshold,
+                    device=device,
+                )
+                write_labels(staging / f"{name}_refined{suffix}", mask)
+            maps.update()
+    how = f"PRN {args.prn}" if prn is not None else "threshold adaptation (no --prn)"
+    print(f"refined {len(inputs)} map(s) with {how} into {args.out}")
+    return 0

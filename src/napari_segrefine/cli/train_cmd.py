@@ -1,0 +1,227 @@
+"""``napari-segrefine train``: fine-tune a model on images and corrected labels."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from ..engine import resolve_device
+from ..errors import Cancelled, SegRefineError
+from ..io import read_image
+from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
+from ..train import FinetuneConfig, FinetuneResult, finetune
+from . import common
+
+LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
+VALID_SUFFIXES = ("_valid", "_mask")
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The files of one training image, matched by name."""
+
+    image: Path
+    label: Path
+    valid: Path | None
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a model on images and (corrected) labels",
+        description="Fine-tune a segmentation model on images and labels matched by file "
+        "name (label names may end in _mask, _label, _labels or _gt; valid-mask names in "
+        "_valid or _mask). For binary models any nonzero label is foreground. Only pixels "
+        "marked in the valid masks train the model. "
+        "Ctrl-C stops after the current step and still saves the best weights so far.",
+    )
+    parser.add_argument("--images", required=True, metavar="DIR", help="folder of images")
+    parser.add_argument("--labels", required=True, metavar="DIR", help="folder of labels")
+    parser.add_argument(
+        "--masks", metavar="DIR", help="folder of valid masks (nonzero: corrected or confirmed)"
+    )
+    common.add_model_options(parser, DEFAULT_BINARY_MODEL)
+    defaults = FinetuneConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps, metavar="N")
+    parser.add_argument("--lr", type=float, default=defaults.lr, metavar="F")
+    parser.add_argument(
+        "--patch", type=int, default=defaults.patch_size, metavar="N", help="crop side"
+    )
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=defaults.val_fraction,
+        metavar="F",
+        help="share of images (or of the one image's valid pixels) held out, in [0, 1)",
+    )
+    parser.add_argument("--freeze-encoder", action="store_true", help="train only the decoder")
+    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="N")
+    common.add_device_option(parser)
+    parser.add_argument(
+        "--out", required=True, metavar="FILE.safetensors", help="checkpoint to write"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    out = _output_path(args.out)
+    resolve_device(args.device)
+    files = _matched_files(args)
+    model = common.load_model(args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL)
+    binary = model_config(model).num_classes == 1
+    samples = [_read_sample(entry, binary) for entry in files]
+    result = _train(model, samples, config)
+    if result.state.step == 0:
+        print(
+            "napari-segrefine train: stopped before the first step; nothing saved", file=sys.stderr
+        )
+        raise Cancelled
+    saved = save_checkpoint(
+        result.model,
+        out,
+        base_model=args.checkpoint or args.model or DEFAULT_BINARY_MODEL,
+        training_images=[entry.image.name for entry in files],
+        training_labels=[entry.label.name for entry in files],
+        valid_masks=[entry.valid.name for entry in files] if args.masks else None,
+    )
+    print(_summary(result, saved))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> FinetuneConfig:
+    for option in ("steps", "lr", "patch", "batch_size"):
+        common.check_positive(f"--{option.replace('_', '-')}", getattr(args, option))
+    common.check_fraction("--val-fraction", args.val_fraction)
+    return FinetuneConfig(
+        steps=args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        patch_size=args.patch,
+        freeze_encoder=args.freeze_encoder,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        device=args.device,
+    )
+
+
+def _output_path(out: str) -> Path:
+    path = Path(out)
+    if path.suffix != ".safetensors":
+        path = path.with_name(path.name + ".safetensors")
+    if path.is_dir():
+        raise SegRefineError(f"--out {path} is a folder; give a file name like model.safetensors")
+    return path
+
+
+def _matched_files(args: argparse.Namespace) -> list[_Files]:
+    images = common.index_by_key(common.folder_images(args.images, "images"), (), "images")
+    labels = common.index_by_key(
+        common.folder_images(args.labels, "labels"), LABEL_SUFFIXES, "labels"
+    )
+    keys = common.pair_up(images, labels, ("images", "labels"))
+    masks: dict[str, Path] = {}
+    if args.masks is not None:
+        masks = common.index_by_key(
+            common.folder_images(args.masks, "valid masks"), VALID_SUFFIXES, "valid masks"
+        )
+        common.pair_up({k: images[k] for k in keys}, masks, ("images", "valid masks"))
+    return [_Files(images[k], labels[k], masks.get(k)) for k in keys]
+
+
+def _read_sample(files: _Files, binary: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(image H x W (x C), label H x W, valid H x W or None), checked to fit together."""
+    with common.about(files.image):
+        image = _channels_last(read_image(files.image))
+    shape = image.shape[:2]
+    label = _read_plane(files.label, "label", shape, files.image)
+    if binary:
+        label = (label > 0).astype(np.uint8)
+    valid = None
+    if files.valid is not None:
+        valid = _read_plane(files.valid, "valid mask", shape, files.image) > 0
+    return image, label, valid
+
+
+def _channels_last(data) -> np.ndarray:
+    array = np.asarray(data.array)
+    if array.ndim == 3 and data.channel_axis not in (None, 2, -1):
+        array = np.moveaxis(array, data.channel_axis, -1)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] <= 4):
+        return array
+    raise SegRefineError(
+        f"expected an H x W or H x W x C image (C <= 4), got shape {array.shape}; "
+        "train on single 2-D images, one file per image"
+    )
+
+
+def _read_plane(path: Path, what: str, shape: tuple[int, ...], image: Path) -> np.ndarray:
+    with common.about(path):
+        plane = common.require_2d(common.read_array(path), path, what)
+    if plane.shape != shape:
+        raise SegRefineError(
+            f"{what} {path.name} is {plane.shape[0]}x{plane.shape[1]} but image {image.name} "
+            f"is {shape[0]}x{shape[1]}; they must match pixel for pixel"
+        )
+    return plane
+
+
+def _train(model: nn.Module, samples, config: FinetuneConfig) -> FinetuneResult:
+    stop = threading.Event()
+    bar = common.progress_bar(config.steps, "fine-tuning", "step")
+    with bar, _stop_on_interrupt(stop):
+        steps = finetune(model, samples, config, stop=stop)
+        while True:
+            try:
+                event = next(steps)
+            except StopIteration as done:
+                return done.value
+            postfix = {"loss": f"{event.loss:.4f}"}
+            if event.best_iou is not None:
+                postfix["best val IoU"] = f"{event.best_iou:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update()
+
+
+@contextmanager
+def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C: finish the current step, then stop and save; second: abort."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "\nnapari-segrefine train: interrupted; stopping after this step and saving the "
+            "best weights so far (Ctrl-C again aborts without saving)",
+            file=sys.stderr,
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _summary(result: FinetuneResult, saved: Path) -> str:
+    why = ""
+    if result.stopped_by_user:
+        why = " (stopped by Ctrl-C; best weights so far)"
+    elif result.stopped_early:
+        why = " (stopped early: validation IoU stopped improving)"
+    iou = "n/a" if result.best_iou is None else f"{result.best_iou:.3f}"
+    return f"saved {saved} after {result.state.step} steps, best validation IoU {iou}{why}"

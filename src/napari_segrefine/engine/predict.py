@@ -1,0 +1,291 @@
+"""`predict`: a segmentation model over any image, tile by tile, with progress."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SegRefineError
+from ..models.normalization import normalize
+from ..models.registry import ModelConfig, model_config
+from .boundary import boundary_map
+from .device import autocast_dtype, resolve_device
+from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
+from .tiling import TileFn, as_tile_shape, drain, iter_sliding_window, tile_grid
+
+WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
+DEFAULT_TILE = 512
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event of `iter_predict`: ``done`` of ``total`` tiles."""
+
+    done: int
+    total: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What `predict` returns.
+
+    Attributes:
+        probabilities: float32. Binary: P(foreground), (..., H, W); multi-class: the
+            softmax, (..., C, H, W). Leading axis N when the input was a stack.
+        mask: binary: uint8 0/1, ``probabilities > threshold``; multi-class: the
+            argmax (uint8 for up to 256 classes, else int32). (..., H, W).
+        boundary: float32 (..., H, W) in [0, 1], see `boundary_map`; follows the
+            model's own contours (p = 0.5, or the argmax), whatever the threshold.
+        threshold: the threshold the binary mask was made with.
+        num_classes: 1 for a binary model, else the number of classes.
+    """
+
+    probabilities: np.ndarray
+    mask: np.ndarray
+    boundary: np.ndarray
+    threshold: float = 0.5
+    num_classes: int = 1
+
+    @property
+    def is_binary(self) -> bool:
+        return self.num_classes == 1
+
+    def with_threshold(self, threshold: float) -> Prediction:
+        """The same prediction with the binary mask re-made at ``threshold`` (fast).
+
+        Multi-class masks are the argmax and stay as they are.
+        """
+        if not self.is_binary:
+            return replace(self, threshold=float(threshold))
+        mask = threshold_mask(self.probabilities, threshold)
+        return replace(self, mask=mask, threshold=float(threshold))
+
+
+def threshold_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """uint8 0/1 mask of ``prob > threshold`` (strict), for a threshold in [0, 1]."""
+    _check_threshold(threshold)
+    return np.greater(prob, threshold).view(np.uint8)
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0 <= threshold <= 1:
+        raise SegRefineError(f"threshold must be in [0, 1], got {threshold!r}")
+
+
+def predict(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    tile_size: int | Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    threshold: float = 0.5,
+    channel_axis: int | None = None,
+    bands: Sequence[int] | None = None,
+    stop: threading.Event | None = None,
+) -> Prediction:
+    """Segment ``image`` with ``model``; see `iter_predict` for the arguments."""
+    return drain(
+        iter_predict(
+            model,
+            image,
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            progress=progress,
+            threshold=threshold,
+            channel_axis=channel_axis,
+            bands=bands,
+            stop=stop,
+        )
+    )
+
+
+def iter_predict(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    tile_size: int | Sequence[int] | None = None,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    threshold: float = 0.5,
+    channel_axis: int | None = None,
+    bands: Sequence[int] | None = None,
+    stop: threading.Event | None = None,
+) -> Generator[Progress, None, Prediction]:
+    """Segment ``image`` with ``model``, yielding a `Progress` after each batch of tiles.
+
+    Each slice of a stack is normalized on its own as the model expects (gray
+    replicated to the model's channels), reflect-padded to a multiple of 32, run tile
+    by tile with Gaussian blending, and cropped back to the input's size.
+    Probabilities (sigmoid or softmax) are blended, not logits.
+
+    Args:
+        model: a segmentation model built by napari-segrefine (it carries
+            ``segrefine_config``); it is moved to ``device`` and run in eval mode,
+            its training flag restored afterwards.
+        image: 2D gray, RGB(A), multiband, or a stack of these; see `to_channels_first`.
+        tile_size: tile side or (height, width), rounded up to a multiple of 32. None:
+            the whole image at once up to 1024 pixels per side, else 512 tiles.
+        overlap: fraction of a tile shared with each neighbour, in [0, 1).
+        batch_size: tiles per model call; None: 4 on a GPU, 1 on the CPU.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        precision: ``auto`` (bf16 autocast on CUDA, fp16 where bf16 is missing, fp32
+            elsewhere), ``fp32``, ``fp16`` or ``bf16``.
+        progress: also called as ``progress(done, total)`` with every event.
+        threshold: binary masks are ``probabilities > threshold``.
+        channel_axis: the image's channel axis when it cannot be guessed.
+        bands: channel indices to feed the model (e.g. 3 bands of a multiband image).
+        stop: a `threading.Event`; when set, `Cancelled` is raised between batches.
+
+    Returns:
+        The `Prediction` (as the generator's return value).
+    """
+    config = _image_model_config(model)
+    _check_threshold(threshold)
+    stack, layout = to_channels_first(image, channel_axis, bands)
+    in_channels = model_in_channels(model)
+    match_channels(stack[0], in_channels)  # a channel mismatch fails before any work
+    torch_device = resolve_device(device)
+    run_tiles = _tile_function(model, torch_device, autocast_dtype(torch_device, precision))
+    spatial = stack.shape[2:]
+    tile = _tile_shape(tile_size, spatial)
+    batch = batch_size or (1 if torch_device.type == "cpu" else 4)
+    per_slice = len(tile_grid(_padded(spatial), tile, overlap))
+    total = per_slice * len(stack)
+    start = Progress(0, total, "starting")
+    _report(progress, start)
+    yield start
+    was_training = model.training
+    model.to(torch_device).eval()
+    slices = []
+    try:
+        for index, raw in enumerate(stack):
+            model_input = _model_input(raw, in_channels, config)
+            windows = iter_sliding_window(
+                run_tiles, model_input, tile, overlap, batch_size=batch, stop=stop
+            )
+            del model_input  # the tiling generator holds it only while it runs
+            label = f"slice {index + 1}/{len(stack)}: " if layout.is_stack else ""
+            offset = index * per_slice
+            probs = yield from _as_progress(windows, offset, total, label, progress)
+            slices.append(crop_to(probs, spatial))
+    finally:
+        model.train(was_training)
+    return _assemble(np.stack(slices), layout.is_stack, threshold)
+
+
+def model_in_channels(model: nn.Module) -> int:
+    """Input channels of ``model``: its ``in_channels`` setting, else its first conv's."""
+    kwargs = model_config(model).kwargs
+    if "in_channels" in kwargs:
+        return int(kwargs["in_channels"])
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return 3 if first_conv is None else first_conv.in_channels
+
+
+def _image_model_config(model: nn.Module) -> ModelConfig:
+    config = model_config(model)
+    if config.input_kind != "image":
+        raise SegRefineError(
+            f"{config.arch!r} refines probability maps, it does not segment images; "
+            "use napari_segrefine.refine(prob, prn=model) instead"
+        )
+    return config
+
+
+def _model_input(raw: np.ndarray, in_channels: int, config: ModelConfig) -> np.ndarray:
+    """One raw (C, H, W) slice as the model's normalized, padded float32 input."""
+    fitted = match_channels(raw, in_channels)
+    return pad_to_multiple(normalize(fitted, config.normalization))
+
+
+def _tile_shape(tile_size: int | Sequence[int] | None, spatial: tuple[int, int]) -> tuple:
+    if tile_size is None:
+        if max(spatial) <= WHOLE_IMAGE_LIMIT:
+            return _padded(spatial)
+        return (DEFAULT_TILE, DEFAULT_TILE)
+    return _padded(as_tile_shape(tile_size))
+
+
+def _padded(shape: tuple[int, int]) -> tuple[int, int]:
+    return tuple(-(-side // PAD_MULTIPLE) * PAD_MULTIPLE for side in shape)
+
+
+def _tile_function(model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> TileFn:
+    """numpy batch in, per-pixel probabilities (sigmoid or softmax) out."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            logits = _main_output(model(torch.from_numpy(batch).to(device))).float()
+        probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+        return probs.cpu().numpy()
+
+    return run
+
+
+def _main_output(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if not isinstance(output, torch.Tensor) or output.ndim != 4:
+        raise SegRefineError(
+            "the model must return logits of shape (B, C, H, W) in eval mode; "
+            f"got {type(output).__name__} {getattr(output, 'shape', '')}"
+        )
+    return output
+
+
+def _as_progress(
+    windows: Generator[tuple[int, int], None, np.ndarray],
+    offset: int,
+    total: int,
+    label: str,
+    progress: Callable[[int, int], None] | None,
+) -> Generator[Progress, None, np.ndarray]:
+    """Turn one slice's tile counts into `Progress` events (also sent to ``progress``)."""
+    while True:
+        try:
+            done, per_slice = next(windows)
+        except StopIteration as finished:
+            return finished.value
+        event = Progress(offset + done, total, f"{label}tile {done}/{per_slice}")
+        _report(progress, event)
+        yield event
+
+
+def _report(progress: Callable[[int, int], None] | None, event: Progress) -> None:
+    if progress is not None:
+        progress(event.done, event.total)
+
+
+def _assemble(probs: np.ndarray, is_stack: bool, threshold: float) -> Prediction:
+    """``probs`` is (N, K, H, W): K = 1 binary."""
+    num_classes = probs.shape[1]
+    binary = num_classes == 1
+    if binary:
+        probs = probs[:, 0]
+    if not is_stack:
+        probs = probs[0]
+    if binary:
+        mask = threshold_mask(probs, threshold)
+    else:
+        label_dtype = np.uint8 if num_classes <= 256 else np.int32
+        mask = probs.argmax(axis=-3).astype(label_dtype)
+    boundary = boundary_map(probs, multiclass=not binary)
+    return Prediction(probs, mask, boundary, float(threshold), num_classes)

@@ -1,0 +1,97 @@
+"""``napari-segrefine predict``: outputs, options passed through, formats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_segrefine import load_checkpoint, predict
+from napari_segrefine.io import read_image
+
+
+def test_predict_folder_writes_mask_prob_and_boundary(cli, dataset, tmp_path):
+    images, _ = dataset
+    out = tmp_path / "out"
+
+    result = cli("predict", images, "--out", out, "--save-prob", "--save-boundary")
+
+    assert result.code == 0, result.err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        f"{stem}_{kind}.tif" for stem in ("a", "b") for kind in ("boundary", "mask", "prob")
+    ]
+    for stem, shape in (("a", (64, 80)), ("b", (72, 64))):
+        mask = read_image(out / f"{stem}_mask.tif").array
+        prob = read_image(out / f"{stem}_prob.tif").array
+        boundary = read_image(out / f"{stem}_boundary.tif").array
+        assert mask.shape == prob.shape == boundary.shape == shape
+        assert prob.dtype == np.float32 and prob.min() >= 0 and prob.max() <= 1
+        np.testing.assert_array_equal(mask, prob > 0.5)
+    # No staging folder or temporary file is left behind.
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_predict_default_model_warns_that_weights_are_untrained(cli, dataset, tmp_path):
+    images, _ = dataset
+
+    result = cli("predict", images / "a.png", "--out", tmp_path / "out")
+
+    assert result.code == 0
+    assert "WARNING" in result.err and "basnet_lite" in result.err
+    assert "UNTRAINED" in result.err
+
+
+def test_predict_checkpoint_and_options_match_the_library(cli, dataset, tmp_path, checkpoints):
+    images, _ = dataset
+    out = tmp_path / "out"
+    args = ["--tile", "32", "--overlap", "0.5", "--threshold", "0.3", "--batch-size", "2"]
+
+    result = cli(
+        "predict", images / "b.tif", "--out", out, "--checkpoint", checkpoints["basnet_lite"],
+        "--device", "cpu", "--save-prob", *args,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert "WARNING" not in result.err
+    expected = predict(
+        load_checkpoint(checkpoints["basnet_lite"]),
+        read_image(images / "b.tif").array,
+        tile_size=32,
+        overlap=0.5,
+        threshold=0.3,
+        batch_size=2,
+        device="cpu",
+    )
+    np.testing.assert_allclose(
+        read_image(out / "b_prob.tif").array, expected.probabilities, atol=1e-6
+    )
+    np.testing.assert_array_equal(read_image(out / "b_mask.tif").array, expected.mask)
+
+
+def test_predict_png_format_writes_viewable_masks(cli, dataset, tmp_path, checkpoints):
+    images, _ = dataset
+    out = tmp_path / "out"
+
+    result = cli(
+        "predict", images / "a.png", "--out", out, "--checkpoint", checkpoints["basnet_lite"],
+        "--format", "png", "--threshold", "0",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    mask = read_image(out / "a_mask.png").array
+    assert mask.shape == (64, 80)
+    assert set(np.unique(mask)) <= {0, 255}
+    assert mask.max() == 255  # threshold 0: (almost) every pixel is foreground
+
+
+def test_predict_replaces_earlier_outputs_and_keeps_other_files(cli, dataset, tmp_path):
+    images, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "a_mask.tif").write_bytes(b"old")
+
+    result = cli("predict", images / "a.png", "--out", out)
+
+    assert result.code == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert read_image(out / "a_mask.tif").array.shape == (64, 80)

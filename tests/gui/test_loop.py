@@ -1,0 +1,113 @@
+"""The whole loop on a small synthetic image: segment, threshold, refine, edit,
+fine-tune, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_segrefine.io import read_image
+from napari_segrefine.models import model_config
+from napari_segrefine.widgets._state import state_for
+from napari_segrefine.widgets.correct import _camera
+
+from .conftest import foreground_share, open_widget, segment, wait_for
+
+pytestmark = pytest.mark.gui
+
+
+def test_segment_adds_three_layers_and_the_threshold_reuses_the_prediction(
+    qtbot, viewer, image_layer
+):
+    widget = segment(qtbot, viewer, image_layer)
+    prediction = state_for(viewer).image("salient").prediction
+    probability = viewer.layers["salient probability"]
+    assert probability.contrast_limits == [0.0, 1.0]
+    assert viewer.layers["salient boundary"].blending == "additive"
+    mask = viewer.layers["salient mask"]
+    assert mask.data.shape == (96, 96)
+    assert widget.threshold.enabled
+
+    cut = float(np.quantile(prediction.probabilities, 0.7))
+    widget.threshold.value = round(cut, 2)
+
+    expected = (prediction.probabilities > widget.threshold.value).astype(mask.data.dtype)
+    np.testing.assert_array_equal(mask.data, expected)
+    assert state_for(viewer).image("salient").prediction.probabilities is prediction.probabilities
+
+
+def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp_path):
+    segment_widget = segment(qtbot, viewer, image_layer)
+    segment_widget.threshold.value = 0.5
+    mask = viewer.layers["salient mask"]
+
+    refine_widget = open_widget(viewer, "Refine")
+    refine_widget.patch_size.value = 32
+    refine_widget.run()
+    wait_for(qtbot, refine_widget.runner)
+    assert "salient before refine" in viewer.layers
+    refined = np.array(mask.data, copy=True)
+    before = viewer.layers["salient before refine"].data
+    if not np.array_equal(refined, before):  # refinement is one undo step
+        mask.undo()
+        np.testing.assert_array_equal(mask.data, before)
+        mask.redo()
+        np.testing.assert_array_equal(mask.data, refined)
+
+    correct = open_widget(viewer, "Correct")
+    correct.patch_size.value = 32
+    correct.start_editing()
+    corrections = viewer.layers["salient corrections"]
+    assert not corrections.data.any()
+    mask.brush_size = 6
+    with mask.block_history():  # one brush stroke
+        mask.paint((20, 20), 1)
+        mask.paint((20, 26), 1)
+    assert corrections.data[20, 20] == 1 and corrections.data[20, 23] == 1
+    assert corrections.data[80, 80] == 0
+    patch = correct.next_patch()
+    assert patch is not None
+    assert _camera(viewer).center[-2:] == pytest.approx(patch.center)
+    correct.confirm_patch()
+    assert corrections.data[patch.slices].all()
+
+    finetune = open_widget(viewer, "Fine-tune")
+    finetune.project.value = tmp_path / "project"
+    state_for(viewer).flush_autosaves()
+    saved = read_image(tmp_path / "project" / "salient" / "valid.tif").array
+    np.testing.assert_array_equal(saved > 0, corrections.data > 0)
+
+    finetune.images.value = [image_layer]
+    finetune.steps.value, finetune.batch_size.value, finetune.crop.value = 3, 2, 64
+    finetune.device.value = "cpu"
+    corrected = mask.data[20, 20]
+    assert finetune.train() is not None
+    wait_for(qtbot, finetune.runner)
+    assert len(finetune.plot.steps) == 3
+    provenance = model_config(state_for(viewer).model).provenance
+    assert provenance["finetune"]["steps_done"] == 3
+    assert "fine-tuned 3 steps" in segment_widget.model_info.value
+    assert "salient changes" in viewer.layers
+    assert mask.data[20, 20] == corrected  # re-prediction kept the correction
+
+    finetune.checkpoint.value = tmp_path / "tuned.safetensors"
+    finetune.save()
+    wait_for(qtbot, finetune.runner)
+    assert (tmp_path / "tuned.safetensors").is_file()
+    finetune.load()
+    wait_for(qtbot, finetune.runner)
+    loaded = model_config(state_for(viewer).model)
+    assert loaded.provenance["trained_on"] == ["salient"]
+
+    export = open_widget(viewer, "Export")
+    export.labels_layer.value = mask
+    export.folder.value = tmp_path / "out"
+    export.probability.value = True
+    export.export()
+    wait_for(qtbot, export.runner)
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "out" / "salient_mask.tif").array, mask.data
+    )
+    probability = read_image(tmp_path / "out" / "salient_mask_probability.tif").array
+    assert probability.shape == (96, 96) and probability.dtype == np.float32
+    assert 0 < foreground_share(mask) < 1
