@@ -154,3 +154,14 @@ def test_prn_mask_grows_global_only_where_local_agrees():
     mask = prn_mask(glob, local)
     assert mask[..., 1:4, 1:4].all() and mask[..., 0, 4] and mask.sum() == 10
     assert torch.equal(prn_mask(glob, None), glob > 0)
+
+
+def test_loader_workers_give_the_same_batches():
+    runs = []
+    for workers in (0, 2):
+        torch.manual_seed(0)
+        result = run_finetune(
+            create_model("basnet_lite"), _samples(), _config(val_fraction=0.0, num_workers=workers)
+        )
+        runs.append([e.loss for e in result.history])
+    assert runs[0] == runs[1]

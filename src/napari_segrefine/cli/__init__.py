@@ -28,8 +28,15 @@ def _available_subcommands() -> list:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (the full usage stays in ``--help``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-segrefine",
         description="Segment, refine, correct and fine-tune: BASNet, BiSeNet, PatchRefineNet.",
     )

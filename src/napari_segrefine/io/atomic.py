@@ -24,12 +24,22 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _make_temporary(path: Path, directory: bool) -> Path:
+    """A hidden sibling with the permissions a plain ``open``/``mkdir`` would give."""
     prefix, suffix = f".{path.name}.", ".part"
     if directory:
-        return Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=suffix))
+        temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=suffix))
+        temporary.chmod(0o777 & ~_umask())
+        return temporary
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
+    Path(name).chmod(0o666 & ~_umask())
     return Path(name)
 
 

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SegRefineError
+from ..io.atomic import atomic_output
 from .guess import guess_config
 from .registry import ModelConfig, build_model, get_spec, model_config
 
@@ -56,9 +57,8 @@ def save_checkpoint(
         tensors[key] = value
     provenance = {**config.provenance, **meta, "package_version": __version__}
     header = {**config.to_dict(), "provenance": provenance}
-    tmp = path.with_name(path.name + ".part")
-    save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(header, default=str)})
-    tmp.replace(path)
+    with atomic_output(path) as temporary:
+        save_file(tensors, str(temporary), metadata={META_KEY: json.dumps(header, default=str)})
     return path
 
 
