@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .checks import check_input
 from .resnet import RESNET34_BLOCKS, BasicBlock, make_layer
 
 STRIDE = 32
@@ -155,7 +156,9 @@ class BASNet(_FlatConvBN):
         return [self.get_submodule(name) for name in names]
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
-        self._check_input(x)
+        check_input(
+            x, self.in_channels, STRIDE, "BASNet", "pad the image (predict() pads for you)"
+        )
         features = self._encode(x)
         bridge = self._triple("bg", features[-1])
         decoded = self._decode(bridge, features)
@@ -170,19 +173,6 @@ class BASNet(_FlatConvBN):
         d6 = _upsample(self.outconv6(decoded[6]), STRIDE)
         bridge_logit = _upsample(self.outconvb(bridge), STRIDE)
         return (refined, d1, *side, d6, bridge_logit)
-
-    def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise SegRefineError(
-                f"BASNet expects a B x {self.in_channels} x H x W tensor, got shape "
-                f"{tuple(x.shape)}; convert the image to {self.in_channels} channels"
-            )
-        height, width = x.shape[-2:]
-        if height % STRIDE or width % STRIDE:
-            raise SegRefineError(
-                f"BASNet needs height and width that are multiples of {STRIDE}, got "
-                f"{height}x{width}; pad the image (predict() pads for you)"
-            )
 
     def _encode(self, x: Tensor) -> list[Tensor]:
         """Features h1..h6 at strides 1, 2, 4, 8, 16, 32."""

@@ -14,10 +14,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .checks import check_input, check_positive
 from .resnet import ResNetTrunk
 
 FFMLayout = Literal["current", "legacy"]
 INPUT_MULTIPLE = 32
+PAD_HINT = "pad the input (predict() pads for you)"
 
 
 class ConvBNReLU(nn.Module):
@@ -33,28 +35,6 @@ class ConvBNReLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.relu(self.bn(self.conv(x)))
-
-
-def check_bisenet_input(x: Tensor, in_channels: int, model_name: str) -> None:
-    """Raise `SegRefineError` unless ``x`` is B x in_channels x H x W, H and W multiples of 32."""
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise SegRefineError(
-            f"{model_name} expects a B x {in_channels} x H x W tensor, got shape "
-            f"{tuple(x.shape)}; add a batch axis or convert the image to {in_channels} channels"
-        )
-    height, width = x.shape[-2:]
-    if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
-        raise SegRefineError(
-            f"{model_name} needs height and width that are multiples of {INPUT_MULTIPLE}, "
-            f"got {height}x{width}; pad the input (predict() pads for you)"
-        )
-
-
-def check_positive(**values: int) -> None:
-    """Raise `SegRefineError` for any constructor count below 1."""
-    for name, value in values.items():
-        if int(value) < 1:
-            raise SegRefineError(f"{name} must be at least 1, got {value}; pass a positive count")
 
 
 def global_mean(x: Tensor) -> Tensor:
@@ -230,7 +210,7 @@ class BiSeNetV1(nn.Module):
         return [self.cp.resnet]
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
-        check_bisenet_input(x, self.in_channels, type(self).__name__)
+        check_input(x, self.in_channels, INPUT_MULTIPLE, type(self).__name__, PAD_HINT)
         context8, context16 = self.cp(x)
         logits = self.conv_out(self.ffm(self.sp(x), context8))
         if not self.training:

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bisenetv1 import ConvBNReLU, check_bisenet_input, check_positive, global_mean
+from .bisenetv1 import INPUT_MULTIPLE, PAD_HINT, ConvBNReLU, global_mean
+from .checks import check_input, check_positive
 
 EXPANSION = 6
 
@@ -238,7 +239,7 @@ class BiSeNetV2(nn.Module):
         return [self.detail, self.segment]
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
-        check_bisenet_input(x, self.in_channels, type(self).__name__)
+        check_input(x, self.in_channels, INPUT_MULTIPLE, type(self).__name__, PAD_HINT)
         feat4, feat8, feat16, feat32, context = self.segment(x)
         logits = self.head(self.bga(self.detail(x), context))
         if not self.training:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .checks import check_input
 from .prn_blocks import PRNDecoderStage, PRNEncoder
 
 VARIANTS = ("p64", "p4", "p0")
@@ -148,7 +149,7 @@ class PatchRefineNet(nn.Module):
             ``(global_logits, local_logits)``, each B x 1 x H x W; ``local_logits`` is
             None for ``p0``.
         """
-        _check_input(prob)
+        check_input(prob, 1, PATCH_MULTIPLE, "PRN", "pad or resize the probability map")
         features = self.encoding(prob)
         global_logits = self._head("global")(self._decode("global", features))
         if not self.has_local:
@@ -209,17 +210,4 @@ def _check_settings(variant: str, width: int, patch_size: int | None) -> None:
     if patch_size is not None and (patch_size <= 0 or patch_size % PATCH_MULTIPLE):
         raise SegRefineError(
             f"PRN patch_size must be a positive multiple of {PATCH_MULTIPLE}, got {patch_size}"
-        )
-
-
-def _check_input(prob: Tensor) -> None:
-    if prob.ndim != 4 or prob.shape[1] != 1:
-        raise SegRefineError(
-            f"PRN expects a B x 1 x H x W probability map, got shape {tuple(prob.shape)}"
-        )
-    height, width = prob.shape[-2:]
-    if height % PATCH_MULTIPLE or width % PATCH_MULTIPLE:
-        raise SegRefineError(
-            f"PRN needs height and width that are multiples of {PATCH_MULTIPLE}, got "
-            f"{height}x{width}; pad or resize the probability map"
         )
