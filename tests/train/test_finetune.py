@@ -165,3 +165,12 @@ def test_loader_workers_give_the_same_batches():
         )
         runs.append([e.loss for e in result.history])
     assert runs[0] == runs[1]
+
+
+def test_batchnorm_statistics_stay_frozen_by_default():
+    model = create_model("basnet_lite")
+    before = model.inbn.running_mean.clone()
+    run_finetune(model, _samples(), _config(val_fraction=0.0))
+    assert torch.equal(model.inbn.running_mean, before)
+    run_finetune(model, _samples(), _config(val_fraction=0.0, freeze_batchnorm=False))
+    assert not torch.equal(model.inbn.running_mean, before)

@@ -1,7 +1,7 @@
 """Fine-tuning on corrections: datasets, losses and the training loop."""
 
 from .datasets import CorrectionDataset, split_samples
-from .finetune import (
+from .loop import (
     FinetuneConfig,
     FinetuneResult,
     TrainEvent,

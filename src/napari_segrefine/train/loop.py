@@ -36,6 +36,7 @@ class FinetuneConfig:
     batch_size: int = 4
     patch_size: int = 256
     freeze_encoder: bool = False
+    freeze_batchnorm: bool = True
     val_fraction: float = 0.2
     val_every: int = 20
     val_crops: int = 8
@@ -98,11 +99,22 @@ class FinetuneResult:
         return self.state.best_iou
 
 
-def _freeze_encoder(model: nn.Module) -> None:
-    for module in model.encoder_modules():
-        module.eval()
-        for param in module.parameters():
-            param.requires_grad_(False)
+def _train_mode(model: nn.Module, config: FinetuneConfig) -> None:
+    """Train mode, with frozen parts held in eval mode (no BatchNorm statistics drift).
+
+    Frozen BatchNorm statistics are the default: a few corrected patches are too
+    narrow a sample to re-estimate them, and doing so degrades the whole image.
+    """
+    model.train()
+    if config.freeze_batchnorm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    if config.freeze_encoder:
+        for module in model.encoder_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad_(False)
 
 
 def _validation_set(val_samples, adapter: TaskAdapter, config: FinetuneConfig):
@@ -185,9 +197,7 @@ def finetune(
         if stop is not None and stop.is_set():
             result.stopped_by_user = True
             break
-        model.train()
-        if config.freeze_encoder:
-            _freeze_encoder(model)
+        _train_mode(model, config)
         batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = adapter.loss(model, batch)
