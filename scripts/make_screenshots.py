@@ -7,7 +7,8 @@ a display with OpenGL; on a headless machine run it under Xvfb:
     xvfb-run -a -s "-screen 0 1400x1000x24" .venv/bin/python scripts/make_screenshots.py
 
 The model is ``basnet_lite`` with the shipped demo weights (random weights, with a
-warning, where they are missing), the PRN refiner ``prn_p64_lite`` likewise. The
+warning, where they are missing); the refiner is ``prn_p64_lite`` with its demo weights
+(adaptive thresholds where they are missing). The
 "user's" corrections are copied from the sample's ground truth, patch by patch, in the
 order the Correct widget proposes.
 """
@@ -23,9 +24,10 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
-from napari_segrefine.widgets._models import DEMO, RANDOM
+from napari_segrefine.widgets._models import CHECKPOINT, DEMO, NO_PRN, RANDOM, weight_choices
 
 PLUGIN = "napari-segrefine"
+PRN = "prn_p64_lite"
 WINDOW = (1400, 950)
 
 
@@ -45,9 +47,12 @@ def wait(runner) -> None:
     settle()
 
 
-def choose_weights(picker) -> None:
-    """Demo weights when they are shipped, else random ones (say so)."""
-    if DEMO in picker.weights.choices:
+def choose_weights(picker, checkpoint: Path | None) -> None:
+    """The checkpoint if given, else demo weights when shipped, else random ones."""
+    if checkpoint is not None:
+        picker.weights.value = CHECKPOINT
+        picker.checkpoint.value = checkpoint
+    elif DEMO in picker.weights.choices:
         picker.weights.value = DEMO
     else:
         print(f"no demo weights for {picker.arch.value}: using random ones")
@@ -83,10 +88,16 @@ class Shots:
     def layer(self, role: str):
         return self.viewer.layers[f"{self.name} {role}"]
 
-    def segment(self) -> None:
+    def hide(self, *roles: str) -> None:
+        for role in roles:
+            name = f"{self.name} {role}"
+            if name in self.viewer.layers:
+                self.viewer.layers[name].visible = False
+
+    def segment(self, checkpoint: Path | None) -> None:
         widget = self.open("Segment")
         widget.image.value = self.image
-        choose_weights(widget.picker)
+        choose_weights(widget.picker, checkpoint)
         widget.run()
         wait(widget.runner)
         widget.threshold.value = 0.45
@@ -97,12 +108,15 @@ class Shots:
         widget = self.open("Refine")
         widget.image.value = self.image
         widget.patch_size.value = 64
-        if widget.picker.arch.value != "prn_p64_lite":
-            widget.picker.arch.value = "prn_p64_lite"
-        choose_weights(widget.picker)
+        if DEMO in weight_choices(PRN):
+            widget.picker.arch.value = PRN
+            widget.picker.weights.value = DEMO
+        else:
+            print(f"no demo weights for {PRN}: refining with adaptive thresholds")
+            widget.picker.arch.value = NO_PRN
         widget.run()
         wait(widget.runner)
-        self.layer("boundary").visible = False
+        self.hide("boundary")
         self.save("refine")
 
     def correct(self, patches: int) -> None:
@@ -110,7 +124,7 @@ class Shots:
         widget.image.value = self.image
         widget.patch_size.value = 64
         widget.start_editing()
-        self.layer("refine changes").visible = False
+        self.hide("refine changes")
         mask = self.layer("mask")
         for _ in range(patches):
             patch = widget.next_patch()
@@ -120,7 +134,7 @@ class Shots:
             index = (wrong[0] + patch.top, wrong[1] + patch.left)
             mask.data_setitem(index, self.truth[index])  # as the user's brush would
             widget.confirm_patch()
-        self.layer("probability").visible = False
+        self.hide("probability")
         self.save("correct")
 
     def finetune(self, steps: int) -> None:
@@ -130,7 +144,7 @@ class Shots:
         widget.train()
         wait(widget.runner)
         self.viewer.reset_view()
-        self.layer("next patch").visible = False
+        self.hide("next patch")
         self.save("finetune")
 
     def export(self, folder: Path) -> None:
@@ -140,7 +154,7 @@ class Shots:
         widget.probability.value = True
         widget.export()
         wait(widget.runner)
-        self.layer("changes").visible = False
+        self.hide("changes")
         self.save("export")
 
 
@@ -150,16 +164,20 @@ def main() -> None:
     parser.add_argument("--domain", default="polyps", choices=["roads", "polyps", "salient"])
     parser.add_argument("--patches", type=int, default=8, help="patches to correct")
     parser.add_argument("--steps", type=int, default=30, help="fine-tuning steps")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="segment with this basnet_lite file, not demo weights"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    shots = Shots(args.domain, args.out)
     with tempfile.TemporaryDirectory() as folder:
-        shots.segment()
+        tempfile.tempdir = folder  # autosaves of the sample go here, not into earlier runs
+        shots = Shots(args.domain, args.out)
+        shots.segment(args.checkpoint)
         shots.refine()
         shots.correct(args.patches)
         shots.finetune(args.steps)
         shots.export(Path(folder))
-    shots.viewer.close()
+        shots.viewer.close()
 
 
 if __name__ == "__main__":

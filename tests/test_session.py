@@ -16,6 +16,7 @@ from napari_segrefine.session import (
     change_map,
     correction_samples,
     edited_pixels,
+    image_fingerprint,
     iterate_callbacks,
     keep_corrections,
     patch_boxes,
@@ -135,20 +136,30 @@ def test_project_folder_locations(tmp_path):
     assert "napari-segrefine" in str(ProjectFolder.for_image("coins").path)
 
 
-def test_project_folder_round_trips_corrections(tmp_path):
+def test_project_folder_round_trips_corrections_of_the_same_image(tmp_path):
     folder = ProjectFolder(tmp_path / "p")
+    image = np.arange(120, dtype=np.uint8).reshape(12, 10)
     mask = np.zeros((12, 10), np.uint8)
     mask[2:5, 3:7] = 1
     valid = np.zeros((12, 10), bool)
     valid[:6] = True
 
-    folder.save_corrections(mask, valid, threshold=0.4)
+    folder.save_corrections(mask, valid, image_fingerprint(image), threshold=0.4)
 
-    loaded = folder.load_corrections((12, 10))
+    loaded = folder.load_corrections(image_fingerprint(image.copy()))
     assert loaded is not None
     np.testing.assert_array_equal(loaded[0], mask)
     np.testing.assert_array_equal(loaded[1], valid)
     assert folder.metadata()["corrected_pixels"] == 60
     assert folder.metadata()["threshold"] == 0.4
-    assert folder.load_corrections((10, 12)) is None
-    assert ProjectFolder(tmp_path / "empty").load_corrections((12, 10)) is None
+    other = image.copy()
+    other[0, 0] += 1
+    assert folder.load_corrections(image_fingerprint(other)) is None
+    assert ProjectFolder(tmp_path / "empty").load_corrections(image_fingerprint(image)) is None
+
+
+def test_image_fingerprint_tells_shape_and_type_apart():
+    flat = np.zeros((4, 6), np.uint8)
+    assert image_fingerprint(flat) != image_fingerprint(flat.reshape(6, 4))
+    assert image_fingerprint(flat) != image_fingerprint(flat.astype(np.int8))
+    assert image_fingerprint(flat) == image_fingerprint(np.zeros((4, 6), np.uint8))

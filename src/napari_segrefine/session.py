@@ -7,12 +7,14 @@ valid mask); this module holds the small pieces of logic around them:
 - merging a new mask with the corrected pixels, so that re-thresholding, refining or
   re-predicting never undoes a correction;
 - training samples from layer arrays, and the map of what re-prediction changed;
-- the project folder where corrections are autosaved, and reading them back;
+- the project folder where corrections are autosaved, and reading them back for the
+  same image (matched by a fingerprint of its pixels);
 - the rectangles of a patch grid; running a callback-style function as a generator.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import re
@@ -195,6 +197,15 @@ def iterate_callbacks(
     return outcome["value"]
 
 
+def image_fingerprint(image: np.ndarray) -> str:
+    """A short hash of an image's shape, type and pixels, to match saved corrections."""
+    array = np.ascontiguousarray(image)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{array.shape}{array.dtype.str}".encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "image"
 
@@ -231,8 +242,17 @@ class ProjectFolder:
             return cls(source.parent / f"{_safe_name(stem(source))}{PROJECT_SUFFIX}")
         return cls(Path(tempfile.gettempdir()) / "napari-segrefine" / _safe_name(name))
 
-    def save_corrections(self, mask: np.ndarray, valid: np.ndarray, **meta: Any) -> Path:
-        """Write the mask, the valid mask and ``meta`` (each file atomically)."""
+    def save_corrections(
+        self, mask: np.ndarray, valid: np.ndarray, fingerprint: str, **meta: Any
+    ) -> Path:
+        """Write the mask, the valid mask and ``meta`` (each file atomically).
+
+        Args:
+            mask: the corrected mask.
+            valid: where the user corrected or confirmed pixels.
+            fingerprint: `image_fingerprint` of the image they belong to.
+            **meta: anything else to record in ``session.json``.
+        """
         if np.shape(mask) != np.shape(valid):
             raise SegRefineError(
                 f"mask {np.shape(mask)} and valid mask {np.shape(valid)} differ in shape"
@@ -242,6 +262,7 @@ class ProjectFolder:
         write_labels(self.path / VALID_FILE, (np.asarray(valid) > 0).astype(np.uint8))
         record = {
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "image_fingerprint": fingerprint,
             "corrected_pixels": int(np.count_nonzero(valid)),
             **meta,
         }
@@ -250,14 +271,20 @@ class ProjectFolder:
         temporary.replace(self.path / META_FILE)
         return self.path
 
-    def load_corrections(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-        """The saved (mask, valid mask) when both exist and have ``shape``, else None."""
+    def load_corrections(self, fingerprint: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The saved (mask, valid mask) of the image with ``fingerprint``, else None.
+
+        Corrections saved for another image (another fingerprint), or from an
+        incomplete save, are not returned.
+        """
         mask_path, valid_path = self.path / MASK_FILE, self.path / VALID_FILE
+        if self.metadata().get("image_fingerprint") != fingerprint:
+            return None
         if not (mask_path.is_file() and valid_path.is_file()):
             return None
         mask = np.asarray(read_image(mask_path).array)
         valid = np.asarray(read_image(valid_path).array) > 0
-        if mask.shape != tuple(shape) or valid.shape != tuple(shape):
+        if mask.shape != valid.shape:
             return None
         return mask, valid
 

@@ -30,13 +30,25 @@ def test_predict_folder_writes_mask_prob_and_boundary(cli, dataset, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
-def test_predict_default_model_warns_that_weights_are_untrained(cli, dataset, tmp_path):
+def test_predict_default_model_uses_the_shipped_weights(cli, dataset, tmp_path):
     images, _ = dataset
 
     result = cli("predict", images / "a.png", "--out", tmp_path / "out")
 
     assert result.code == 0
-    assert "WARNING" in result.err and "basnet_lite" in result.err
+    assert "UNTRAINED" not in result.err
+    assert (tmp_path / "out" / "a_mask.tif").is_file()
+
+
+def test_a_model_without_weights_warns_that_they_are_untrained(cli, dataset, tmp_path):
+    images, _ = dataset
+
+    result = cli(
+        "predict", images / "a.png", "--model", "bisenetv1_binary", "--out", tmp_path / "o"
+    )
+
+    assert result.code == 0
+    assert "WARNING" in result.err and "bisenetv1_binary" in result.err
     assert "UNTRAINED" in result.err
 
 

@@ -53,11 +53,11 @@ def test_refine_8bit_png_with_prn_checkpoint(cli, tmp_path, prob_map, checkpoint
     np.testing.assert_array_equal(read_image(out / "y_refined.tif").array, expected)
 
 
-def test_refine_prn_by_registry_name_warns_untrained(cli, tmp_path, prob_map):
+def test_refine_prn_without_weights_warns_untrained(cli, tmp_path, prob_map):
     tifffile.imwrite(tmp_path / "z.tif", prob_map)
 
     result = cli(
-        "refine", tmp_path / "z.tif", "--out", tmp_path / "out", "--prn", "prn_p64_lite",
+        "refine", tmp_path / "z.tif", "--out", tmp_path / "out", "--prn", "prn_p0",
         "--format", "png",
     )  # fmt: skip
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_segrefine.data import make_sample
 from napari_segrefine.io import read_image
 from napari_segrefine.models import model_config
 from napari_segrefine.widgets._state import state_for
@@ -29,7 +30,7 @@ def test_segment_adds_three_layers_and_the_threshold_reuses_the_prediction(
     assert widget.threshold.enabled
 
     cut = float(np.quantile(prediction.probabilities, 0.7))
-    widget.threshold.value = round(cut, 2)
+    widget.threshold.value = round(float(np.clip(cut, 0.01, 0.99)), 2)
 
     expected = (prediction.probabilities > widget.threshold.value).astype(mask.data.dtype)
     np.testing.assert_array_equal(mask.data, expected)
@@ -86,7 +87,7 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     assert len(finetune.plot.steps) == 3
     provenance = model_config(state_for(viewer).model).provenance
     assert provenance["finetune"]["steps_done"] == 3
-    assert "fine-tuned 3 steps" in segment_widget.model_info.value
+    assert "trained 3 steps" in segment_widget.model_info.value
     assert "salient changes" in viewer.layers
     assert mask.data[20, 20] == corrected  # re-prediction kept the correction
 
@@ -111,3 +112,46 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     probability = read_image(tmp_path / "out" / "salient_mask_probability.tif").array
     assert probability.shape == (96, 96) and probability.dtype == np.float32
     assert 0 < foreground_share(mask) < 1
+
+
+def test_a_stack_is_segmented_refined_and_reviewed_slice_by_slice(qtbot, viewer):
+    stack = np.stack([make_sample("roads", (64, 64), seed=s).image[..., 0] for s in (1, 2)])
+    layer = viewer.add_image(stack, name="stack")
+    segment(qtbot, viewer, layer)
+    assert viewer.layers["stack mask"].data.shape == (2, 64, 64)
+    assert viewer.layers["stack probability"].data.shape == (2, 64, 64)
+
+    refine = open_widget(viewer, "Refine")
+    refine.image.value = layer
+    refine.patch_size.value = 16
+    refine.run()
+    wait_for(qtbot, refine.runner)
+    assert viewer.layers["stack before refine"].data.shape == (2, 64, 64)
+
+    viewer.dims.set_point(0, 1)
+    correct = open_widget(viewer, "Correct")
+    correct.image.value = layer
+    correct.patch_size.value = 32
+    correct.next_patch()
+    correct.confirm_patch()
+    corrections = viewer.layers["stack corrections"].data
+    assert corrections[1].sum() == 32 * 32 and corrections[0].sum() == 0
+
+
+def test_autosaved_corrections_come_back_after_a_restart(
+    qtbot, viewer, image_layer, notifications
+):
+    segment(qtbot, viewer, image_layer)
+    mask = viewer.layers["salient mask"]
+    with mask.block_history():
+        mask.paint((40, 40), 1 - int(mask.data[40, 40]))
+    edited = int(mask.data[40, 40])
+    state_for(viewer).flush_autosaves()
+    for role in ("mask", "corrections", "probability", "boundary"):
+        viewer.layers.remove(f"salient {role}")  # as if napari had been closed
+
+    segment(qtbot, viewer, image_layer)
+
+    assert viewer.layers["salient corrections"].data[40, 40] == 1
+    assert viewer.layers["salient mask"].data[40, 40] == edited
+    assert any("restored" in message for message in notifications.messages())

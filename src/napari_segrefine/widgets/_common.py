@@ -22,6 +22,7 @@ from napari.qt.threading import create_worker
 from napari.utils import progress
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QSizePolicy
 
 from ..engine import Progress
 from ..errors import Cancelled, SegRefineError
@@ -35,8 +36,15 @@ ROLE_KEY = "segrefine_role"  # layer metadata: which output of which image a lay
 IMAGE_KEY = "segrefine_image"
 PROBABILITY, BOUNDARY, MASK, CORRECTIONS = "probability", "boundary", "mask", "corrections"
 
-MASK_COLORS = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "gold"})
-VALID_COLORS = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "lime"})
+MASK_COLOR, VALID_COLOR = "gold", "lime"
+
+
+def label_colors(colors: dict[int, str]) -> DirectLabelColormap:
+    """A fresh colormap for ``colors`` (label -> colour), 0 and others transparent.
+
+    Fresh for each layer: napari layers may change their colormap in place.
+    """
+    return DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", **colors})
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,20 @@ class TaskRunner:
             self._bar = None
         self.worker = None
         self.run_button.enabled, self.cancel_button.enabled = True, False
+
+
+def wrapped_label(value: str, label: str = "") -> Label:
+    """A text label that wraps long lines instead of widening the dock."""
+    widget = Label(label=label, value=value)
+    widget.native.setWordWrap(True)
+    widget.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return widget
+
+
+def with_placeholder(widget: Any, text: str) -> Any:
+    """Grey hint text in an empty line edit (or a file picker's line edit)."""
+    getattr(widget, "line_edit", widget).native.setPlaceholderText(text)
+    return widget
 
 
 def buttons(*names: str) -> tuple[Container, list[PushButton]]:

@@ -64,7 +64,9 @@ class ModelRequest:
         """The chosen weights, in words (shown and recorded as the model's source)."""
         if self.weights == CHECKPOINT:
             return f"checkpoint {Path(str(self.checkpoint)).name}"
-        return self.weights
+        if self.weights.startswith(PUBLISHED):
+            return f"{self.weights[len(PUBLISHED) :]} weights"
+        return {DEMO: "demo weights", RANDOM: "random weights"}[self.weights]
 
     def load(self) -> nn.Module:
         return load_model(self.arch, self.weights, self.checkpoint)
@@ -97,7 +99,9 @@ class ModelPicker(Container):
     def __init__(self, archs: list[str], default: str, optional: bool = False) -> None:
         choices = [NO_PRN, *archs] if optional else archs
         self.arch = ComboBox(label="model", choices=choices, value=default)
-        self.weights = ComboBox(label="weights", choices=self._weights_for(default))
+        self.weights = ComboBox(
+            label="weights", choices=lambda _: self._weights_for(self.arch.value)
+        )
         self.checkpoint = FileEdit(label="checkpoint", mode="r", filter=CHECKPOINT_FILTER)
         super().__init__(widgets=[self.arch, self.weights, self.checkpoint], labels=True)
         self.margins = (0, 0, 0, 0)
@@ -110,7 +114,7 @@ class ModelPicker(Container):
         return [] if arch == NO_PRN else weight_choices(arch)
 
     def _arch_changed(self) -> None:
-        self.weights.choices = self._weights_for(self.arch.value)
+        self.weights.reset_choices()
         self.weights.visible = self.arch.value != NO_PRN
         self._weights_changed()
 

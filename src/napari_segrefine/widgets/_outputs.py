@@ -18,9 +18,10 @@ from ._common import (
     BOUNDARY,
     CORRECTIONS,
     MASK,
-    MASK_COLORS,
+    MASK_COLOR,
     PROBABILITY,
     find_layer,
+    label_colors,
     set_image,
     set_labels,
 )
@@ -77,11 +78,13 @@ def write_mask(
     valid = _matching(find_layer(viewer, source.name, CORRECTIONS), shape)
     restored = None
     if current is None:
-        restored = state.project(source).load_corrections(shape)
-        if restored is not None:
+        restored = state.project(source).load_corrections(state.fingerprint(source))
+        if restored is not None and restored[0].shape == shape:
             current, valid = restored
+        else:
+            restored = None
     merged = keep_corrections(proposed, current, valid)
-    style = {"colormap": MASK_COLORS} if binary else {}
+    style = {"colormap": label_colors({1: MASK_COLOR})} if binary else {}
     with state.writing(source.name):
         mask = set_labels(viewer, source, MASK, merged, opacity=0.5, **style)
     corrections = state.corrections_layer(source, shape)

@@ -57,7 +57,9 @@ class TrainingPlot:
     def _redraw(self) -> None:
         self.loss_line.set_data(self.steps, self.losses)
         self.iou_line.set_data(self.val_steps, self.ious)
-        self.loss_axes.relim()
-        self.loss_axes.autoscale_view()
-        self.iou_axes.set_xlim(self.loss_axes.get_xlim())
+        self.loss_axes.set_xlim(0, max(self.steps[-1] if self.steps else 1, 1))
+        if self.losses:
+            low, high = min(self.losses), max(self.losses)
+            margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+            self.loss_axes.set_ylim(low - margin, high + margin)
         self.canvas.draw_idle()

@@ -28,12 +28,14 @@ from torch import nn
 
 from ..engine import Prediction
 from ..models import model_config
-from ..session import ProjectFolder, edited_pixels
+from ..session import ProjectFolder, edited_pixels, image_fingerprint
 from ._common import (
     CORRECTIONS,
     MASK,
-    VALID_COLORS,
+    VALID_COLOR,
     find_layer,
+    image_array,
+    label_colors,
     layer_named,
     notify_error,
     set_labels,
@@ -50,6 +52,7 @@ class ImageState:
     before_refine: np.ndarray | None = None
     project: ProjectFolder | None = None
     writing: bool = False  # the plugin itself is writing the mask: not a user edit
+    fingerprint: tuple[int, str] | None = None  # (id of the pixel array, its hash)
     tracked: set[int] = field(default_factory=set)  # ids of the layers listened to
 
 
@@ -89,7 +92,7 @@ class ViewerState:
         tuned = config.provenance.get("finetune")
         if tuned:
             best = tuned.get("best_val_iou")
-            text += f", fine-tuned {tuned.get('steps_done')} steps"
+            text += f", trained {tuned.get('steps_done')} steps"
             text += f", best val IoU {best:.3f}" if best is not None else ""
         return text
 
@@ -100,6 +103,13 @@ class ViewerState:
             path = getattr(source.source, "path", None)
             state.project = ProjectFolder.for_image(source.name, path, self.project_root)
         return state.project
+
+    def fingerprint(self, source: Image) -> str:
+        """`image_fingerprint` of ``source``'s pixels (cached until its data is replaced)."""
+        state = self.image(source.name)
+        if state.fingerprint is None or state.fingerprint[0] != id(source.data):
+            state.fingerprint = (id(source.data), image_fingerprint(image_array(source)))
+        return state.fingerprint[1]
 
     def set_project_root(self, root: Path | None) -> None:
         """Autosave into ``root`` from now on (None: beside each image)."""
@@ -124,7 +134,12 @@ class ViewerState:
             return layer
         empty = np.zeros(shape, dtype=np.uint8)
         return set_labels(
-            self.viewer, source, CORRECTIONS, empty, colormap=VALID_COLORS, opacity=0.35
+            self.viewer,
+            source,
+            CORRECTIONS,
+            empty,
+            colormap=label_colors({1: VALID_COLOR}),
+            opacity=0.35,
         )
 
     def track(self, source: Image) -> None:
@@ -180,6 +195,7 @@ class ViewerState:
             self.project(source),
             np.array(mask.data, copy=True),
             np.array(valid.data, copy=True),
+            self.fingerprint(source),
         )
         meta = {
             "image": name,
@@ -204,10 +220,12 @@ class ViewerState:
                 self.autosave(name, background=False)
 
 
-def _save_quietly(project: ProjectFolder, mask, valid, **meta) -> Exception | None:
+def _save_quietly(
+    project: ProjectFolder, mask: np.ndarray, valid: np.ndarray, fingerprint: str, **meta: Any
+) -> Exception | None:
     """Save, returning the error instead of raising it in the worker thread."""
     try:
-        project.save_corrections(mask, valid, **meta)
+        project.save_corrections(mask, valid, fingerprint, **meta)
     except Exception as error:  # shown as a notification by the caller
         return error
     return None

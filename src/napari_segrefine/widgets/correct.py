@@ -12,7 +12,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, SpinBox
+from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 
@@ -29,13 +29,14 @@ from ._common import (
     require_image,
     require_layer,
     source_images,
+    wrapped_label,
 )
 from ._state import state_for
 
 OUTLINE = "next patch"
 HELP = (
-    "Paint, erase or fill the mask layer (it is selected for you). Edited pixels are\n"
-    "recorded in the corrections layer (green); paint 1 there to confirm pixels as\n"
+    "Paint, erase or fill the mask layer (it is selected for you). Edited pixels are "
+    "recorded in the corrections layer (green); paint 1 there to confirm pixels as "
     "correct. Corrections are autosaved; Fine-tune learns from them."
 )
 FALLBACK_CANVAS = (600, 800)
@@ -64,9 +65,9 @@ class CorrectWidget(Container):
         row, (self.edit_button, self.next_button, self.confirm_button) = buttons(
             "Start editing", "Next patch to check", "Confirm patch"
         )
-        self.status = Label(label="status", value="segment an image, then Start editing")
+        self.status = wrapped_label("segment an image, then Start editing", "status")
         super().__init__(
-            widgets=[self.image, Label(value=HELP), self.patch_size, row, self.status]
+            widgets=[self.image, wrapped_label(HELP), self.patch_size, row, self.status]
         )
         self.current: tuple[str, int | None, PatchScore] | None = None
         self.edit_button.changed.connect(self.start_editing)

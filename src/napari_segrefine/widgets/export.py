@@ -10,7 +10,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit
 from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_info
 
@@ -25,6 +25,8 @@ from ._common import (
     find_layer,
     layer_named,
     notify_error,
+    with_placeholder,
+    wrapped_label,
 )
 
 FORMATS = [".tif", ".png", ".zarr", ".ome.zarr", ".npy"]
@@ -67,11 +69,13 @@ class ExportWidget(Container):
         self.viewer = napari_viewer
         self.labels_layer = ComboBox(label="labels", choices=lambda _: self._labels_layers())
         self.format = ComboBox(label="format", choices=FORMATS, value=".tif")
-        self.folder = FileEdit(label="folder", mode="d", tooltip="empty: beside the image")
-        self.file_name = LineEdit(label="file name", tooltip="empty: the layer's name")
+        self.folder = with_placeholder(
+            FileEdit(label="folder", mode="d"), "empty: beside the image file"
+        )
+        self.file_name = with_placeholder(LineEdit(label="file name"), "empty: the layer's name")
         self.probability = CheckBox(text="also write the probability map", value=False)
         row, (self.export_button, self.cancel_button) = buttons("Export", "Cancel")
-        self.status = Label(label="status", value="choose a labels layer and a folder")
+        self.status = wrapped_label("choose a labels layer and a folder", "status")
         super().__init__(
             widgets=[
                 self.labels_layer,

@@ -16,12 +16,10 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     Select,
     SpinBox,
 )
 from napari.layers import Image
-from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_info
 from torch import nn
 
@@ -37,10 +35,13 @@ from ._common import (
     buttons,
     find_layer,
     image_array,
+    label_colors,
     notify_error,
     require_layer,
     set_labels,
     source_images,
+    with_placeholder,
+    wrapped_label,
 )
 from ._models import CHECKPOINT_FILTER, device_choices
 from ._outputs import show_prediction
@@ -48,9 +49,7 @@ from ._plot import TrainingPlot
 from ._state import state_for
 
 CHANGES = "changes"
-CHANGE_COLORS = DirectLabelColormap(
-    color_dict={None: "transparent", 0: "transparent", GAINED: "lime", LOST: "magenta"}
-)
+CHANGE_COLORS = {GAINED: "dodgerblue", LOST: "magenta"}
 LEARNING_RATES = ["1e-5", "3e-5", "1e-4", "3e-4", "1e-3"]
 NO_MODEL = (
     "no model to fine-tune: run Segment once (it loads the model), or load a checkpoint here"
@@ -100,6 +99,7 @@ class FinetuneWidget(Container):
         self.viewer = napari_viewer
         self.state = state_for(napari_viewer)
         self.images = Select(label="train on", choices=lambda _: self._corrected_images())
+        self.images.native.setMaximumHeight(72)
         self.steps = SpinBox(label="steps", min=1, max=100_000, value=100)
         self.lr = ComboBox(label="learning rate", choices=LEARNING_RATES, value="1e-4")
         self.batch_size = SpinBox(label="batch size", min=1, max=64, value=4)
@@ -111,11 +111,15 @@ class FinetuneWidget(Container):
         self.device = ComboBox(label="device", choices=device_choices())
         train_row, (self.train_button, self.stop_button) = buttons("Train", "Stop")
         self.plot = TrainingPlot()
-        self.status = Label(label="status", value="correct a mask, then Train")
-        self.model_info = Label(label="model in use", value=self.state.describe_model())
-        self.checkpoint = FileEdit(label="checkpoint", mode="w", filter=CHECKPOINT_FILTER)
+        self.status = wrapped_label("correct a mask, then Train", "status")
+        self.model_info = wrapped_label(self.state.describe_model(), "model in use")
+        self.checkpoint = with_placeholder(
+            FileEdit(label="checkpoint", mode="w", filter=CHECKPOINT_FILTER), "a .safetensors file"
+        )
         file_row, (self.save_button, self.load_button) = buttons("Save", "Load")
-        self.project = FileEdit(label="autosave to", mode="d", tooltip="empty: beside the image")
+        self.project = with_placeholder(
+            FileEdit(label="autosave to", mode="d"), "empty: beside the image file"
+        )
         super().__init__(
             widgets=[
                 self.images,
@@ -169,7 +173,7 @@ class FinetuneWidget(Container):
             patch_size=self.crop.value,
             freeze_encoder=self.freeze.value,
             val_fraction=self.val_fraction.value,
-            val_every=max(1, self.steps.value // 20),
+            val_every=max(1, self.steps.value // 10),
             device=self.device.value,
         )
 
@@ -224,7 +228,9 @@ class FinetuneWidget(Container):
             after = show_prediction(self.viewer, self.state, layer, prediction).data
             if before is not None and before.shape == after.shape:
                 changes = change_map(before, after)
-                set_labels(self.viewer, layer, CHANGES, changes, colormap=CHANGE_COLORS)
+                set_labels(
+                    self.viewer, layer, CHANGES, changes, colormap=label_colors(CHANGE_COLORS)
+                )
                 changed.append(np.count_nonzero(changes) / changes.size)
         how = "stopped by you" if result.stopped_by_user else "done"
         how = "stopped early (no better validation IoU)" if result.stopped_early else how

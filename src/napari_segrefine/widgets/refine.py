@@ -9,7 +9,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.layers import Image, Labels
 
 from ..engine import Progress
@@ -20,15 +20,17 @@ from ..session import iterate_callbacks, keep_corrections, patch_boxes
 from ._common import (
     IMAGE_KEY,
     MASK,
-    MASK_COLORS,
+    MASK_COLOR,
     TaskRunner,
     buttons,
     find_layer,
+    label_colors,
     notify_error,
     require_image,
     require_layer,
     set_labels,
     source_images,
+    wrapped_label,
 )
 from ._models import DEMO, NO_PRN, ModelPicker, ModelRequest, models_for, weight_choices
 from ._state import state_for
@@ -86,7 +88,7 @@ class RefineWidget(Container):
         self.show_grid = CheckBox(text="show patch grid (coloured by change)", value=True)
         self.show_before = CheckBox(text="show the mask before refinement", value=False)
         row, (self.run_button, self.cancel_button) = buttons("Refine", "Cancel")
-        self.status = Label(label="status", value="segment an image first, then Refine")
+        self.status = wrapped_label("segment an image first, then Refine", "status")
         super().__init__(
             widgets=[
                 self.image,
@@ -143,7 +145,9 @@ class RefineWidget(Container):
         with self.state.writing(layer.name):
             mask.data_setitem(changed, merged[changed])  # one undo step (Ctrl+Z)
         self.state.image(layer.name).before_refine = before
-        set_labels(self.viewer, layer, BEFORE, before, colormap=MASK_COLORS, opacity=0.5)
+        set_labels(
+            self.viewer, layer, BEFORE, before, colormap=label_colors({1: MASK_COLOR}), opacity=0.5
+        )
         self._draw_grid(layer, before, merged)
         self._toggle_before(self.show_before.value)
         self.viewer.layers.selection.active = mask
@@ -159,14 +163,14 @@ class RefineWidget(Container):
         corners, values = grid_rectangles(before, after, self.patch_size.value)
         if not corners:
             return
-        text = {"string": "{changed:.0%}", "color": "white", "size": 8}
+        text = {"string": "{changed:.1%}", "color": "white", "size": 8}
         self.viewer.add_shapes(
             corners,
             shape_type="rectangle",
             name=f"{layer.name} {GRID}",
             features={"changed": values},
             face_color="changed",
-            face_colormap="plasma",
+            face_colormap="cool",
             face_contrast_limits=(0.0, max(float(values.max()), 1e-3)),
             edge_width=0,
             opacity=0.35,

@@ -9,7 +9,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSlider, FloatSpinBox, Label, SpinBox
+from magicgui.widgets import ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_warning
 from torch import nn
@@ -17,7 +17,15 @@ from torch import nn
 from ..engine import Prediction, Progress, iter_predict
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL
-from ._common import TaskRunner, buttons, image_array, notify_error, require_image, source_images
+from ._common import (
+    TaskRunner,
+    buttons,
+    image_array,
+    notify_error,
+    require_image,
+    source_images,
+    wrapped_label,
+)
 from ._models import ModelPicker, ModelRequest, device_choices, models_for, precision_choices
 from ._outputs import show_prediction, write_mask
 from ._state import state_for
@@ -58,8 +66,8 @@ class SegmentWidget(Container):
         self.threshold = FloatSlider(
             label="threshold", min=0.01, max=0.99, step=0.01, value=0.5, enabled=False
         )
-        self.model_info = Label(label="model in use", value=self.state.describe_model())
-        self.status = Label(label="status", value="choose an image and press Run")
+        self.model_info = wrapped_label(self.state.describe_model(), "model in use")
+        self.status = wrapped_label("choose an image and press Run", "status")
         super().__init__(
             widgets=[
                 self.image,
@@ -129,9 +137,12 @@ class SegmentWidget(Container):
             return
         image_state.prediction = prediction.with_threshold(value)
         try:
-            write_mask(self.viewer, self.state, layer, image_state.prediction.mask)
+            mask = write_mask(self.viewer, self.state, layer, image_state.prediction.mask)
         except SegRefineError as error:
             notify_error("Threshold", error)
+            return
+        share = np.count_nonzero(mask.data) / mask.data.size
+        self.status.value = f"threshold {value:.2f}: {share:.1%} foreground"
 
     def _image_changed(self, layer: Image | None) -> None:
         prediction = self.state.image(layer.name).prediction if layer is not None else None
