@@ -230,8 +230,9 @@ def create_model(
     Args:
         name: a name from `list_models`.
         num_classes: output classes (binary models have 1 foreground logit).
-        pretrained: False (random init), True (the first registered published weights,
-            downloaded with a checksum) or a path to a checkpoint file.
+        pretrained: False (random init); True: the package's shipped demo weights when
+            it has them, else the first registered published weights (downloaded into
+            the cache, checked where a sha256 is known); or a checkpoint path.
         **kwargs: further constructor arguments (e.g. ``aux=False`` for BiSeNet).
 
     Returns:
