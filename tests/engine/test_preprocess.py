@@ -173,3 +173,16 @@ def test_padding_reflects():
     image = np.arange(10, dtype=np.float32)[None, None].repeat(8, axis=1)
     padded = pad_to_multiple(image)
     assert np.array_equal(padded[0, 0, 10:13], [8, 7, 6])
+
+
+@pytest.mark.parametrize(("channels", "kind", "kept"), [(4, "rgba", 3), (2, "gray+alpha", 1)])
+def test_alpha_is_dropped_also_with_an_explicit_last_channel_axis(channels, kind, kept):
+    image = ramp((H, W, channels))
+    with pytest.warns(UserWarning, match="alpha"):
+        stack, layout = to_channels_first(image, channel_axis=-1)
+    assert (layout.kind, stack.shape[1]) == (kind, kept)
+
+
+def test_four_bands_on_the_first_axis_stay_multiband():
+    stack, layout = to_channels_first(ramp((4, H, W)), channel_axis=0)
+    assert (layout.kind, stack.shape[1]) == ("multiband", 4)

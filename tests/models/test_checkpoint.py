@@ -110,8 +110,21 @@ def test_missing_file(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     path = tmp_path / "notes.pth"
     path.write_text("hello, I am text")
-    with pytest.raises(SegRefineError, match="notes.pth is not a readable checkpoint"):
+    with pytest.raises(SegRefineError, match="notes.pth is not a checkpoint"):
         load_checkpoint(path)
+    path.write_bytes(b"notatorchfile")
+    with pytest.raises(SegRefineError, match="not a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_headerless_prn_gets_the_quirk_only_at_upstream_size(tmp_path):
+    torch.save(_upstream_layout(create_model("prn_p64_lite"), wrap=None), tmp_path / "l.th")
+    assert model_config(load_checkpoint(tmp_path / "l.th")).kwargs["upstream_row7_quirk"] is False
+
+
+def test_saved_checkpoint_is_readable_by_others(tmp_path):
+    path = save_checkpoint(create_model("prn_p0"), tmp_path / "shared")
+    assert path.stat().st_mode & 0o044 == 0o044
 
 
 def test_truncated_file(tmp_path):

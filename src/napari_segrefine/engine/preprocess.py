@@ -75,9 +75,9 @@ def to_channels_first(
     if bands is not None:
         stack = stack[:, _check_bands(bands, stack.shape[1])]
         kind = "gray" if stack.shape[1] == 1 else "multiband"
-    elif kind == "rgba":
-        warnings.warn("the image is RGBA: the alpha channel is ignored", stacklevel=2)
-        stack = stack[:, :3]
+    elif kind in _ALPHA_KINDS:
+        warnings.warn(f"the image is {kind}: the alpha channel is ignored", stacklevel=2)
+        stack = stack[:, :-1]
     _check_sides(stack.shape[2:])
     return stack, Layout(stack.shape[:1] if is_stack else (), kind, stack.shape[1])
 
@@ -134,11 +134,17 @@ def _explicit_channels(image: np.ndarray, channel_axis: int) -> tuple[np.ndarray
     is_stack = image.ndim == 4
     if not is_stack:
         stack = stack[None]
-    return stack, "gray" if stack.shape[1] == 1 else "multiband", is_stack
+    last_axis = channel_axis % image.ndim == image.ndim - 1
+    kind = _color_kind(stack.shape[1]) if last_axis else "multiband"
+    return stack, "gray" if stack.shape[1] == 1 else kind, is_stack
+
+
+_ALPHA_KINDS = ("rgba", "gray+alpha")
 
 
 def _color_kind(channels: int) -> str:
-    return {1: "gray", 3: "rgb", 4: "rgba"}.get(channels, "multiband")
+    """Channels on the last axis read as napari does: 2 = gray + alpha, 3 RGB, 4 RGBA."""
+    return {1: "gray", 2: "gray+alpha", 3: "rgb", 4: "rgba"}.get(channels, "multiband")
 
 
 def _check_bands(bands: Sequence[int], channels: int) -> list[int]:

@@ -30,17 +30,22 @@ def _umask() -> int:
     return current
 
 
+def give_default_permissions(path: Path) -> None:
+    """The mode a plain ``open``/``mkdir`` would give (writers such as safetensors use 0600)."""
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~_umask())
+
+
 def _make_temporary(path: Path, directory: bool) -> Path:
     """A hidden sibling with the permissions a plain ``open``/``mkdir`` would give."""
     prefix, suffix = f".{path.name}.", ".part"
     if directory:
         temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=suffix))
-        temporary.chmod(0o777 & ~_umask())
-        return temporary
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
-    os.close(handle)
-    Path(name).chmod(0o666 & ~_umask())
-    return Path(name)
+    else:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
+        os.close(handle)
+        temporary = Path(name)
+    give_default_permissions(temporary)
+    return temporary
 
 
 def _move_into_place(temporary: Path, path: Path) -> None:

@@ -44,7 +44,11 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
         image = _read(fmt, path, lazy)
     except SegRefineError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, Image.DecompressionBombError) as exc:
+    except MemoryError:
+        raise SegRefineError(
+            f"{path.name} is too large to load into memory; convert it to zarr and read it lazily"
+        ) from None
+    except Exception as exc:  # readers raise many types (IndexError, zlib.error ...) on bad files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SegRefineError(
             f"cannot read {path.name}: expected {FORMAT_NAMES[fmt]} but the file is damaged "

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SegRefineError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, give_default_permissions
 from .guess import guess_config
 from .registry import ModelConfig, build_model, get_spec, model_config
 
@@ -59,6 +59,7 @@ def save_checkpoint(
     header = {**config.to_dict(), "provenance": provenance}
     with atomic_output(path) as temporary:
         save_file(tensors, str(temporary), metadata={META_KEY: json.dumps(header, default=str)})
+        give_default_permissions(temporary)
     return path
 
 
@@ -111,6 +112,11 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
             metadata = json.loads(f.read(size)).get("__metadata__") or {}
         header = json.loads(metadata[META_KEY]) if META_KEY in metadata else None
         return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}, header
+    if not _is_torch_file(path):
+        raise SegRefineError(
+            f"{path} is not a checkpoint (neither a PyTorch nor a safetensors file); "
+            "check the path, or download the file again"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True), None
     except pickle.UnpicklingError as err:
@@ -125,6 +131,13 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
             f"{path} is not a readable checkpoint (truncated or not a PyTorch/safetensors "
             f"file: {first}); download it again"
         ) from None
+
+
+def _is_torch_file(path: Path) -> bool:
+    """A zip archive (torch >= 1.6) or a pickle stream (older torch.save)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _is_safetensors(path: Path) -> bool:

@@ -84,8 +84,9 @@ def guess_config(
 ) -> ModelConfig:
     """Build the `ModelConfig` of an upstream state dict (dropping unused aux heads).
 
-    Upstream PRN files get ``upstream_row7_quirk=True`` so their published numbers
-    are reproduced; BiSeNet aux-head keys are dropped when ``aux=False`` is asked.
+    A header-less full-width PRN P64 file is taken for upstream's ``p64_weights.th``
+    and gets ``upstream_row7_quirk=True`` so its published numbers are reproduced.
+    BiSeNet aux-head keys are dropped when ``aux=False`` is asked.
     """
     family = guess_family(state)
     if family is None:
@@ -96,7 +97,8 @@ def guess_config(
         )
     settings = _SIGNATURES[family][1](state)
     if family == "prn":
-        settings["upstream_row7_quirk"] = True
+        # Upstream published only full-width P64 files; our own files carry a header.
+        settings["upstream_row7_quirk"] = settings == {"variant": "p64", "width": 32}
     name = arch or _registry_name(family, settings)
     spec = get_spec(name)
     if spec.family != family:

@@ -26,8 +26,8 @@ class Normalization:
     Attributes:
         scale: how raw pixels become floats in [0, 1] before mean/std:
             ``image_max`` divides by the image's own maximum (BASNet),
-            ``dtype_max`` by the dtype's range (255 for uint8, 65535 for uint16;
-            floats are taken as already in [0, 1]) (BiSeNet),
+            ``dtype_max`` by 255 for 8-bit data, 1 for floats in [0, 1], else by
+            the image's own maximum (see `value_range`) (BiSeNet),
             ``none`` leaves the values as they are (PRN takes probabilities).
         mean: per-channel mean subtracted after scaling, or None.
         std: per-channel std divided after the mean, or None.
@@ -56,13 +56,31 @@ BISENET_CITY_NORM = Normalization("dtype_max", CITYSCAPES_MEAN, CITYSCAPES_STD)
 PROBABILITY_NORM = Normalization("none", None, None)
 
 
-def dtype_range(dtype: np.dtype) -> float:
-    """The value that maps to 1.0 for ``dtype_max`` scaling (1.0 for floats)."""
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
+def value_range(image: np.ndarray) -> float:
+    """The pixel value that ``dtype_max`` scaling maps to 1.0.
+
+    bool: 1; uint8 and integer data within 0..255: 255; floats within [0, 1]: 1.
+    Anything else (12- or 16-bit data in uint16, floats in 0..255 or in physical units)
+    is scaled by the image's own maximum: the dtype's nominal range (65535) would make
+    12-bit microscopy images nearly black, and float ranges are not fixed.
+    """
+    if image.dtype == np.bool_ or image.size == 0:
         return 1.0
-    if np.issubdtype(dtype, np.integer):
-        return float(np.iinfo(dtype).max)
+    peak = float(np.max(image))
+    if image.dtype.kind == "f":
+        return 1.0 if peak <= 1.0 else peak
+    if image.dtype == np.uint8 or peak <= 255:
+        return 255.0
+    return peak
+
+
+def scale_divisor(image: np.ndarray, norm: Normalization) -> float:
+    """What the whole image is divided by before mean/std, as ``norm.scale`` says."""
+    if norm.scale == "image_max":
+        peak = float(np.max(image)) if image.size else 0.0
+        return peak if peak > 0 else 1.0
+    if norm.scale == "dtype_max":
+        return value_range(image)
     return 1.0
 
 
@@ -75,12 +93,7 @@ def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
         the caller replicates channels beforehand when the model needs 3.
     """
     x = image.astype(np.float32, copy=True)
-    if norm.scale == "image_max":
-        peak = float(x.max()) if x.size else 0.0
-        if peak > 0:
-            x /= peak
-    elif norm.scale == "dtype_max":
-        x /= dtype_range(image.dtype)
+    x /= np.float32(scale_divisor(image, norm))
     if norm.mean is not None and norm.std is not None:
         channels = x.shape[0]
         mean = np.resize(np.asarray(norm.mean, np.float32), channels)

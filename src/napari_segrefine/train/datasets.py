@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import SegRefineError
-from ..models.normalization import IMAGENET_NORM, Normalization, dtype_range, normalize
+from ..models.normalization import IMAGENET_NORM, Normalization, normalize, scale_divisor
 from .augment import DEFAULT_JITTER, Jitter, apply_dihedral, photometric_jitter, random_dihedral
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
@@ -60,15 +60,6 @@ def _valid_array(valid: np.ndarray | None, shape: tuple[int, int], index: int) -
             "give a mask of the image's height and width"
         )
     return valid > 0
-
-
-def _scale_divisor(image: np.ndarray, norm: Normalization) -> float:
-    if norm.scale == "image_max":
-        peak = float(np.max(image))
-        return peak if peak > 0 else 1.0
-    if norm.scale == "dtype_max":
-        return dtype_range(image.dtype)
-    return 1.0
 
 
 def _check_labels(label: np.ndarray, valid: np.ndarray, num_classes: int, index: int) -> None:
@@ -115,7 +106,7 @@ def _make_source(
         image=image,
         label=label,
         valid=None if valid is None else mask,
-        divisor=_scale_divisor(image, norm),
+        divisor=scale_divisor(image, norm),
         row_ends=np.cumsum(mask.sum(axis=1), dtype=np.int64),
     )
 

@@ -85,8 +85,8 @@ class TrainState:
 class FinetuneResult:
     """The outcome: the model (best weights loaded), history and why it ended."""
 
-    model: nn.Module
-    state: TrainState
+    model: nn.Module = field(repr=False)
+    state: TrainState = field(repr=False)
     stopped_by_user: bool = False
     stopped_early: bool = False
 
