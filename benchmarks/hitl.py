@@ -113,6 +113,9 @@ def run(start: str, strategy: str, pool, held_out, args) -> tuple[list[float], l
         config = FinetuneConfig(
             steps=args.steps,
             lr=args.lr,
+            freeze_encoder=args.freeze_encoder,
+            # An untrained network's BatchNorm statistics must be learned, not kept.
+            freeze_batchnorm=start == "shipped",
             batch_size=4,
             patch_size=128,
             val_fraction=0.0,
@@ -136,6 +139,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="fine-tune steps per round")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--starts", default="shipped,scratch")
+    parser.add_argument("--freeze-encoder", action="store_true")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -162,7 +166,8 @@ def main() -> None:
     print(
         f"{args.pool} pool images and {args.held_out} held-out images of {args.size} px; "
         f"each round corrects {args.k} patches of {PATCH} px per pool image, then "
-        f"{args.steps} fine-tune steps (basnet_lite, lr {args.lr}). Machine: "
+        f"{args.steps} fine-tune steps (basnet_lite, lr {args.lr}, encoder "
+        f"{'frozen' if args.freeze_encoder else 'trained'}). Machine: "
         f"{platform.node()} ({device}, {torch.get_num_threads()} threads), torch "
         f"{torch.__version__}; {time.perf_counter() - started:.0f} s.\n"
     )

@@ -36,8 +36,9 @@ class DemoSettings:
     corrected_patches: int = 4
     review_patch: int = 64
     prn_patch: int = 32
-    steps: int = 30
-    lr: float = 2e-4
+    steps: int = 25
+    lr: float = 1e-4
+    freeze_encoder: bool = True
     device: str = "auto"
 
 
@@ -124,6 +125,7 @@ def run_demo(
         batch_size=4,
         patch_size=128,
         val_fraction=0.0,
+        freeze_encoder=settings.freeze_encoder,
         device=settings.device,
     )
     run_finetune(model, [(sample.image, corrected, valid)], config)

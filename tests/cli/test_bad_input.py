@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 import tifffile
 from PIL import Image
+
+from napari_segrefine.models.weights import CACHE_ENV
 
 
 @dataclass
@@ -57,6 +60,10 @@ class Case:
             *self.model,
             *options,
         ]
+
+    def model_only(self, *options) -> list:
+        """``predict`` of one image with only ``options`` choosing the model."""
+        return ["predict", self.images / "a.png", "--out", self.out, *options]
 
     def refine(self, *options, inputs=()) -> list:
         maps = self.folder("maps")
@@ -134,6 +141,11 @@ SCENARIOS: dict[str, Callable[[Case], list]] = {
     ],  # fmt: skip
     "predict tile 0": lambda c: c.predict("--tile", "0"),
     "predict negative tile": lambda c: c.predict("--tile", "-64"),
+    "predict tile too big": lambda c: c.predict("--tile", "9000"),
+    "predict model without weights": lambda c: c.model_only("--model", "bisenetv1_binary"),
+    "predict weights not downloaded": lambda c: c.model_only("--model", "basnet"),
+    "predict download fails": lambda c: c.model_only("--model", "bisenetv2"),
+    "predict untrained checkpoint": lambda c: c.predict("--untrained"),
     "predict batch size 0": lambda c: c.predict("--batch-size", "0"),
     "predict overlap 1": lambda c: c.predict("--overlap", "1"),
     "predict threshold 2": lambda c: c.predict("--threshold", "2"),
@@ -158,6 +170,8 @@ SCENARIOS: dict[str, Callable[[Case], list]] = {
     "refine segmenter as PRN": lambda c: c.refine("--prn", c.checkpoints["basnet_lite"]),
     "refine missing PRN file": lambda c: c.refine("--prn", c.root / "prn.safetensors"),
     "refine unknown PRN": lambda c: c.refine("--prn", "prn_p99"),
+    "refine PRN without weights": lambda c: c.refine("--prn", "prn_p0"),
+    "refine untrained without PRN": lambda c: c.refine("--untrained"),
     # evaluate
     "evaluate unmatched": lambda c: c.evaluate(_predictions(c), gt=_unmatched_labels(c)),
     "evaluate size mismatch": lambda c: c.evaluate(_predictions(c, shape=(8, 8))),
@@ -171,14 +185,25 @@ SCENARIOS: dict[str, Callable[[Case], list]] = {
     "train empty images": lambda c: c.train(images=c.folder("empty")),
     "train steps 0": lambda c: c.train("--steps", "0"),
     "train negative lr": lambda c: c.train("--lr", "-1"),
+    "train patch 7": lambda c: c.train("--patch", "7"),
+    "train patch 100000": lambda c: c.train("--patch", "100000"),
+    "train patch 48": lambda c: c.train("--patch", "48"),
+    "train model without weights": lambda c: c.train(model=["--model", "bisenetv1_binary"]),
     "train missing checkpoint": lambda c: c.train("--checkpoint", c.root / "x.safetensors"),
     "train unknown model": lambda c: c.train(model=["--model", "nope"]),
     "train image stack": lambda c: c.train(images=_stack_images(c)),
 }
 
 
+def _offline(*args, **kwargs):
+    raise ConnectionError("no network in the tests")
+
+
 @pytest.fixture
-def case(dataset, tmp_path, checkpoints) -> Case:
+def case(dataset, tmp_path, checkpoints, monkeypatch) -> Case:
+    """The scenario paths, with an empty weights cache and no network for downloads."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(pooch, "retrieve", _offline)
     images, labels = dataset
     return Case(tmp_path, images, labels, checkpoints)
 
@@ -197,6 +222,25 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, case, scenario, fo
     assert result.err_lines[0].startswith(f"napari-segrefine {argv[0]}: error: ")
     assert "Traceback" not in result.err
     assert folder_snapshot(case.out) == before
+
+
+MESSAGES = {
+    "predict tile too big": "--tile must be a positive number between 1 and 8192",
+    "predict model without weights": "--untrained",
+    "predict weights not downloaded": "drive.google.com",
+    "predict download fails": "could not download bisenetv2_city",
+    "refine PRN without weights": "--untrained",
+    "train patch 7": "--patch must be a multiple of 32 between 32 and 4096 pixels, got 7",
+    "train patch 100000": "--patch must be a multiple of 32 between 32 and 4096",
+}
+
+
+@pytest.mark.parametrize("scenario", MESSAGES)
+def test_error_messages_say_what_to_do(cli, case, scenario):
+    result = cli(*SCENARIOS[scenario](case))
+
+    assert result.code == 2
+    assert MESSAGES[scenario] in result.err
 
 
 def test_new_output_folder_is_removed_after_an_error(cli, case):

@@ -68,10 +68,41 @@ def test_evaluate_pred_suffix_picks_one_kind(cli, folders):
     tifffile.imwrite(pred / "p_prob.tif", truth.astype(np.float32) * 0.9)
     tifffile.imwrite(pred / "q_prob.tif", truth.astype(np.float32) * 0.9)
 
-    ambiguous = cli("evaluate", "--pred", pred, "--gt", gt)
+    masks = cli("evaluate", "--pred", pred, "--gt", gt)
     probs = cli("evaluate", "--pred", pred, "--gt", gt, "--pred-suffix", "_prob")
 
-    assert ambiguous.code == 2 and "--pred-suffix" in ambiguous.err
+    assert masks.code == 0, masks.err
+    assert "_mask" in masks.err and "--pred-suffix" in masks.err
+    assert iou_of("q", masks.out) < 1  # q_mask is the shifted prediction
     assert probs.code == 0, probs.err
-    q_row = next(line for line in probs.out.splitlines() if line.startswith("q "))
-    assert q_row.split()[1] == "1.0000"  # the probability maps are perfect masks above 0.5
+    assert iou_of("q", probs.out) == 1  # the probability maps are perfect masks above 0.5
+
+
+def test_evaluate_still_refuses_kinds_without_a_mask_to_prefer(cli, folders):
+    pred, gt, truth, _ = folders
+    tifffile.imwrite(pred / "p_prob.tif", truth.astype(np.float32))
+    tifffile.imwrite(pred / "p_refined.tif", truth)
+    (pred / "p_mask.tif").unlink()
+
+    result = cli("evaluate", "--pred", pred, "--gt", gt)
+
+    assert result.code == 2
+    assert "p_prob.tif" in result.err and "--pred-suffix" in result.err
+
+
+def test_readme_predict_then_evaluate(cli, dataset, tmp_path):
+    images, labels = dataset
+    masks = tmp_path / "masks"
+
+    predicted = cli("predict", images, "--out", masks, "--save-prob", "--save-boundary")
+    scored = cli("evaluate", "--pred", masks, "--gt", labels)
+
+    assert predicted.code == 0, predicted.err
+    assert scored.code == 0, scored.err
+    assert 0 <= iou_of("a", scored.out) <= 1 and 0 <= iou_of("b", scored.out) <= 1
+    assert "2 image(s)" in scored.out
+
+
+def iou_of(name: str, table: str) -> float:
+    """The IoU column of ``name``'s row in the printed table."""
+    return float(next(row for row in table.splitlines() if row.startswith(f"{name} ")).split()[1])

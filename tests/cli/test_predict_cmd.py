@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import tifffile
 
 from napari_segrefine import load_checkpoint, predict
 from napari_segrefine.io import read_image
@@ -40,16 +41,36 @@ def test_predict_default_model_uses_the_shipped_weights(cli, dataset, tmp_path):
     assert (tmp_path / "out" / "a_mask.tif").is_file()
 
 
-def test_a_model_without_weights_warns_that_they_are_untrained(cli, dataset, tmp_path):
+def test_untrained_flag_runs_random_weights_with_a_warning(cli, dataset, tmp_path):
     images, _ = dataset
+    argv = ["predict", images / "a.png", "--model", "bisenetv1_binary", "--out", tmp_path / "o"]
 
-    result = cli(
-        "predict", images / "a.png", "--model", "bisenetv1_binary", "--out", tmp_path / "o"
-    )
+    refused = cli(*argv)
+    nothing_written = not (tmp_path / "o").exists()
+    allowed = cli(*argv, "--untrained")
 
-    assert result.code == 0
-    assert "WARNING" in result.err and "bisenetv1_binary" in result.err
-    assert "UNTRAINED" in result.err
+    assert refused.code == 2 and "--untrained" in refused.err
+    assert nothing_written
+    assert allowed.code == 0, allowed.err
+    assert "WARNING" in allowed.err and "bisenetv1_binary" in allowed.err
+    assert "UNTRAINED" in allowed.err
+    assert (tmp_path / "o" / "a_mask.tif").is_file()
+
+
+def test_predict_skips_earlier_outputs_in_folders_but_not_named_files(cli, dataset, tmp_path):
+    images, _ = dataset
+    mask = np.zeros((64, 64), np.uint8)
+    for kind in ("mask", "prob", "boundary", "refined"):
+        tifffile.imwrite(images / f"a_{kind}.tif", mask)
+    out = tmp_path / "out"
+
+    from_folder = cli("predict", images, "--out", out)
+    named = cli("predict", images / "a_prob.tif", "--out", tmp_path / "named")
+
+    assert from_folder.code == 0, from_folder.err
+    assert sorted(p.name for p in out.iterdir()) == ["a_mask.tif", "b_mask.tif"]
+    assert named.code == 0, named.err
+    assert [p.name for p in (tmp_path / "named").iterdir()] == ["a_prob_mask.tif"]
 
 
 def test_predict_checkpoint_and_options_match_the_library(cli, dataset, tmp_path, checkpoints):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
+import torch
 from PIL import Image
 
-from napari_segrefine import load_checkpoint
+from napari_segrefine import create_model, load_checkpoint
 from napari_segrefine.io import read_image
+from napari_segrefine.models.weights import CACHE_ENV, PUBLISHED_WEIGHTS, manual_path
 from napari_segrefine.refine import refine
 
 
@@ -53,14 +55,36 @@ def test_refine_8bit_png_with_prn_checkpoint(cli, tmp_path, prob_map, checkpoint
     np.testing.assert_array_equal(read_image(out / "y_refined.tif").array, expected)
 
 
-def test_refine_prn_without_weights_warns_untrained(cli, tmp_path, prob_map):
+def test_refine_untrained_prn_warns(cli, tmp_path, prob_map):
     tifffile.imwrite(tmp_path / "z.tif", prob_map)
 
     result = cli(
         "refine", tmp_path / "z.tif", "--out", tmp_path / "out", "--prn", "prn_p0",
-        "--format", "png",
+        "--untrained", "--format", "png",
     )  # fmt: skip
 
     assert result.code == 0, result.err
     assert "UNTRAINED" in result.err
     assert read_image(tmp_path / "out" / "z_refined.png").array.shape == prob_map.shape
+
+
+def test_refine_prn_name_uses_published_weights_from_the_cache(
+    cli, tmp_path, prob_map, monkeypatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    weights = create_model("prn_p64")
+    manual = manual_path(PUBLISHED_WEIGHTS["prn_p64_duts"])
+    manual.parent.mkdir(parents=True)
+    torch.save(weights.state_dict(), manual)  # as if downloaded by hand from Google Drive
+    tifffile.imwrite(tmp_path / "w_prob.tif", prob_map)
+
+    result = cli(
+        "refine", tmp_path / "w_prob.tif", "--out", tmp_path / "out", "--prn", "prn_p64",
+        "--device", "cpu",
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert "WARNING" not in result.err
+    expected = refine(prob_map, patch_size=64, prn=weights.eval(), device="cpu")
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "w_refined.tif").array, expected)

@@ -117,3 +117,17 @@ def test_ctrl_c_before_the_first_step_saves_nothing(cli, dataset, tmp_path, monk
     assert result.code == 130
     assert "nothing saved" in result.err
     assert not list(tmp_path.glob("never*"))
+
+
+def test_train_untrained_starts_from_random_weights(cli, dataset, tmp_path):
+    images, labels = dataset
+
+    result = cli(
+        "train", "--images", images, "--labels", labels, "--model", "basnet_lite",
+        "--untrained", "--steps", "1", "--out", tmp_path / "scratch", *FAST,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert "UNTRAINED" in result.err and "--untrained" in result.err
+    provenance = header(tmp_path / "scratch.safetensors")["provenance"]
+    assert provenance["base_model"] == "basnet_lite (random init)"

@@ -2,13 +2,15 @@
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``. User mistakes (`SegRefineError`) print one line on stderr and
-exit with code 2; nothing half-written is left behind.
+exit with code 2; nothing half-written is left behind. A closed output pipe
+(``napari-segrefine models --json | head -1``) ends quietly with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -48,12 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """After the reader of stdout went away (``... | head``): send what is left to devnull.
+
+    The idiom of the Python docs (signal module, "Note on SIGPIPE"); like Python itself,
+    the command then exits with code 1.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
     except SegRefineError as err:
         print(f"napari-segrefine {args.command}: error: {err}", file=sys.stderr)
         return 2

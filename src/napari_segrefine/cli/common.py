@@ -24,10 +24,12 @@ from tqdm import tqdm
 
 from ..errors import SegRefineError
 from ..models import create_model, get_spec, load_checkpoint, model_config
-from ..models.weights import shipped_weights_path
+from ..models.weights import default_weights_path, shipped_weights_path
 
 OUTPUT_FORMATS = {"tif": ".tif", "png": ".png", "zarr": ".zarr", "ome.zarr": ".ome.zarr"}
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".th", ".bin", ".ckpt")
+# Name endings of what `predict` and `refine` write: folders of inputs skip them.
+OUTPUT_KINDS = ("_mask", "_prob", "_boundary", "_refined")
 
 
 def warn(message: str) -> None:
@@ -39,15 +41,26 @@ def warn(message: str) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--model NAME`` or ``--checkpoint FILE`` (not both)."""
+    """``--model NAME`` or ``--checkpoint FILE`` (not both), and ``--untrained``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--model",
         metavar="NAME",
-        help=f"registered model (see `napari-segrefine models`; default {default}, "
-        "with its shipped weights when the package has them)",
+        help=f"registered model (see `napari-segrefine models`; default {default}): its "
+        "shipped weights, else its published weights (downloaded or from the cache)",
     )
     group.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file to load")
+    add_untrained_option(parser, "--model")
+
+
+def add_untrained_option(parser: argparse.ArgumentParser, option: str) -> None:
+    """``--untrained``: random initial weights for a registered model (with a warning)."""
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help=f"random weights instead of trained ones for the registered model of {option} "
+        "(for tests, or to train from scratch); prints a warning",
+    )
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +86,16 @@ def check_positive(option: str, value: float | None) -> None:
         raise SegRefineError(f"{option} must be a positive number, got {value}")
 
 
+def check_size(option: str, value: int | None, largest: int, multiple_of: int = 1) -> None:
+    """A `SegRefineError` unless ``value`` is None or in [multiple_of, largest], divisible."""
+    if value is None or (multiple_of <= value <= largest and value % multiple_of == 0):
+        return
+    what = "a positive number" if multiple_of == 1 else f"a multiple of {multiple_of}"
+    raise SegRefineError(
+        f"{option} must be {what} between {multiple_of} and {largest} pixels, got {value}"
+    )
+
+
 _INTERVALS = {
     "[0, 1)": lambda value: 0 <= value < 1,
     "[0, 1]": lambda value: 0 <= value <= 1,
@@ -90,7 +113,12 @@ def check_fraction(option: str, value: float | None, interval: str = "[0, 1)") -
 
 
 def load_model(
-    name: str | None, checkpoint: str | None, *, default: str, kind: str = "image"
+    name: str | None,
+    checkpoint: str | None,
+    *,
+    default: str,
+    kind: str = "image",
+    untrained: bool = False,
 ) -> nn.Module:
     """The model a user asked for with ``--model``/``--checkpoint`` (or ``default``).
 
@@ -99,14 +127,18 @@ def load_model(
         checkpoint: a checkpoint path, or None.
         default: registry name used when both are None.
         kind: ``image`` (a segmenter) or ``probability`` (a PRN refiner).
+        untrained: ``--untrained``: random initial weights instead of trained ones.
 
     Raises:
-        SegRefineError: unknown name, missing/unreadable file, or a model of the wrong kind.
+        SegRefineError: unknown name, missing/unreadable file, a model of the wrong kind,
+            or no weights to be had for a registered model without ``--untrained``.
     """
     if checkpoint is None:
         name = name or default
         _check_kind(name, get_spec(name).input_kind, kind)
-        return registered_model(name)
+        return registered_model(name, untrained=untrained)
+    if untrained:
+        raise SegRefineError("--untrained needs a registered model, not a checkpoint file")
     model = load_checkpoint(checkpoint)
     _check_kind(checkpoint, model_config(model).input_kind, kind)
     return model
@@ -121,25 +153,34 @@ def _check_kind(source: str, actual: str, wanted: str) -> None:
         )
 
 
-def registered_model(name: str) -> nn.Module:
-    """``name`` with its shipped weights, or randomly initialized (with a warning)."""
-    shipped = shipped_weights_path(name)
-    if shipped is not None:
-        return load_checkpoint(shipped, arch=name)
-    warn(
-        f"no trained weights for {name} are shipped with this package; it runs with "
-        "random, UNTRAINED weights and its output means nothing. Pass --checkpoint FILE "
-        "(published weights: `napari-segrefine models`) or train one"
-    )
-    return create_model(name)
+def registered_model(name: str, *, untrained: bool = False) -> nn.Module:
+    """``name`` with trained weights (shipped, cached or downloaded), or random ones.
+
+    Raises:
+        SegRefineError: no weights to be had and ``untrained`` is False; the message
+            says how to get them.
+    """
+    spec = get_spec(name)
+    if untrained:
+        warn(
+            f"{name} starts from random, UNTRAINED weights (--untrained); until it is "
+            "trained its output means nothing"
+        )
+        return create_model(name)
+    if shipped_weights_path(name) is None and not spec.weights:
+        raise SegRefineError(
+            f"{name} has no shipped or published weights; give a checkpoint file of "
+            "trained weights, or pass --untrained to run it with random ones"
+        )
+    return load_checkpoint(default_weights_path(spec), arch=name)
 
 
-def load_prn(name_or_file: str) -> nn.Module:
+def load_prn(name_or_file: str, *, untrained: bool = False) -> nn.Module:
     """A PRN model from a registry name or a checkpoint file."""
     path = Path(name_or_file)
     if path.exists() or path.suffix.lower() in _CHECKPOINT_SUFFIXES:
-        return load_model(None, name_or_file, default="", kind="probability")
-    return load_model(name_or_file, None, default="", kind="probability")
+        return load_model(None, name_or_file, default="", kind="probability", untrained=untrained)
+    return load_model(name_or_file, None, default="", kind="probability", untrained=untrained)
 
 
 # --- inputs --------------------------------------------------------------------------

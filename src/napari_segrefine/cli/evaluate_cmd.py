@@ -15,6 +15,7 @@ from ..metrics import evaluate_pairs
 from . import common
 
 PRED_SUFFIXES = ("_mask", "_prob", "_refined")
+PREFERRED_SUFFIX = "_mask"  # when an image has several kinds and no --pred-suffix
 GT_SUFFIXES = ("_mask", "_gt", "_label", "_labels")
 SKIPPED_SUFFIX = "_boundary"  # boundary maps written by `predict --save-boundary`
 TABLE_COLUMNS = ("iou", "dice", "precision", "recall", "mae", "max_f", "s_measure", "boundary_f1")
@@ -26,8 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="score predicted masks or probability maps against ground truth",
         description="Score binary predictions against ground-truth masks matched by file "
         "name: a prediction x_mask, x_prob or x_refined matches ground truth x (or x_mask, "
-        "x_gt, x_label). *_boundary files are skipped. Prints a table; --json writes all "
-        "metrics (per image, mean over images, pooled over pixels).",
+        "x_gt, x_label). *_boundary files are skipped. When an image has several kinds "
+        "(as `predict --save-prob` writes), its _mask file is used unless --pred-suffix "
+        "picks another. Prints a table; --json writes all metrics (per image, mean over "
+        "images, pooled over pixels).",
     )
     parser.add_argument("--pred", required=True, metavar="DIR", help="folder of predictions")
     parser.add_argument("--gt", required=True, metavar="DIR", help="folder of ground truth")
@@ -38,7 +41,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--pred-suffix",
         choices=PRED_SUFFIXES,
-        help="use only predictions with this suffix (when a folder holds several kinds)",
+        help="use only predictions with this suffix (default: when an image has several "
+        "kinds, its _mask file)",
     )
     parser.add_argument(
         "--allow-unmatched", action="store_true", help="skip files without a partner"
@@ -94,6 +98,8 @@ def _matched(args: argparse.Namespace) -> tuple[dict[str, Path], dict[str, Path]
     ]
     if not pred_files:
         raise SegRefineError(f"no predictions in {args.pred} (with the suffix asked for)")
+    if not wanted:
+        pred_files = _prefer_masks(pred_files)
     preds = common.index_by_key(
         pred_files, PRED_SUFFIXES, "predictions", hint="pass --pred-suffix to pick one kind, or "
     )
@@ -111,6 +117,24 @@ def _matched(args: argparse.Namespace) -> tuple[dict[str, Path], dict[str, Path]
     if skipped:
         print(f"napari-segrefine evaluate: skipped {skipped} unmatched file(s)", file=sys.stderr)
     return preds, gts, keys
+
+
+def _prefer_masks(paths: list[Path]) -> list[Path]:
+    """``paths`` less the other kinds of every image that also has a ``_mask`` file."""
+    by_key: dict[str, list[Path]] = {}
+    for path in paths:
+        by_key.setdefault(common.match_key(path, PRED_SUFFIXES), []).append(path)
+    kept = []
+    for group in by_key.values():
+        masks = [path for path in group if common.match_key(path).endswith(PREFERRED_SUFFIX)]
+        kept.extend(masks if len(group) > 1 and len(masks) == 1 else group)
+    if len(kept) < len(paths):
+        print(
+            "napari-segrefine evaluate: images with several prediction kinds are scored by "
+            f"their {PREFERRED_SUFFIX} file (--pred-suffix picks another)",
+            file=sys.stderr,
+        )
+    return kept
 
 
 def _read_pair(pred_path: Path, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..models import create_model, get_spec, list_models
-from ..models.weights import PUBLISHED_WEIGHTS, shipped_weights_path
+from ..models.weights import PUBLISHED_WEIGHTS, PublishedWeights, shipped_weights_path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,31 +18,39 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def model_rows() -> list[dict]:
-    """One row per registered model: name, parameters, description, weights."""
+    """One row per registered model: name, parameters, description, weights.
+
+    ``shipped`` names the demo weights file inside the package (or is None);
+    ``published`` lists the upstream checkpoints with their download URL and file name.
+    """
     rows = []
     for name in list_models():
         spec = get_spec(name)
         # Inference size: BiSeNet's aux heads only exist for training.
         no_aux = {"aux": False} if spec.family.startswith("bisenet") else {}
-        params = sum(p.numel() for p in create_model(name, **no_aux).parameters())
-        weights = (
-            [f"shipped demo ({shipped_weights_path(name).name})"]
-            if shipped_weights_path(name)
-            else []
-        )
-        for key in spec.weights:
-            published = PUBLISHED_WEIGHTS[key]
-            how = "manual download" if published.manual else "auto download"
-            weights.append(f"{key} ({published.license}, {how})")
+        shipped = shipped_weights_path(name)
         rows.append(
             {
                 "name": name,
-                "parameters": params,
+                "parameters": sum(p.numel() for p in create_model(name, **no_aux).parameters()),
                 "description": spec.description,
-                "weights": weights,
+                "shipped": shipped.name if shipped else None,
+                "published": [_published(PUBLISHED_WEIGHTS[key]) for key in spec.weights],
             }
         )
     return rows
+
+
+def _published(weights: PublishedWeights) -> dict:
+    return {
+        "name": weights.name,
+        "url": weights.url,
+        "filename": weights.filename,
+        "archive": weights.archive or None,
+        "download": "manual (browser)" if weights.manual else "automatic",
+        "license": weights.license,
+        "classes": weights.classes,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'model':<18} {'params':>12}  description / weights (params at inference)")
     for row in rows:
         print(f"{row['name']:<18} {row['parameters']:>12,}  {row['description']}")
-        for weights in row["weights"]:
+        for weights in _weight_lines(row):
             print(f"{'':<18} {'':>12}    weights: {weights}")
     return 0
+
+
+def _weight_lines(row: dict) -> list[str]:
+    lines = [f"shipped demo ({row['shipped']})"] if row["shipped"] else []
+    for entry in row["published"]:
+        how = "auto download" if entry["download"] == "automatic" else "manual download"
+        lines.append(f"{entry['name']} ({entry['license']}, {how})")
+    return lines

@@ -17,7 +17,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "predict",
         help="segment images: <stem>_mask (and _prob, _boundary) files in --out",
         description="Segment images and write <stem>_mask files (optionally the probability "
-        "and boundary maps). Outputs appear only when every input succeeded.",
+        "and boundary maps). In folders, files ending in _mask, _prob, _boundary or _refined "
+        "(earlier outputs) are skipped; files named directly are always used. Outputs "
+        "appear only when every input succeeded.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -26,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--tile",
         type=int,
         metavar="N",
-        help="tile side in pixels (default: whole image up to 1024 px, else 512)",
+        help="tile side in pixels, 1 to 8192 (default: whole image up to 1024 px, else 512)",
     )
     parser.add_argument(
         "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1)"
@@ -45,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    common.check_positive("--tile", args.tile)
+    common.check_size("--tile", args.tile, largest=8192)
     common.check_positive("--batch-size", args.batch_size)
     common.check_fraction("--overlap", args.overlap)
     common.check_fraction("--threshold", args.threshold, "[0, 1]")
@@ -53,12 +55,14 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_options(args)
-    inputs = common.list_inputs(args.inputs)
+    inputs = common.list_inputs(args.inputs, skip_in_folders=common.OUTPUT_KINDS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path) for path in inputs]
     common.check_distinct_outputs(stems, inputs)
     device = resolve_device(args.device)
-    model = common.load_model(args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL)
+    model = common.load_model(
+        args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL, untrained=args.untrained
+    )
     if args.save_prob and args.format == "png" and model_config(model).num_classes > 1:
         raise SegRefineError(
             "a PNG holds one 2-D map, not per-class probabilities; use --format tif or zarr"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..engine import resolve_device
+from ..errors import SegRefineError
 from ..io import write_labels
 from ..refine import refine
 from . import common
 
 _PROB_SUFFIXES = ("_prob",)
-_NOT_MAPS = ("_mask", "_boundary", "_refined")  # other outputs of predict and refine
+_NOT_MAPS = tuple(kind for kind in common.OUTPUT_KINDS if kind not in _PROB_SUFFIXES)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="PRN model name (e.g. prn_p64) or checkpoint; default: no PRN, the "
         "threshold-adaptation fallback",
     )
+    common.add_untrained_option(parser, "--prn")
     parser.add_argument(
         "--threshold", type=float, default=0.5, metavar="F", help="cut-off in (0, 1)"
     )
@@ -45,12 +47,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     common.check_positive("--patch-size", args.patch_size)
     common.check_fraction("--threshold", args.threshold, "(0, 1)")
+    if args.untrained and args.prn is None:
+        raise SegRefineError("--untrained applies to a --prn model; pass --prn NAME with it")
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
     common.check_distinct_outputs(stems, inputs)
     device = resolve_device(args.device)
-    prn = None if args.prn is None else common.load_prn(args.prn)
+    prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
     maps = common.progress_bar(len(inputs), "maps", "map")
     with maps, common.staged_outputs(args.out) as staging:
         for path, name in zip(inputs, stems):

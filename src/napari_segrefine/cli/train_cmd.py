@@ -23,6 +23,7 @@ from . import common
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
 VALID_SUFFIXES = ("_valid", "_mask")
+MAX_PATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=defaults.steps, metavar="N")
     parser.add_argument("--lr", type=float, default=defaults.lr, metavar="F")
     parser.add_argument(
-        "--patch", type=int, default=defaults.patch_size, metavar="N", help="crop side"
+        "--patch",
+        type=int,
+        default=defaults.patch_size,
+        metavar="N",
+        help=f"crop side in pixels, a multiple of 32 from 32 to {MAX_PATCH} "
+        f"(default {defaults.patch_size})",
     )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
     parser.add_argument(
@@ -78,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     out = _output_path(args.out)
     resolve_device(args.device)
     files = _matched_files(args)
-    model = common.load_model(args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL)
+    model = common.load_model(
+        args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL, untrained=args.untrained
+    )
     binary = model_config(model).num_classes == 1
     samples = [_read_sample(entry, binary) for entry in files]
     result = _train(model, samples, config)
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     saved = save_checkpoint(
         result.model,
         out,
-        base_model=args.checkpoint or args.model or DEFAULT_BINARY_MODEL,
+        base_model=_base_model(args),
         training_images=[entry.image.name for entry in files],
         training_labels=[entry.label.name for entry in files],
         valid_masks=[entry.valid.name for entry in files] if args.masks else None,
@@ -100,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
-    for option in ("steps", "lr", "patch", "batch_size"):
+    for option in ("steps", "lr", "batch_size"):
         common.check_positive(f"--{option.replace('_', '-')}", getattr(args, option))
+    common.check_size("--patch", args.patch, largest=MAX_PATCH, multiple_of=32)
     common.check_fraction("--val-fraction", args.val_fraction)
     return FinetuneConfig(
         steps=args.steps,
@@ -113,6 +122,14 @@ def _config(args: argparse.Namespace) -> FinetuneConfig:
         seed=args.seed,
         device=args.device,
     )
+
+
+def _base_model(args: argparse.Namespace) -> str:
+    """Where the starting weights came from, for the provenance."""
+    if args.checkpoint:
+        return args.checkpoint
+    name = args.model or DEFAULT_BINARY_MODEL
+    return f"{name} (random init)" if args.untrained else name
 
 
 def _output_path(out: str) -> Path:
