@@ -260,46 +260,36 @@ def image_array(layer: Image) -> np.ndarray:
     return np.asarray(data)
 
 
-def set_image(
-    viewer: napari.Viewer, source: Image, role: str, data: np.ndarray, **kwargs: Any
-) -> Image:
-    """Add or update the ``role`` image layer of ``source`` (placed like ``source``)."""
+def _set_layer(viewer, source: Image, role: str, data: np.ndarray, kind: type, add, **kwargs):
+    """Update the ``role`` layer of ``source`` in place, or (re)add it placed like ``source``."""
     layer = find_layer(viewer, source.name, role)
-    if layer is not None and isinstance(layer, Image) and layer.data.shape == data.shape:
+    if layer is not None and isinstance(layer, kind) and layer.data.shape == data.shape:
         layer.data = data
         return layer
     if layer is not None:
         viewer.layers.remove(layer)
-    metadata = {ROLE_KEY: role, IMAGE_KEY: source.name}
-    return viewer.add_image(
+    return add(
         data,
         name=derived_name(source.name, role),
         scale=source.scale,
         translate=source.translate,
-        metadata=metadata,
+        metadata={ROLE_KEY: role, IMAGE_KEY: source.name},
         **kwargs,
     )
+
+
+def set_image(
+    viewer: napari.Viewer, source: Image, role: str, data: np.ndarray, **kwargs: Any
+) -> Image:
+    """Add or update the ``role`` image layer of ``source`` (placed like ``source``)."""
+    return _set_layer(viewer, source, role, data, Image, viewer.add_image, **kwargs)
 
 
 def set_labels(
     viewer: napari.Viewer, source: Image, role: str, data: np.ndarray, **kwargs: Any
 ) -> Labels:
     """Add or update the ``role`` labels layer of ``source`` (placed like ``source``)."""
-    layer = find_layer(viewer, source.name, role)
-    if layer is not None and isinstance(layer, Labels) and layer.data.shape == data.shape:
-        layer.data = data
-        return layer
-    if layer is not None:
-        viewer.layers.remove(layer)
-    metadata = {ROLE_KEY: role, IMAGE_KEY: source.name}
-    return viewer.add_labels(
-        data,
-        name=derived_name(source.name, role),
-        scale=source.scale,
-        translate=source.translate,
-        metadata=metadata,
-        **kwargs,
-    )
+    return _set_layer(viewer, source, role, data, Labels, viewer.add_labels, **kwargs)
 
 
 def current_slice(viewer: napari.Viewer, array_ndim: int) -> int | None:
