@@ -7,6 +7,7 @@ the older ``model_final_v1_city.pth`` (``ffm_layout="legacy"``) load strictly.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Literal
 
 import torch
@@ -95,16 +96,16 @@ class SpatialPath(nn.Module):
         return self.conv_out(self.conv3(self.conv2(self.conv1(x))))
 
 
-class FeatureFusion(nn.Module):
+class FeatureFusion(nn.Module, ABC):
     """FFM: fuse by a 1x1 ConvBNReLU, then add a channel-gated copy: f + f * sigmoid(g)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.convblk = ConvBNReLU(channels, channels, kernel_size=1)
 
+    @abstractmethod
     def gate_logits(self, pooled: Tensor) -> Tensor:
         """The gate ``g`` before the sigmoid, from the B x C x 1 x 1 pooled features."""
-        raise NotImplementedError
 
     def forward(self, spatial: Tensor, context: Tensor) -> Tensor:
         feat = self.convblk(torch.cat([spatial, context], dim=1))
