@@ -16,9 +16,10 @@ from torch import nn
 
 from ..engine import resolve_device
 from ..errors import Cancelled, SegRefineError
+from ..generators import drain
 from ..io import read_image
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
-from ..train import FinetuneConfig, FinetuneResult, finetune
+from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
 from . import common
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
@@ -196,18 +197,16 @@ def _read_plane(path: Path, what: str, shape: tuple[int, ...], image: Path) -> n
 def _train(model: nn.Module, samples, config: FinetuneConfig) -> FinetuneResult:
     stop = threading.Event()
     bar = common.progress_bar(config.steps, "fine-tuning", "step")
+
+    def show(event: TrainEvent) -> None:
+        postfix = {"loss": f"{event.loss:.4f}"}
+        if event.best_iou is not None:
+            postfix["best val IoU"] = f"{event.best_iou:.3f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update()
+
     with bar, _stop_on_interrupt(stop):
-        steps = finetune(model, samples, config, stop=stop)
-        while True:
-            try:
-                event = next(steps)
-            except StopIteration as done:
-                return done.value
-            postfix = {"loss": f"{event.loss:.4f}"}
-            if event.best_iou is not None:
-                postfix["best val IoU"] = f"{event.best_iou:.3f}"
-            bar.set_postfix(postfix, refresh=False)
-            bar.update()
+        return drain(finetune(model, samples, config, stop=stop), show)
 
 
 @contextmanager

@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 from ..errors import SegRefineError
+from ..generators import drain
 from ..models.normalization import normalize
 from ..models.registry import ModelConfig, model_config
 from .boundary import boundary_map
 from .device import autocast_dtype, resolve_device
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
-from .tiling import TileFn, as_tile_shape, drain, iter_sliding_window, tile_grid
+from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
 DEFAULT_TILE = 512

@@ -12,18 +12,16 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Generator, Sequence
-from typing import TypeVar
 
 import numpy as np
 
 from ..errors import Cancelled, SegRefineError
+from ..generators import drain
 
 BLENDS = ("gaussian", "constant")
 TileFn = Callable[[np.ndarray], np.ndarray]
 ProgressFn = Callable[[int, int], None]
 
-Event = TypeVar("Event")
-Result = TypeVar("Result")
 
 _SIGMA_FRACTION = 1 / 8  # Gaussian sigma as a fraction of the tile side
 _MIN_WEIGHT = 1e-6  # floor of the per-axis weight, so tile borders never weigh zero
@@ -165,19 +163,6 @@ def sliding_window(
         fn, x, tile_size, overlap, blend, batch_size=batch_size, stop=stop
     )
     return drain(windows, None if progress is None else lambda event: progress(*event))
-
-
-def drain(
-    events: Generator[Event, None, Result], on_event: Callable[[Event], None] | None = None
-) -> Result:
-    """Run a generator to its end, handing each event to ``on_event``; its return value."""
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as finished:
-            return finished.value
-        if on_event is not None:
-            on_event(event)
 
 
 def _run_batch(

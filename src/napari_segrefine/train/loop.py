@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..engine import resolve_device
 from ..errors import SegRefineError
+from ..generators import drain
 from ..models.registry import get_spec, model_config
 from .datasets import CorrectionDataset, split_samples
 from .steps import TaskAdapter, task_adapter
@@ -239,9 +240,4 @@ def finetune(
 
 def run_finetune(model: nn.Module, samples, config: FinetuneConfig | None = None, **kwargs):
     """Drive `finetune` to the end and return its `FinetuneResult` (no progress)."""
-    generator = finetune(model, samples, config, **kwargs)
-    while True:
-        try:
-            next(generator)
-        except StopIteration as done:
-            return done.value
+    return drain(finetune(model, samples, config, **kwargs))
