@@ -20,11 +20,14 @@ from torch import nn
 
 from ..errors import SegRefineError
 from ..io.atomic import atomic_output, give_default_permissions
+from ..limits import check_archive
+from .config_schema import check_finite, check_model_size, parse_header
 from .guess import guess_config
 from .registry import ModelConfig, build_model, get_spec, model_config
 
 META_KEY = "segrefine"
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "net")
+_DIVERGED = "training diverged; train again with a lower learning rate (--lr), e.g. 10x lower"
 
 
 def save_checkpoint(
@@ -48,6 +51,7 @@ def save_checkpoint(
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
+    check_finite(model, f"not saving {path.name}: the model", _DIVERGED)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for key, value in model.state_dict().items():
@@ -85,6 +89,7 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **kwargs: Any) ->
         raise SegRefineError(f"checkpoint {path} not found; check the path")
     state, header = _read(path)
     state = _unwrap(state, path)
+    check_finite(state, f"checkpoint {path}", "it cannot predict; use an earlier checkpoint")
     if header is not None:
         config = ModelConfig.from_dict(header)
         config.kwargs.update(kwargs)
@@ -96,6 +101,7 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **kwargs: Any) ->
             f"load it with arch={config.arch!r} or pick the matching file"
         )
     config.provenance.setdefault("source", str(path))
+    check_model_size(config, path)
     model = build_model(config)
     _load_strict(model, state, path, config.arch)
     return model.eval()
@@ -110,13 +116,14 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
         with open(path, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
             metadata = json.loads(f.read(size)).get("__metadata__") or {}
-        header = json.loads(metadata[META_KEY]) if META_KEY in metadata else None
+        header = parse_header(metadata.get(META_KEY), path)
         return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}, header
     if not _is_torch_file(path):
         raise SegRefineError(
             f"{path} is not a checkpoint (neither a PyTorch nor a safetensors file); "
             "check the path, or download the file again"
         )
+    check_archive(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True), None
     except pickle.UnpicklingError as err:
