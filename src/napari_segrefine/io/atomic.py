@@ -2,6 +2,10 @@
 
 An error (or Ctrl-C) in the middle of a write removes the temporary and leaves any file
 that was already at the destination untouched, so no half-written output is ever seen.
+Only an earlier output of the same kind is replaced (a file by a file, a zarr folder by
+a zarr folder): a folder, link or device that happens to carry the output's name is
+never removed. Operating-system errors (permission, read-only or full disk, file-size
+limit ...) become one-line `SegRefineError` messages.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import SegRefineError
+from .oserror import is_os_error, output_error
+
+ZARR_MARKERS = (".zarray", ".zgroup", ".zattrs", "zarr.json")
 
 
 def _remove(path: Path) -> None:
@@ -48,6 +55,39 @@ def _make_temporary(path: Path, directory: bool) -> Path:
     return temporary
 
 
+def is_replaceable(path: Path, directory: bool) -> bool:
+    """Whether ``path`` looks like an earlier output of the same kind (safe to replace).
+
+    A regular file for file outputs; a folder holding zarr metadata for zarr outputs.
+    Links, devices and folders of other kinds are never taken for outputs.
+    """
+    if path.is_symlink():
+        return False
+    if directory:
+        return path.is_dir() and any((path / marker).exists() for marker in ZARR_MARKERS)
+    return path.is_file()
+
+
+def check_replaceable(path: Path, *, overwrite: bool, directory: bool) -> None:
+    """Refuse an existing ``path`` unless ``overwrite`` and it is an output of the same kind.
+
+    Raises:
+        SegRefineError: naming what is in the way.
+    """
+    if not os.path.lexists(path):
+        return
+    if not overwrite:
+        raise SegRefineError(
+            f"{path} already exists; allow overwriting or choose another output name"
+        )
+    if not is_replaceable(path, directory):
+        kind = "a zarr folder" if directory else "a file"
+        raise SegRefineError(
+            f"{path} is in the way and is not {kind} written earlier (a folder, link or "
+            "device of that name); move it away or choose another output name"
+        )
+
+
 def _move_into_place(temporary: Path, path: Path) -> None:
     if not path.exists():
         temporary.rename(path)
@@ -78,17 +118,21 @@ def atomic_output(
         directory: the output is a directory (zarr) rather than a file.
 
     Raises:
-        SegRefineError: ``path`` exists and ``overwrite`` is False.
+        SegRefineError: ``path`` exists and ``overwrite`` is False, something other
+            than an earlier output of the same kind is in the way, or the operating
+            system refused the write (the message says why and what to do).
     """
-    if path.exists() and not overwrite:
-        raise SegRefineError(
-            f"{path} already exists; allow overwriting or choose another output name"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _make_temporary(path, directory)
+    check_replaceable(path, overwrite=overwrite, directory=directory)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _make_temporary(path, directory)
+    except OSError as err:
+        raise output_error(err, path) from None
     try:
         yield temporary
         _move_into_place(temporary, path)
-    except BaseException:
+    except BaseException as err:
         _remove(temporary)
+        if isinstance(err, Exception) and not isinstance(err, SegRefineError) and is_os_error(err):
+            raise output_error(err, path) from None
         raise

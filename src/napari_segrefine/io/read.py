@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import SegRefineError
+from ..limits import check_pixels
 from .formats import FORMAT_NAMES, READ_SUFFIXES, is_readable_name, read_format
 from .image import ImageData
+from .raster import read_raster
 from .tiff import read_tiff
 from .zarr_io import LAZY_BYTES, read_zarr
 
@@ -22,8 +24,8 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
     """Read an image with its pixel size, GeoTIFF tags and channel axis when present.
 
     Formats: TIFF (.tif, .tiff, OME-TIFF, GeoTIFF; first series), PNG, JPEG, BMP
-    (palette PNGs, the usual format of label masks, give their palette indices),
-    .npy, and zarr directories (a plain array, or the full-resolution level of an
+    (colour spaces as `read_raster` converts them; palette PNGs, the usual format of
+    label masks, give their palette indices), .npy, and zarr directories (a plain array, or the full-resolution level of an
     OME-Zarr image, with singleton T/C/Z axes dropped).
 
     Args:
@@ -33,13 +35,15 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
             by size when None (on disk above 256 MiB).
 
     Raises:
-        SegRefineError: missing file, unsupported extension, unreadable or damaged
-            file, or an image without pixels.
+        SegRefineError: missing file, unsupported extension, not a regular file (a
+            FIFO or device would block or never end), unreadable or damaged file, an
+            image without pixels, or one claiming more pixels than `limits` allow.
     """
     path = Path(path)
     if not path.exists():
         raise SegRefineError(f"no such file: {path}")
     fmt = read_format(path)
+    _check_regular(path, fmt)
     try:
         image = _read(fmt, path, lazy)
     except SegRefineError:
@@ -61,6 +65,18 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
     return image
 
 
+def _check_regular(path: Path, fmt: str) -> None:
+    """Refuse FIFOs, devices and sockets (and folders where a file is expected)."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode) or (fmt == "zarr" and stat.S_ISDIR(mode)):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+    raise SegRefineError(
+        f"cannot read {path}: it is {kind}; give {FORMAT_NAMES[fmt]} file (reading a pipe "
+        "or device could block forever)"
+    )
+
+
 def _read(fmt: str, path: Path, lazy: bool | None) -> ImageData:
     if fmt == "tiff":
         return read_tiff(path)
@@ -68,20 +84,37 @@ def _read(fmt: str, path: Path, lazy: bool | None) -> ImageData:
         return read_zarr(path, lazy)
     if fmt == "npy":
         return _read_npy(path, lazy)
-    return _read_raster(path)
+    return read_raster(path)
+
+
+def _npy_claim(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy header claims, checked against the file's size."""
+    with open(path, "rb") as file:
+        major, _ = np.lib.format.read_magic(file)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(file)
+        data_bytes = path.stat().st_size - file.tell()
+    claimed = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject or claimed > data_bytes:
+        raise SegRefineError(
+            f"cannot read {path.name}: its header claims {shape} {dtype} "
+            f"({claimed} bytes) but the file holds {data_bytes}; it is truncated or damaged"
+        )
+    return shape, dtype
 
 
 def _read_npy(path: Path, lazy: bool | None) -> ImageData:
+    shape, dtype = _npy_claim(path)
     if lazy is None:
         lazy = path.stat().st_size > LAZY_BYTES
+    if not lazy:
+        check_pixels(shape, dtype.itemsize, path.name)
     array = np.load(path, mmap_mode="r" if lazy else None, allow_pickle=False)
     return ImageData(array, path)
-
-
-def _read_raster(path: Path) -> ImageData:
-    with Image.open(path) as picture:
-        array = np.asarray(picture)
-    return ImageData(array, path, channel_axis=2 if array.ndim == 3 else None)
 
 
 def _images_in(folder: Path) -> list[Path]:

@@ -10,6 +10,7 @@ centimetre, so both OME readers and plain TIFF readers (Fiji, GIS) see it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import tifffile
 
 from ..errors import SegRefineError
+from ..limits import check_pixels
 from .image import ImageData, axis_names
 
 # name: (tag code, TIFF data type as tifffile spells it)
@@ -55,6 +57,7 @@ def read_tiff(path: Path) -> ImageData:
     """Read the first series of a TIFF, OME-TIFF or GeoTIFF, with its scale and tags."""
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
+        check_pixels(series.shape, series.dtype.itemsize, path.name)
         array = series.asarray()
         axes = series.axes
         channel_axis = next((i for i, axis in enumerate(axes) if axis in "SC"), None)
@@ -110,8 +113,35 @@ def _geo_tags(tags: tifffile.TiffTags) -> dict[str, Any] | None:
     return found or None
 
 
+def _tag_payload(value: Any, dtype: str) -> tuple[int, Any] | None:
+    """(count, value) as tifffile writes a tag of ``dtype``; None if ``value`` cannot be one.
+
+    Text that is not 7-bit ASCII is kept as its UTF-8 bytes (what GDAL writes and reads).
+    Numbers must be finite; GeoKey directory entries whole numbers in 0..65535.
+    """
+    if dtype == "s":
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        return (0, value) if isinstance(value, bytes) else None
+    try:
+        values = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    if values.size == 0 or not np.isfinite(values).all():
+        return None
+    if dtype == "H":
+        if not (np.all(values == np.round(values)) and values.min() >= 0 and values.max() < 2**16):
+            return None
+        return values.size, tuple(int(v) for v in values)
+    return values.size, tuple(values.tolist())
+
+
 def geo_extratags(geo: dict[str, Any]) -> list[tuple[int, str, int, Any, bool]]:
     """tifffile ``extratags`` that place an output where ``geo`` placed its source.
+
+    A tag whose value does not fit its GeoTIFF type (text where numbers belong, NaN,
+    out-of-range GeoKeys) is dropped with a warning; non-ASCII text is kept as UTF-8
+    with a warning, since TIFF asks for 7-bit ASCII.
 
     Raises:
         SegRefineError: ``geo`` names a tag that is not a GeoTIFF tag.
@@ -122,16 +152,30 @@ def geo_extratags(geo: dict[str, Any]) -> list[tuple[int, str, int, Any, bool]]:
             f"unknown GeoTIFF tag(s) {', '.join(unknown)}; expected names from "
             f"{', '.join(GEO_TAGS)} (as read_image returns them)"
         )
-    extratags = []
+    extratags, dropped, non_ascii = [], [], []
     for name in PLACEMENT_TAGS:
         if name not in geo:
             continue
         code, dtype = GEO_TAGS[name]
-        if dtype == "s":
-            extratags.append((code, dtype, 0, str(geo[name]), True))
-        else:
-            values = tuple(np.ravel(geo[name]).tolist())
-            extratags.append((code, dtype, len(values), values, True))
+        payload = _tag_payload(geo[name], dtype)
+        if payload is None:
+            dropped.append(name)
+            continue
+        if isinstance(payload[1], bytes) and not payload[1].isascii():
+            non_ascii.append(name)
+        extratags.append((code, dtype, *payload, True))
+    if dropped:
+        warnings.warn(
+            f"GeoTIFF tag(s) {', '.join(dropped)} dropped from the output: their values do not "
+            "fit the tag's type (e.g. text where numbers belong); the mask may not be placed "
+            "on the map",
+            stacklevel=5,
+        )
+    if non_ascii:
+        warnings.warn(
+            f"GeoTIFF tag(s) {', '.join(non_ascii)} hold non-ASCII text, kept as UTF-8",
+            stacklevel=5,
+        )
     return extratags
 
 

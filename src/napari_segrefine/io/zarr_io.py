@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SegRefineError
+from ..limits import check_pixels
 from .image import ImageData, axis_names
 
 LAZY_BYTES = 256 * 2**20
@@ -68,6 +69,7 @@ def _load(array: Any, lazy: bool | None) -> Any:
     if lazy is None:
         lazy = array.nbytes > LAZY_BYTES
     if not lazy:
+        check_pixels(array.shape, array.dtype.itemsize, "the zarr array")
         return array[...]
     import dask.array as da
 
