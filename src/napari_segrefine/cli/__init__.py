@@ -2,8 +2,10 @@
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``. User mistakes (`SegRefineError`) print one line on stderr and
-exit with code 2; nothing half-written is left behind. A closed output pipe
-(``napari-segrefine models --json | head -1``) ends quietly with code 1.
+exit with code 2; so do operating-system errors (a full or read-only disk, a
+permission ...). Nothing half-written is left behind: SIGTERM unwinds like Ctrl-C
+(exit 143), so staging folders are removed. Warnings print as one line each. A closed
+output pipe (``napari-segrefine models --json | head -1``) ends quietly with code 1.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .. import __version__
 from ..errors import Cancelled, SegRefineError
+from ..io.oserror import output_error
 
 SUBCOMMANDS = ("models", "predict", "refine", "evaluate", "train", "demo")
 
@@ -60,13 +68,40 @@ def _discard_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that cleanup (staging folders) runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"napari-segrefine: WARNING: {message}", file=sys.stderr)
+
+
+@contextmanager
+def _command_environment() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C; warnings print as one line. Restored afterwards."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            yield
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code = int(args.run(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        with _command_environment():
+            code = int(args.run(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code
     except BrokenPipeError:
         _discard_stdout()
@@ -74,9 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     except SegRefineError as err:
         print(f"napari-segrefine {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a write the command did not foresee; still one line
+        print(
+            f"napari-segrefine {args.command}: error: {output_error(err, '', 'use')}",
+            file=sys.stderr,
+        )
+        return 2
     except Cancelled:
         print(f"napari-segrefine {args.command}: cancelled", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"napari-segrefine {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"napari-segrefine {args.command}: interrupted", file=sys.stderr)
         return 130

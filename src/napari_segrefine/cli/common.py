@@ -1,33 +1,33 @@
-"""Pieces the CLI subcommands share: options, model choice, inputs, progress, outputs.
+"""Pieces the CLI subcommands share: options, model choice, inputs, progress.
 
-All-or-nothing outputs: a command first checks what it can without heavy work
-(paths, file types, options, output names), then writes every output into a hidden
-staging folder inside ``--out`` (`staged_outputs`) and moves them into place only
-when every input succeeded. On any error, or Ctrl-C, the staging folder is removed,
-so no partial result is ever left next to earlier ones.
+Outputs are all-or-nothing: see `napari_segrefine.cli.outputs`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
 from tqdm import tqdm
 
 from ..errors import SegRefineError
+from ..limits import check_pixels
 from ..models import create_model, get_spec, load_checkpoint, model_config
 from ..models.weights import default_weights_path, shipped_weights_path
 
+if TYPE_CHECKING:
+    from ..io import ImageData
+
 OUTPUT_FORMATS = {"tif": ".tif", "png": ".png", "zarr": ".zarr", "ome.zarr": ".ome.zarr"}
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".th", ".bin", ".ckpt")
+# Bytes per image value that whole-image work adds (float copy, probabilities, mask ...).
+WORK_BYTES = 16
 # Name endings of what `predict` and `refine` write: folders of inputs skip them.
 OUTPUT_KINDS = ("_mask", "_prob", "_boundary", "_refined")
 
@@ -277,10 +277,18 @@ def pair_up(
 
 
 def read_array(path: Path) -> np.ndarray:
-    """The pixels of one image file as a numpy array."""
+    """The pixels of one image file as a numpy array (its size checked first)."""
     from ..io import read_image
 
-    return np.asarray(read_image(path).array)
+    data = read_image(path)
+    check_image_size(data)
+    return np.asarray(data.array)
+
+
+def check_image_size(data: ImageData) -> None:
+    """Refuse an image (a lazy zarr, say) too large for the whole-image work in memory."""
+    itemsize = np.dtype(data.array.dtype).itemsize
+    check_pixels(data.shape, itemsize, data.path.name, work_bytes_per_value=WORK_BYTES)
 
 
 def as_probability(array: np.ndarray) -> np.ndarray:
@@ -323,68 +331,6 @@ def about(path: Path) -> Iterator[None]:
         if path.name in str(err):
             raise
         raise SegRefineError(f"{path.name}: {err}") from None
-
-
-# --- outputs -------------------------------------------------------------------------
-
-
-def check_distinct_outputs(keys: Sequence[str], sources: Sequence[Path]) -> None:
-    """Error when two inputs would write the same output name."""
-    seen: dict[str, Path] = {}
-    for key, source in zip(keys, sources):
-        if key in seen:
-            raise SegRefineError(
-                f"{seen[key]} and {source} would both write {key}; rename one of them"
-            )
-        seen[key] = source
-
-
-@contextmanager
-def staged_outputs(out: str | Path) -> Iterator[Path]:
-    """A hidden folder inside ``out`` to write into; its files join ``out`` on success.
-
-    On an error or Ctrl-C the staging folder is removed, as is ``out`` itself (and the
-    parents made for it) when this call created it.
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SegRefineError(f"--out {out} is a file; give a folder")
-    created = _missing_ancestors(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".segrefine-", suffix=".part"))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        _remove_empty(created)
-        raise
-    for entry in sorted(staging.iterdir()):
-        _replace(entry, out / entry.name)
-    staging.rmdir()
-
-
-def _missing_ancestors(path: Path) -> list[Path]:
-    """``path`` and its parents that do not exist yet, deepest first."""
-    missing = []
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            break
-        missing.append(candidate)
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-
-
-def _replace(source: Path, target: Path) -> None:
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    os.replace(source, target)
 
 
 # --- progress ------------------------------------------------------------------------

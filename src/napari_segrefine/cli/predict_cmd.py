@@ -9,7 +9,7 @@ from ..engine import Prediction, predict, resolve_device
 from ..errors import SegRefineError
 from ..io import ImageData, read_image, write_labels, write_probability
 from ..models import DEFAULT_BINARY_MODEL, model_config
-from . import common
+from . import common, outputs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--save-boundary", action="store_true", help="also write <stem>_boundary")
     common.add_format_option(parser)
+    outputs.add_overwrite_option(parser)
     return parser
 
 
@@ -58,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = common.list_inputs(args.inputs, skip_in_folders=common.OUTPUT_KINDS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path) for path in inputs]
-    common.check_distinct_outputs(stems, inputs)
+    outputs.check_distinct_outputs(stems, inputs)
+    outputs.check_outputs(
+        Path(args.out), _output_names(stems, suffix, args), overwrite=args.overwrite
+    )
     device = resolve_device(args.device)
     model = common.load_model(
         args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL, untrained=args.untrained
@@ -69,10 +73,12 @@ def run(args: argparse.Namespace) -> int:
         )
     images = common.progress_bar(len(inputs), "images", "image")
     tiles = common.progress_bar(0, "tiles", "tile", position=1)
-    with images, tiles, common.staged_outputs(args.out) as staging:
+    staged = outputs.staged_outputs(args.out, overwrite=args.overwrite)
+    with images, tiles, staged as staging:
         for path, name in zip(inputs, stems):
             with common.about(path):
                 data = read_image(path)
+                common.check_image_size(data)
                 prediction = predict(
                     model,
                     data.array,
@@ -115,6 +121,15 @@ def _write(prediction: Prediction, base: Path, suffix: str, args, data: ImageDat
         write_probability(
             _named(base, "boundary", suffix), prediction.boundary, scale=scale, geo=data.geo
         )
+
+
+def _output_names(stems: list[str], suffix: str, args: argparse.Namespace) -> list[str]:
+    kinds = [
+        "mask",
+        *(["prob"] if args.save_prob else []),
+        *(["boundary"] if args.save_boundary else []),
+    ]
+    return [_named(Path(name), kind, suffix).name for name in stems for kind in kinds]
 
 
 def _named(base: Path, kind: str, suffix: str) -> Path:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..engine import resolve_device
 from ..errors import SegRefineError
 from ..io import write_labels
 from ..refine import refine
-from . import common
+from . import common, outputs
 
 _PROB_SUFFIXES = ("_prob",)
 _NOT_MAPS = tuple(kind for kind in common.OUTPUT_KINDS if kind not in _PROB_SUFFIXES)
@@ -41,6 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     common.add_device_option(parser)
     common.add_format_option(parser)
+    outputs.add_overwrite_option(parser)
     return parser
 
 
@@ -52,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
-    common.check_distinct_outputs(stems, inputs)
+    outputs.check_distinct_outputs(stems, inputs)
+    names = [f"{name}_refined{suffix}" for name in stems]
+    outputs.check_outputs(Path(args.out), names, overwrite=args.overwrite)
     device = resolve_device(args.device)
     prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
     maps = common.progress_bar(len(inputs), "maps", "map")
-    with maps, common.staged_outputs(args.out) as staging:
+    with maps, outputs.staged_outputs(args.out, overwrite=args.overwrite) as staging:
         for path, name in zip(inputs, stems):
             with common.about(path):
                 prob = common.require_2d(common.read_array(path), path, "probability map")

@@ -18,13 +18,17 @@ from ..engine import resolve_device
 from ..errors import Cancelled, SegRefineError
 from ..generators import drain
 from ..io import read_image
+from ..limits import check_memory
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
-from . import common
+from . import common, outputs
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
 VALID_SUFFIXES = ("_valid", "_mask")
 MAX_PATCH = 4096
+# Training memory per crop pixel: a lower bound (basnet_lite on the CPU measured ~2 KB),
+# so only batches that cannot fit are refused.
+TRAIN_BYTES_PER_PIXEL = 1024
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,11 @@ def _config(args: argparse.Namespace) -> FinetuneConfig:
         common.check_positive(f"--{option.replace('_', '-')}", getattr(args, option))
     common.check_size("--patch", args.patch, largest=MAX_PATCH, multiple_of=32)
     common.check_fraction("--val-fraction", args.val_fraction)
+    check_memory(
+        args.batch_size * args.patch**2 * TRAIN_BYTES_PER_PIXEL,
+        f"training on batches of {args.batch_size} crops of {args.patch}x{args.patch}",
+        "lower --batch-size or --patch",
+    )
     return FinetuneConfig(
         steps=args.steps,
         lr=args.lr,
@@ -139,6 +148,7 @@ def _output_path(out: str) -> Path:
         path = path.with_name(path.name + ".safetensors")
     if path.is_dir():
         raise SegRefineError(f"--out {path} is a folder; give a file name like model.safetensors")
+    outputs.check_writable_place(path)
     return path
 
 
@@ -164,11 +174,21 @@ def _read_sample(files: _Files, binary: bool) -> tuple[np.ndarray, np.ndarray, n
     shape = image.shape[:2]
     label = _read_plane(files.label, "label", shape, files.image)
     if binary:
-        label = (label > 0).astype(np.uint8)
+        label = _foreground(label, files.label)
     valid = None
     if files.valid is not None:
         valid = _read_plane(files.valid, "valid mask", shape, files.image) > 0
     return image, label, valid
+
+
+def _foreground(label: np.ndarray, path: Path) -> np.ndarray:
+    """Binary labels as ``--help`` says: any nonzero value (negative ones too) is foreground."""
+    if label.dtype.kind == "f" and not np.isfinite(label).all():
+        raise SegRefineError(
+            f"label {path.name} holds NaN or infinite values; give integer labels "
+            "(0 background, nonzero foreground)"
+        )
+    return (label != 0).astype(np.uint8)
 
 
 def _channels_last(data) -> np.ndarray:

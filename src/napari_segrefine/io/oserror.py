@@ -41,8 +41,8 @@ def is_os_error(err: BaseException) -> bool:
     return isinstance(err, OSError) or error_number(err) is not None
 
 
-def output_error(err: BaseException, path: str | Path) -> SegRefineError:
-    """A `SegRefineError` saying, in one line, why ``path`` could not be written."""
+def output_error(err: BaseException, path: str | Path, verb: str = "write") -> SegRefineError:
+    """A `SegRefineError` saying, in one line, why ``path`` could not be written (``verb``)."""
     number = error_number(err)
     where = getattr(err, "filename", None) or path
     if number in _WHY:
@@ -51,4 +51,4 @@ def output_error(err: BaseException, path: str | Path) -> SegRefineError:
         why = "the write stopped short: the disk is full or a file-size limit was reached"
     else:
         why = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return SegRefineError(f"cannot write {where}: {why}")
+    return SegRefineError(f"cannot {verb} {where}: {why}")

@@ -61,7 +61,7 @@ def _converted(picture: Image.Image) -> np.ndarray:
     if mode in ("LA", "PA", "La"):
         return np.asarray(picture.getchannel(0))
     array = np.asarray(picture)
-    if mode == "I" and array.size and 0 <= array.min() and array.max() <= np.iinfo(np.uint16).max:
+    if mode == "I" and array.size and array.min() >= 0 and array.max() < 2**16:
         return array.astype(np.uint16)
     return array
 

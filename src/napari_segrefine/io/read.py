@@ -25,8 +25,9 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
 
     Formats: TIFF (.tif, .tiff, OME-TIFF, GeoTIFF; first series), PNG, JPEG, BMP
     (colour spaces as `read_raster` converts them; palette PNGs, the usual format of
-    label masks, give their palette indices), .npy, and zarr directories (a plain array, or the full-resolution level of an
-    OME-Zarr image, with singleton T/C/Z axes dropped).
+    label masks, give their palette indices), .npy, and zarr directories (a plain
+    array, or the full-resolution level of an OME-Zarr image, with singleton T/C/Z
+    axes dropped).
 
     Args:
         path: the file, or the ``.zarr`` directory.

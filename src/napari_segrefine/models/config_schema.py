@@ -77,8 +77,10 @@ def _check_normalization(norm: dict[str, Any], path: Path) -> None:
         values = norm.get(key)
         if values is None:
             continue
-        if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
-            _is_number(v) for v in values
+        if (
+            not isinstance(values, list)
+            or not 1 <= len(values) <= 4
+            or not all(_is_number(v) for v in values)
         ):
             raise _fail(path, f"normalization {key} must be a list of 1 to 4 finite numbers")
     if any(v <= 0 for v in norm.get("std") or ()):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SegRefineError
+from ..limits import check_pixels
 
 STRIP_PIXELS = 1 << 18  # rows are processed in strips of about this many pixels (cache-sized)
 
@@ -20,6 +21,7 @@ def check_patch_size(patch_size: int) -> int:
         raise SegRefineError(f"patch_size must be an integer number of pixels, got {patch_size!r}")
     if patch_size < 1:
         raise SegRefineError(f"patch_size must be at least 1 pixel, got {patch_size}")
+    check_pixels((patch_size, patch_size), 4, "one patch", work_bytes_per_value=12)
     return int(patch_size)
 
 
