@@ -106,9 +106,14 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
     limit = memory_limit()
     if limit is None or nbytes <= limit:
         return
+    source = (
+        f"set by {MAX_MEMORY_ENV}"
+        if os.environ.get(MAX_MEMORY_ENV)
+        else f"{MEMORY_SHARE:.0%} of the memory free now"
+    )
     raise SegRefineError(
         f"{what} needs about {human(nbytes)} of memory but the limit is {human(limit)} "
-        f"(80% of the memory free now); {fix}, or set {MAX_MEMORY_ENV} (e.g. "
+        f"({source}); {fix}, or set {MAX_MEMORY_ENV} (e.g. "
         f"{MAX_MEMORY_ENV}=64G) if you mean it"
     )
 
