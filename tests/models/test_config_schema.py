@@ -70,11 +70,12 @@ def test_absurd_but_in_range_model_is_sized_on_the_meta_device(
 
 def test_zip_bomb_is_refused_before_torch_load(tmp_path, monkeypatch):
     path = tmp_path / "bomb.pth"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("archive/data/0", "w", force_zip64=True) as member:
-            block = bytes(2**20)
-            for _ in range(64):  # 64 MiB of zeros, stored in about 64 KiB
-                member.write(block)
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("archive/data/0", "w", force_zip64=True) as member,
+    ):
+        for _ in range(64):  # 64 MiB of zeros, stored in about 64 KiB
+            member.write(bytes(2**20))
     monkeypatch.setattr(checkpoint.torch, "load", pytest.fail)
     with pytest.raises(SegRefineError, match="zip bomb"):
         load_checkpoint(path)
