@@ -19,3 +19,14 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def zarr_bomb(tmp_path):
+    """A zarr array whose 300-byte header claims 100000 x 100000 pixels (no chunk written)."""
+    import zarr
+
+    path = tmp_path / "bomb.zarr"
+    zarr.create_array(store=str(path), shape=(100000, 100000), chunks=(1000, 1000), dtype="u1",
+                      zarr_format=2)  # fmt: skip
+    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import tifffile
@@ -21,15 +19,9 @@ def _refused(result, *words: str) -> None:
 
 
 def test_predict_refuses_a_lazy_zarr_claiming_100000_squared(
-    cli, tmp_path, checkpoints, monkeypatch
+    cli, tmp_path, checkpoints, monkeypatch, zarr_bomb
 ):
-    bomb = tmp_path / "bomb.zarr"
-    bomb.mkdir()
-    zarray = {
-        "zarr_format": 2, "shape": [100000, 100000], "chunks": [1000, 1000], "dtype": "|u1",
-        "compressor": None, "fill_value": 0, "order": "C", "filters": None,
-    }  # fmt: skip
-    (bomb / ".zarray").write_text(json.dumps(zarray))
+    bomb = zarr_bomb
     monkeypatch.setattr(predict_cmd, "predict", pytest.fail)
     result = cli(
         "predict", bomb, "--out", tmp_path / "out", "--checkpoint", checkpoints["basnet_lite"]

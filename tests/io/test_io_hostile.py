@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -30,14 +29,8 @@ def no_big_allocations(monkeypatch):
         monkeypatch.setattr(np, name, guarded)
 
 
-def test_zarr_header_claiming_100000_squared_is_refused(tmp_path, no_big_allocations):
-    path = tmp_path / "bomb.zarr"
-    path.mkdir()
-    zarray = {
-        "zarr_format": 2, "shape": [100000, 100000], "chunks": [1000, 1000], "dtype": "|u1",
-        "compressor": None, "fill_value": 0, "order": "C", "filters": None,
-    }  # fmt: skip
-    (path / ".zarray").write_text(json.dumps(zarray))
+def test_zarr_header_claiming_100000_squared_is_refused(zarr_bomb, no_big_allocations):
+    path = zarr_bomb
     with pytest.raises(SegRefineError, match=limits.MAX_PIXELS_ENV):
         read_image(path, lazy=False)
     lazy = read_image(path)  # stays on disk; the CLI checks it before whole-image work
