@@ -7,8 +7,9 @@ successful ``predict`` (the baseline: interpreter, torch and the model), and a p
 own check (nothing half-written, nothing of the user's lost, the output correct).
 
 Faults that need privileges are real when the script runs as root: a read-only bind
-mount, a 1 MiB tmpfs (ENOSPC), a run as user ``nobody`` (EACCES); otherwise they are
-reported as not run. EFBIG comes from ``RLIMIT_FSIZE``.
+mount, a 256 KiB tmpfs (ENOSPC), a folder of mode 0555 with the root's permission-override
+capabilities dropped by ``setpriv`` (EACCES); otherwise they are reported as not run.
+EFBIG comes from ``RLIMIT_FSIZE``.
 
     python benchmarks/reliability_probes.py > benchmarks/results/reliability_probes.md
 """
@@ -39,7 +40,12 @@ from napari_segrefine import create_model, save_checkpoint
 from napari_segrefine.io import read_image
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-NOBODY = 65534
+NO_OVERRIDE = [
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--",
+]
 
 
 @dataclass
@@ -51,7 +57,7 @@ class Probe:
     argv: Callable[[Path], list]
     expect: int = 2
     check: Callable[[Path], str] | None = None  # "" when fine, else what went wrong
-    options: dict = field(default_factory=dict)  # user, fsize, sigterm_when, needs_mount
+    options: dict = field(default_factory=dict)  # locked, fsize, sigterm_when, mount
 
 
 @dataclass
@@ -66,16 +72,15 @@ class Outcome:
 def _run(argv: list, options: dict, root: Path, timeout: float = 180) -> Outcome:
     """Run the CLI in a child, reaped with ``os.wait4`` for its own peak RSS."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "HOME": str(root)}
-    user, fsize, when = options.get("user"), options.get("fsize"), options.get("sigterm_when")
+    fsize, when = options.get("fsize"), options.get("sigterm_when")
 
     def prepare() -> None:
         if fsize:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        if user:
-            os.setgid(user)
-            os.setuid(user)
 
     command = [sys.executable, "-m", "napari_segrefine.cli", *map(str, argv)]
+    if options.get("locked"):
+        command = NO_OVERRIDE + command
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -192,6 +197,11 @@ def _npy_bomb(path: Path) -> Path:
     return path
 
 
+def _prob_map(path: Path) -> Path:
+    tifffile.imwrite(path, np.full((64, 64), 0.7, np.float32))
+    return path
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -295,16 +305,16 @@ PROBES = [
         (c.here / "out").symlink_to(c.here / "gone"), c.predict())[1]),
     Probe(OUTPUTS, "--out on a read-only bind mount", lambda c: c.predict(
         out=_mounted(c, ["--bind", "-o", "ro", str(c.here)]) / "out"), options={"mount": 1}),
-    Probe(OUTPUTS, "--out on a full filesystem (1 MiB tmpfs, ENOSPC)", lambda c: c.predict(
-        c.root / "many" / "m0.png", out=_mounted(c, ["-t", "tmpfs", "-o", "size=1m", "tmpfs"]),
+    Probe(OUTPUTS, "--out on a full filesystem (256 KiB tmpfs, ENOSPC)", lambda c: c.predict(
+        c.root / "many" / "m0.png", out=_mounted(c, ["-t", "tmpfs", "-o", "size=256k", "tmpfs"]),
         extra=("--save-prob", "--save-boundary")), options={"mount": 1}),
-    Probe(OUTPUTS, "--out not writable (run as nobody, EACCES)", lambda c: c.predict(
-        out=c.here / "locked" / "out"), options={"user": NOBODY, "pre": "locked"}),
+    Probe(OUTPUTS, "--out in a folder of mode 0555 (EACCES)", lambda c: c.predict(
+        out=c.here / "locked" / "out"), options={"locked": 1}),
     Probe(OUTPUTS, "output over the file-size limit (RLIMIT_FSIZE, EFBIG)", lambda c: c.predict(
         extra=("--save-prob",)), check=_nothing_left, options={"fsize": 4096}),
     Probe(OUTPUTS, "user folder a_mask.tif/ in --out", _user_folder, check=_kept),
-    Probe(OUTPUTS, "train --out not writable (as nobody)", lambda c: c.train(
-        out=c.here / "locked" / "m.safetensors"), options={"user": NOBODY, "pre": "locked"}),
+    Probe(OUTPUTS, "train --out in a folder of mode 0555", lambda c: c.train(
+        out=c.here / "locked" / "m.safetensors"), options={"locked": 1}),
     Probe(KILLS, "SIGTERM during predict of a folder", lambda c: c.predict(
         c.root / "many", out=c.here / "out"), expect=143, check=_no_staging,
         options={"sigterm_when": _staging_appeared}),
@@ -335,7 +345,8 @@ PROBES = [
     Probe(BOMBS, ".npy header claiming 100000 x 100000", lambda c: c.predict(
         _npy_bomb(c.here / "bomb.npy"))),
     Probe(BOMBS, "refine --patch-size 1000000000", lambda c: [
-        "refine", c.images / "a.png", "--out", c.here / "out", "--patch-size", "1000000000"]),
+        "refine", _prob_map(c.here / "m_prob.tif"), "--out", c.here / "out",
+        "--patch-size", "1000000000"]),
     Probe(BOMBS, "train --batch-size 100000", lambda c: c.train("--batch-size", "100000")),
     Probe(BOMBS, "FIFO named x.png", lambda c: c.predict(_fifo(c.here / "x.png"))),
     Probe(INPUTS, "CMYK JPEG", lambda c: c.predict(_cmyk(c.here / "c.jpg")), expect=0,
@@ -352,11 +363,10 @@ def run_probe(probe: Probe, root: Path, index: int) -> tuple[Outcome | None, str
     case.here.mkdir()
     if probe.options.get("mount") and os.geteuid() != 0:
         return None, "not run: needs root for mount"
-    if probe.options.get("user"):
-        if os.geteuid() != 0:
-            return None, "not run: needs root to switch user"
-        os.chmod(case.here, 0o755)
-        (case.here / probe.options["pre"]).mkdir(mode=0o755)
+    if probe.options.get("locked"):
+        if shutil.which("setpriv") is None:
+            return None, "not run: needs setpriv (util-linux)"
+        (case.here / "locked").mkdir(mode=0o555)
     try:
         argv = probe.argv(case)
     except subprocess.CalledProcessError as err:

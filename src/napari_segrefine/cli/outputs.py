@@ -78,8 +78,8 @@ def check_writable_place(path: Path, option: str = "--out") -> None:
     try:
         with tempfile.TemporaryFile(dir=folder, prefix=STAGING_PREFIX):
             pass
-    except OSError as err:
-        raise output_error(err, folder) from None
+    except OSError as err:  # name the folder, not the probe's temporary name
+        raise output_error(OSError(err.errno, err.strerror), folder) from None
 
 
 def check_outputs(out: Path, names: Sequence[str], *, overwrite: bool) -> None:
