@@ -200,3 +200,12 @@ def test_negative_labels_are_foreground_as_help_says(dataset, tmp_path):
     files = train_cmd._Files(images / "a.png", labels / "a.tif", None)
     _, read, _ = train_cmd._read_sample(files, binary=True)
     assert read.sum() == 200 and read[15, 15] == 1
+
+
+def test_an_unforeseen_os_error_is_still_one_line(cli, dataset, tmp_path, monkeypatch):
+    def broken(args):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(tmp_path / "x"))
+
+    monkeypatch.setattr("napari_segrefine.cli.refine_cmd.run", broken)
+    result = cli("refine", dataset[1], "--out", tmp_path / "out")
+    _one_error_line(result, "cannot use", "x: Input/output error")

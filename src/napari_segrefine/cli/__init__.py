@@ -110,10 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"napari-segrefine {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a write the command did not foresee; still one line
-        print(
-            f"napari-segrefine {args.command}: error: {output_error(err, '', 'use')}",
-            file=sys.stderr,
-        )
+        message = output_error(err, "a file or folder", "use")
+        print(f"napari-segrefine {args.command}: error: {message}", file=sys.stderr)
         return 2
     except Cancelled:
         print(f"napari-segrefine {args.command}: cancelled", file=sys.stderr)

@@ -50,5 +50,6 @@ def output_error(err: BaseException, path: str | Path, verb: str = "write") -> S
     elif _SHORT_WRITE.search(str(err)):
         why = "the write stopped short: the disk is full or a file-size limit was reached"
     else:
-        why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        why = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [""])[0]
+        why = why or type(err).__name__
     return SegRefineError(f"cannot {verb} {where}: {why}")
