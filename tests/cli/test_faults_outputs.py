@@ -70,6 +70,7 @@ def test_disk_full_during_a_write_leaves_nothing(cli, dataset, tmp_path, checkpo
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow  # a subprocess that imports torch
 def test_file_size_limit_is_one_line_and_leaves_nothing(dataset, tmp_path, checkpoints):
     """A real EFBIG: the command runs under RLIMIT_FSIZE in a subprocess."""
     script = textwrap.dedent(
@@ -140,6 +141,7 @@ def test_stale_staging_of_a_dead_run_is_removed_and_a_live_one_kept(
     assert "interrupted run" in result.err
 
 
+@pytest.mark.slow  # a subprocess that imports torch
 def test_sigterm_during_predict_removes_the_staging_folder(dataset, tmp_path, checkpoints):
     """SIGTERM arrives while the second image is predicted (the first is already staged)."""
     script = textwrap.dedent(
