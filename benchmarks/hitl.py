@@ -1,18 +1,25 @@
-"""Human-in-the-loop benchmark: does correcting a few patches per round teach the model?
+"""Do corrections pay off? Held-out IoU per corrected patch, against a pixel classifier.
 
-A simulated user works on a pool of synthetic images. Each round they correct K patches
-(64 px) per image, chosen either by the ranking of `napari_segrefine.ranking` (what the
-"next patch to check" button offers) or at random, the model is fine-tuned on all
-corrected pixels so far, and the IoU on held-out images of the same domain is recorded.
+For each image of a case, a simulated user corrects k patches of 64 px in the LEFT half
+(patches where the current mask is wrong come first, in a seeded random order; then the
+rest), and every method learns from exactly those pixels. IoU is pooled over the RIGHT
+halves, which nobody corrected. Methods:
 
-Baseline on the SAME corrected pixels (those of the ranked run): a random-forest pixel
-classifier on multiscale filter features (Gaussian, gradients, texture), what ilastik
-and napari-apoc offer users today.
+- ``zero-shot``: the starting model as shipped;
+- ``otsu``: a global Otsu threshold, its polarity taken from the corrected pixels;
+- ``forest``: the classical baseline (ilastik, APOC, convpaint): scikit-image's
+  multiscale filter features (sigma 1..16) and a random forest (100 trees, depth 12,
+  at most 30,000 corrected pixels);
+- ``head``: `napari_segrefine.train.fit_head` with its defaults, always applied;
+- ``loop``: what the tool shows: the head when its guard adopts it, else the
+  starting model's mask.
 
-Two starting points: the shipped demo weights (trained on synthetic data of all
-domains) and random initialisation (a model that knows nothing, like the forest).
+Cases: real images from `real_data.py` (the sets named ``TUNING`` were used to choose
+the head's settings; the others were not looked at until the final run) and synthetic
+domain shift (`data` families the shipped model never saw in training).
 
-    python benchmarks/hitl.py --domain polyps --rounds 4 > benchmarks/results/hitl_polyps.md
+    python benchmarks/hitl.py --cases tuning --ks 2,8 --seeds 0,1 --heads none,outputs,encoder
+    python benchmarks/hitl.py > benchmarks/results/hitl_real.md
 """
 
 from __future__ import annotations
@@ -20,163 +27,209 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
+from skimage.color import rgb2gray
+from skimage.feature import multiscale_basic_features
+from skimage.filters import threshold_otsu
+from sklearn.ensemble import RandomForestClassifier
 
 from napari_segrefine import create_model, predict
-from napari_segrefine.data import make_dataset
-from napari_segrefine.models.weights import shipped_weights_path
-from napari_segrefine.ranking import PatchScore, rank_patches
-from napari_segrefine.train import FinetuneConfig, run_finetune
+from napari_segrefine.errors import SegRefineError
+from napari_segrefine.train.head import HeadConfig, fit_head
+
+sys.path.insert(0, str(Path(__file__).parent))
+from real_data import load_real_sets  # noqa: E402
 
 PATCH = 64
+CROP = 768
+TUNING = ("nuclei_dsb2018", "bacteria_phase", "spacenet_buildings", "spacenet_roads")
+HELD_OUT = ("voc_objects", "zurich_buildings", "zurich_roads", "zurich_trees")
+RGB_BANDS = {"zurich_buildings": [2, 1, 0], "zurich_roads": [2, 1, 0], "zurich_trees": [2, 1, 0]}
 
 
-def pooled_iou(masks, labels) -> float:
-    pred, gt = np.stack(masks) > 0, np.stack(labels) > 0
-    union = np.logical_or(pred, gt).sum()
-    return float(np.logical_and(pred, gt).sum() / union) if union else 1.0
+def load_cases(which: str, per_set: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    names = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}[which]
+    real = load_real_sets()
+    cases = {}
+    for name in names:
+        pairs = real[name]
+        step = max(1, len(pairs) // per_set)
+        picked = pairs[::step][:per_set]
+        if name in RGB_BANDS:
+            picked = [(image[..., RGB_BANDS[name]], mask) for image, mask in picked]
+        cases[name] = [(image[:CROP, :CROP], mask[:CROP, :CROP]) for image, mask in picked]
+    return cases
 
 
-def model_iou(model, samples, device) -> float:
-    return pooled_iou(
-        [predict(model, s.image, device=device).mask for s in samples], [s.label for s in samples]
-    )
-
-
-def random_patches(shape, valid, k, rng) -> list[PatchScore]:
-    rows, cols = -(-shape[0] // PATCH), -(-shape[1] // PATCH)
-    free = [
-        (r, c)
-        for r in range(rows)
-        for c in range(cols)
-        if valid[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH].mean() < 0.9
-    ]
-    picks = rng.permutation(len(free))[:k]
-    return [
-        PatchScore(free[i][0] * PATCH, free[i][1] * PATCH, PATCH, PATCH, 0, 0, 0, 0) for i in picks
-    ]
-
-
-def next_patches(model, sample, valid, k, strategy, rng, device) -> list[PatchScore]:
-    if strategy == "random":
-        return random_patches(sample.label.shape, valid, k, rng)
-    pred = predict(model, sample.image, device=device)
-    return rank_patches(pred.probabilities, PATCH, boundary=pred.boundary, valid=valid, top_k=k)
-
-
-def features(image: np.ndarray) -> np.ndarray:
-    from skimage.feature import multiscale_basic_features
-
-    return multiscale_basic_features(image, channel_axis=-1, sigma_min=1, sigma_max=16)
-
-
-def forest_iou(pool, valids, held_out, seed) -> float:
-    """Random forest trained on the corrected pixels only (at most 30k of them)."""
-    from sklearn.ensemble import RandomForestClassifier
-
+def user_patches(current: np.ndarray, label: np.ndarray, seed: int) -> list[tuple[slice, slice]]:
+    """Left-half patches in the order a user fixes them: wrong ones first, seeded."""
     rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for sample, valid in zip(pool, valids):
-        feats = features(sample.image)[valid]
-        xs.append(feats)
-        ys.append(sample.label[valid] > 0)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    keep = rng.permutation(len(x))[:30_000]
-    if len(np.unique(y[keep])) < 2:
-        return float("nan")
-    forest = RandomForestClassifier(100, max_depth=12, n_jobs=-1, random_state=seed)
-    forest.fit(x[keep], y[keep])
-    masks = [
-        forest.predict(features(s.image).reshape(-1, x.shape[1])).reshape(s.label.shape)
-        for s in held_out
+    rows, cols = label.shape[0] // PATCH, (label.shape[1] // 2) // PATCH
+    cells = [(slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH))
+             for r in range(rows) for c in range(cols)]  # fmt: skip
+    wrong = [c for c in cells if (current[c] != label[c]).mean() > 0.01]
+    right = [c for c in cells if (current[c] != label[c]).mean() <= 0.01]
+    return [wrong[i] for i in rng.permutation(len(wrong))] + [
+        right[i] for i in rng.permutation(len(right))
     ]
-    return pooled_iou(masks, [s.label for s in held_out])
 
 
-def run(start: str, strategy: str, pool, held_out, args) -> tuple[list[float], list]:
-    rng = np.random.default_rng(args.seed)
-    torch.manual_seed(args.seed)
-    pretrained = start == "shipped" and shipped_weights_path("basnet_lite") is not None
-    if start == "shipped" and not pretrained:
-        raise SystemExit("no shipped basnet_lite weights: run scripts/train_demo_weights.py")
-    model = create_model("basnet_lite", pretrained=pretrained)
-    valids = [np.zeros(s.label.shape, bool) for s in pool]
-    scores, history = [model_iou(model, held_out, args.device)], []
-    for round_ in range(args.rounds):
-        for sample, valid in zip(pool, valids):
-            for patch in next_patches(model, sample, valid, args.k, strategy, rng, args.device):
-                valid[patch.slices] = True
-        samples = [(s.image, s.label, v) for s, v in zip(pool, valids)]
-        config = FinetuneConfig(
-            steps=args.steps,
-            lr=args.lr,
-            freeze_encoder=args.freeze_encoder,
-            # An untrained network's BatchNorm statistics must be learned, not kept.
-            freeze_batchnorm=start == "shipped",
-            batch_size=4,
-            patch_size=128,
-            val_fraction=0.0,
-            seed=args.seed + round_,
-            device=args.device,
-        )
-        run_finetune(model, samples, config)
-        scores.append(model_iou(model, held_out, args.device))
-        history.append([v.copy() for v in valids])
-    return scores, history
+def gray(image: np.ndarray) -> np.ndarray:
+    values = image.astype(np.float64)
+    return rgb2gray(values / max(values.max(), 1e-12)) if values.ndim == 3 else values
+
+
+def otsu(image: np.ndarray, label: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    plane = gray(image)
+    mask = plane > threshold_otsu(plane)
+    return ~mask if (mask[valid] == label[valid]).mean() < 0.5 else mask
+
+
+def forest(image, label, valid, features, seed) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x, y = features[valid], label[valid]
+    keep = rng.permutation(len(y))[:30_000]
+    if len(np.unique(y[keep])) < 2:
+        return np.full(label.shape, bool(y[0]))
+    model = RandomForestClassifier(100, max_depth=12, n_jobs=-1, random_state=seed)
+    model.fit(x[keep], y[keep])
+    flat = features.reshape(-1, features.shape[-1])
+    return model.predict(flat).reshape(label.shape).astype(bool)
+
+
+class Pooled:
+    """Intersection and union summed over images, per (case, k, method)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple, np.ndarray] = defaultdict(lambda: np.zeros(2))
+
+    def add(self, key: tuple, pred: np.ndarray, label: np.ndarray) -> None:
+        self.sums[key] += (np.logical_and(pred, label).sum(), np.logical_or(pred, label).sum())
+
+    def iou(self, key: tuple) -> float:
+        inter, union = self.sums[key]
+        return float(inter / union) if union else float("nan")
+
+
+def run(cases, args) -> tuple[Pooled, dict, dict]:
+    base = create_model(args.model, pretrained=True)
+    pooled, seconds, adopted = Pooled(), defaultdict(list), defaultdict(list)
+    heads = args.heads.split(",")
+    for case, pairs in cases.items():
+        for index, (image, mask) in enumerate(pairs):
+            label = mask > 0
+            held = np.zeros(label.shape, bool)
+            held[:, label.shape[1] // 2 :] = True
+            zero = predict(base, image).mask.astype(bool)
+            image_features = multiscale_basic_features(
+                image if image.ndim == 3 else image[..., None],
+                channel_axis=-1,
+                sigma_min=1,
+                sigma_max=16,
+            )
+            for seed in args.seeds:
+                order = user_patches(zero, label, seed)
+                for k in args.ks:
+                    valid = np.zeros(label.shape, bool)
+                    for cell in order[:k]:
+                        valid[cell] = True
+                    key = (case, k, seed)
+                    pooled.add((*key, "zero-shot"), zero[held], label[held])
+                    pooled.add((*key, "otsu"), otsu(image, label, valid)[held], label[held])
+                    started = time.perf_counter()
+                    rf = forest(image, label, valid, image_features, seed)
+                    seconds[(case, "forest")].append(time.perf_counter() - started)
+                    pooled.add((*key, "forest"), rf[held], label[held])
+                    for deep in heads:
+                        name = "head" if len(heads) == 1 else f"head[{deep}]"
+                        started = time.perf_counter()
+                        try:
+                            result = fit_head(
+                                base, [(image, label, valid)], HeadConfig(deep=deep, seed=seed)
+                            )
+                        except SegRefineError:  # one class corrected: nothing to fit yet
+                            pooled.add((*key, name), zero[held], label[held])
+                            pooled.add((*key, f"loop{name[4:]}"), zero[held], label[held])
+                            continue
+                        mask_head = predict(result.model, image).mask.astype(bool)
+                        seconds[(case, name)].append(time.perf_counter() - started)
+                        adopted[(case, k, name)].append(result.adopted)
+                        pooled.add((*key, name), mask_head[held], label[held])
+                        shown = mask_head if result.adopted else zero
+                        pooled.add((*key, f"loop{name[4:]}"), shown[held], label[held])
+                    print(f"# {case}[{index}] seed {seed} k {k} done", file=sys.stderr, flush=True)
+    return pooled, seconds, adopted
+
+
+def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> None:
+    methods = sorted({key[3] for key in pooled.sums}, key=_method_order)
+    print(f"# Corrections that pay off: held-out IoU per corrected patch ({args.cases})\n")
+    print(
+        f"Model `{args.model}` (shipped weights); patches of {PATCH} px corrected in the left "
+        f"half of each image (crops of at most {CROP} px), IoU pooled over the right halves; "
+        f"seeds {','.join(map(str, args.seeds))} (mean over seeds). Machine: {_machine()}; "
+        f"{elapsed:.0f} s in all.\n"
+    )
+    for case, pairs in cases.items():
+        shapes = ", ".join(f"{p[0].shape}" for p in pairs)
+        print(f"## {case} ({len(pairs)} image(s): {shapes})\n")
+        print("| method | " + " | ".join(f"k={k}" for k in args.ks) + " |")
+        print("|---|" + "---|" * len(args.ks))
+        for method in methods:
+            cells = []
+            for k in args.ks:
+                scores = [pooled.iou((case, k, s, method)) for s in args.seeds]
+                cells.append(f"{np.nanmean(scores):.3f}")
+            print(f"| {method} | " + " | ".join(cells) + " |")
+        adopted_cells = [
+            f"{np.mean(adopted[(case, k, m)]):.2f}" if adopted[(case, k, m)] else "-"
+            for k in args.ks
+            for m in [m for m in methods if m.startswith("head")][:1]
+        ]
+        print("| share of head updates adopted | " + " | ".join(adopted_cells) + " |\n")
+    print("## Wall time per update (fit + predict of the image), seconds, median\n")
+    print("| case | " + " | ".join(sorted({m for _, m in seconds})) + " |")
+    print("|---|" + "---|" * len({m for _, m in seconds}))
+    for case in cases:
+        row = [f"{np.median(seconds[(case, m)]):.1f}" if seconds[(case, m)] else "-"
+               for m in sorted({m for _, m in seconds})]  # fmt: skip
+        print(f"| {case} | " + " | ".join(row) + " |")
+
+
+def _method_order(name: str) -> tuple[int, str]:
+    order = ("zero-shot", "otsu", "forest", "head", "loop")
+    return next((i for i, prefix in enumerate(order) if name.startswith(prefix)), 9), name
+
+
+def _machine() -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (
+        f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load} at the end, torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domain", default="polyps")
-    parser.add_argument("--pool", type=int, default=3, help="images the user corrects")
-    parser.add_argument("--held-out", type=int, default=6)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--k", type=int, default=2, help="patches corrected per image per round")
-    parser.add_argument("--steps", type=int, default=40, help="fine-tune steps per round")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--starts", default="shipped,scratch")
-    parser.add_argument("--freeze-encoder", action="store_true")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cases", default="all", choices=("tuning", "held-out", "all"))
+    parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
+    parser.add_argument("--ks", default="1,2,4,8,16")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--heads", default="encoder", help="head feature sets to compare")
+    parser.add_argument("--model", default="basnet_lite")
     args = parser.parse_args()
+    args.ks = [int(k) for k in args.ks.split(",")]
+    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-    pool = make_dataset(args.domain, args.pool, (args.size, args.size), seed=1000 + args.seed)
-    held_out = make_dataset(args.domain, args.held_out, (args.size, args.size), seed=5000)
-    rows = []
-    for start in args.starts.split(","):
-        ranked, ranked_history = run(start, "ranked", pool, held_out, args)
-        randomly, _ = run(start, "random", pool, held_out, args)
-        rows.append((start, "ranked", ranked))
-        rows.append((start, "random", randomly))
-    forest = [float("nan")] + [
-        forest_iou(pool, valids, held_out, args.seed) for valids in ranked_history
-    ]
-    rows.append(("-", "random forest (ranked run's pixels)", forest))
-    pixels = [0] + [int(sum(v.sum() for v in valids)) for valids in ranked_history]
-    device = (
-        torch.cuda.get_device_name()
-        if torch.cuda.is_available()
-        else f"{platform.machine()} CPU, {os.cpu_count()} cores"
-    )
-    print(f"# HITL benchmark: {args.domain}, held-out IoU per round\n")
-    print(
-        f"{args.pool} pool images and {args.held_out} held-out images of {args.size} px; "
-        f"each round corrects {args.k} patches of {PATCH} px per pool image, then "
-        f"{args.steps} fine-tune steps (basnet_lite, lr {args.lr}, encoder "
-        f"{'frozen' if args.freeze_encoder else 'trained'}). Machine: "
-        f"{platform.node()} ({device}, {torch.get_num_threads()} threads), torch "
-        f"{torch.__version__}; {time.perf_counter() - started:.0f} s.\n"
-    )
-    header = " | ".join(f"round {i}" for i in range(args.rounds + 1))
-    print(f"| start | patches | {header} |")
-    print("|---|---|" + "---|" * (args.rounds + 1))
-    print("| | corrected pixels | " + " | ".join(str(p) for p in pixels) + " |")
-    for start, strategy, scores in rows:
-        print(f"| {start} | {strategy} | " + " | ".join(f"{s:.3f}" for s in scores) + " |")
+    cases = load_cases(args.cases, args.per_set)
+    pooled, seconds, adopted = run(cases, args)
+    report(cases, pooled, seconds, adopted, args, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

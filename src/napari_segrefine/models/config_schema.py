@@ -29,7 +29,11 @@ INT_RANGES = {
     "num_classes": (1, 10_000),
     "in_channels": (1, 64),
     "patch_size": (1, 8192),
+    "num_trees": (1, 4096),
+    "num_nodes": (1, 1 << 22),
+    "depth": (1, 128),
 }
+MAX_SIGMA, MAX_SIGMAS = 256, 16  # filter-bank scales of an adapted model
 _SCALES = ("image_max", "dtype_max", "none")
 _INPUT_KINDS = ("image", "probability")
 
@@ -102,7 +106,11 @@ def check_settings(arch: str, kwargs: dict[str, Any], path: Path) -> None:
         if name not in parameters:
             raise _fail(path, f"{arch} has no setting {name!r}")
         default = parameters[name].default
-        if isinstance(default, bool):
+        if name == "base":  # an adapted model's base: a model config of its own
+            ok = value is None or _check_base(value, path)
+        elif isinstance(default, tuple):
+            ok = _is_scale_list(value)
+        elif isinstance(default, bool):
             ok = isinstance(value, bool)
         elif isinstance(default, str):
             ok = isinstance(value, str)
@@ -115,6 +123,27 @@ def check_settings(arch: str, kwargs: dict[str, Any], path: Path) -> None:
         low, high = INT_RANGES.get(name, (None, None))
         if isinstance(value, int) and low is not None and not low <= value <= high:
             raise _fail(path, f"{arch} setting {name}={value} is outside {low}..{high}")
+
+
+def _check_base(base: Any, path: Path) -> bool:
+    """An adapted model's ``base`` setting: a registered, non-adapted architecture."""
+    if not isinstance(base, dict) or not isinstance(base.get("arch"), str):
+        return False
+    if get_spec(base["arch"]).family == "adapted":
+        raise _fail(path, "an adapted model's base cannot itself be adapted")
+    if not isinstance(base.get("kwargs", {}), dict):
+        return False
+    _check_normalization(base.get("normalization", {}), path)
+    check_settings(base["arch"], base.get("kwargs", {}), path)
+    return True
+
+
+def _is_scale_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and 1 <= len(value) <= MAX_SIGMAS
+        and all(_is_number(v) and 0 < v <= MAX_SIGMA for v in value)
+    )
 
 
 def check_model_size(config: ModelConfig, path: Path) -> None:

@@ -186,6 +186,15 @@ def _specs() -> list[ModelSpec]:
             "probability",
             f"{prn_help}, 8x8 patches, half width (shipped demo)",
         ),
+        ModelSpec(
+            "adapted_head",
+            "adapted",
+            "adapted:AdaptedModel",
+            {},
+            BASNET_NORM,
+            description="a base model plus a tree head fitted to your corrections "
+            "(napari-segrefine train --kind head)",
+        ),
     ]
 
 

@@ -1,0 +1,277 @@
+"""Instant adaptation: fit a tree head to the corrected pixels in seconds, guarded.
+
+`fit_head` computes per-pixel features (filters plus the base network's own outputs
+and early activations, see `AdaptedModel`) at the corrected pixels only, window by
+window, grows a random forest on them (scikit-learn), and stores its trees in an
+`AdaptedModel` that predicts like any other model.
+
+The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
+cross-validated on blocks it did not see and compared with the current model on the
+same pixels. A head that does worse there by more than ``tolerance`` IoU is not
+adopted, and the result says why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GroupKFold
+from torch import nn
+
+from ..engine import resolve_device
+from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
+from ..errors import SegRefineError
+from ..metrics import iou
+from ..models.adapted import AdaptedModel
+from ..models.filter_bank import DEFAULT_SIGMAS
+from ..models.normalization import normalize
+from ..models.registry import ModelConfig, build_model, model_config
+
+Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+WINDOW = 256  # features are computed in windows of this side around corrected pixels
+MARGIN = 64  # context added on each side of a window
+GROUP = 32  # side of the blocks the guard holds out together
+
+
+@dataclass
+class HeadConfig:
+    """Settings of `fit_head` (recorded in the checkpoint provenance)."""
+
+    num_trees: int = 64
+    max_depth: int = 14
+    max_pixels: int = 40_000
+    deep: str = "encoder"
+    sigmas: tuple[float, ...] = DEFAULT_SIGMAS
+    folds: int = 3
+    guard_trees: int = 24
+    tolerance: float = 0.01
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees"):
+            if int(getattr(self, name)) < 1:
+                raise SegRefineError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class HeadResult:
+    """A fitted head and the guard's verdict.
+
+    Attributes:
+        model: the adapted model (base + fitted trees), also when not adopted.
+        adopted: True when the guard found the head no worse than the current model.
+        head_iou: the head's IoU on held-out corrected blocks (None: too few blocks).
+        current_iou: the current model's IoU on the same pixels.
+        reason: one line for the user.
+        pixels: corrected pixels the head was fitted on.
+        seconds: wall time of the fit, features and guard included.
+    """
+
+    model: AdaptedModel
+    adopted: bool
+    head_iou: float | None
+    current_iou: float | None
+    reason: str
+    pixels: int
+    seconds: float
+    config: dict = field(default_factory=dict)
+
+
+def fit_head(
+    base: nn.Module, samples: Sequence[Sample], config: HeadConfig | None = None
+) -> HeadResult:
+    """Fit a tree head on the corrected pixels of ``samples`` over ``base``'s features.
+
+    Args:
+        base: a binary image model built by napari-segrefine (an `AdaptedModel` is
+            replaced by its own base, so heads never stack).
+        samples: (image, label, valid) triples; label nonzero is foreground; only
+            pixels where ``valid`` is nonzero are used (None: all pixels).
+        config: settings; defaults when None.
+
+    Returns:
+        The `HeadResult`; ``adopted`` tells whether to use ``model``.
+
+    Raises:
+        SegRefineError: no corrected pixels, a multi-class base, or labels of one class.
+    """
+    config = config or HeadConfig()
+    started = time.perf_counter()
+    head = new_head(base, config)
+    device = resolve_device(config.device)
+    head.to(device)
+    rows, labels, groups, current = _corrected_pixels(head, samples, config, device)
+    if len(np.unique(labels)) < 2:
+        raise SegRefineError(
+            "the corrected pixels are all "
+            f"{'foreground' if labels[0] else 'background'}; correct or confirm some pixels "
+            "of the other class too, then update again"
+        )
+    rng = np.random.default_rng(config.seed)
+    keep = rng.permutation(len(labels))[: config.max_pixels]
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    head_iou, current_iou = _guard(rows, labels, groups, current, config)
+    forest = _forest(config.num_trees, config).fit(rows, labels)
+    set_trees(head, forest)
+    adopted, reason = _verdict(head_iou, current_iou, config.tolerance)
+    head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
+    return HeadResult(
+        head.cpu(),
+        adopted,
+        head_iou,
+        current_iou,
+        reason,
+        int(len(labels)),
+        time.perf_counter() - started,
+        asdict(config),
+    )
+
+
+def new_head(base: nn.Module, config: HeadConfig) -> AdaptedModel:
+    """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble."""
+    base_config = model_config(base)
+    if isinstance(base, AdaptedModel):
+        base, base_config = base.base, model_config(base.base)
+    if base_config.input_kind != "image" or base_config.num_classes != 1:
+        raise SegRefineError(
+            f"a head adapts a binary image model; {base_config.arch} is not one "
+            "(use a *_binary or basnet model)"
+        )
+    saved = {**base_config.to_dict(), "provenance": {}}
+    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep}
+    head_config = ModelConfig("adapted_head", kwargs, base_config.normalization, "image")
+    head = build_model(head_config)
+    head.base.load_state_dict(base.state_dict())
+    return head.eval()
+
+
+def set_trees(head: AdaptedModel, forest: RandomForestClassifier) -> None:
+    """Copy a fitted scikit-learn forest into the head's `TreeEnsemble` (and its config)."""
+    trees = [estimator.tree_ for estimator in forest.estimators_]
+    nodes = max(tree.node_count for tree in trees)
+    depth = max(1, max(tree.max_depth for tree in trees))
+    head.trees.__init__(len(trees), nodes, depth)
+    foreground = list(forest.classes_).index(True)
+    for index, tree in enumerate(trees):
+        count = tree.node_count
+        counts = tree.value[:, 0, :]
+        columns = {
+            "feature": np.maximum(tree.feature, 0),
+            "threshold": tree.threshold,
+            "left": tree.children_left,
+            "right": tree.children_right,
+            "value": counts[:, foreground] / counts.sum(1),
+        }
+        for name, column in columns.items():
+            buffer = getattr(head.trees, name)
+            buffer[index, :count] = torch.from_numpy(np.asarray(column)).to(buffer.dtype)
+    head.segrefine_config.kwargs.update(num_trees=len(trees), num_nodes=nodes, depth=depth)
+
+
+def _forest(trees: int, config: HeadConfig) -> RandomForestClassifier:
+    return RandomForestClassifier(
+        n_estimators=trees,
+        max_depth=config.max_depth,
+        min_samples_leaf=2,
+        n_jobs=-1,
+        random_state=config.seed,
+    )
+
+
+def _guard(rows, labels, groups, current, config: HeadConfig) -> tuple[float | None, float]:
+    """Cross-validated head IoU on held-out blocks, and the current model's IoU there."""
+    current_iou = iou(current[None], labels[None])
+    folds = min(config.folds, len(np.unique(groups)))
+    if folds < 2:
+        return None, current_iou
+    held_out = np.zeros(len(labels), bool)
+    for train, test in GroupKFold(folds).split(rows, labels, groups):
+        if len(np.unique(labels[train])) < 2:
+            held_out[test] = labels[train][0]
+            continue
+        forest = _forest(config.guard_trees, config).fit(rows[train], labels[train])
+        held_out[test] = (
+            forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)] > 0.5
+        )
+    return iou(held_out[None], labels[None]), current_iou
+
+
+def _verdict(head_iou: float | None, current_iou: float, tolerance: float) -> tuple[bool, str]:
+    if head_iou is None:
+        return True, "adopted (too few corrected blocks to hold any out yet)"
+    if head_iou < current_iou - tolerance:
+        return False, (
+            f"not adopted: on corrected blocks it had not seen, the head scored IoU "
+            f"{head_iou:.3f} against {current_iou:.3f} for the current model"
+        )
+    return True, f"adopted: held-out IoU {head_iou:.3f} (current model {current_iou:.3f})"
+
+
+@torch.no_grad()
+def _corrected_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device):
+    """Features, labels, block ids and current-model masks of every corrected pixel."""
+    rows, labels, groups, current = [], [], [], []
+    config_of = model_config(head)
+    in_channels = int(config_of.kwargs["base"]["kwargs"].get("in_channels", 3))
+    for index, (image, label, valid) in enumerate(samples):
+        stack, _ = to_channels_first(np.asarray(image), None, None)
+        if len(stack) != 1:
+            raise SegRefineError(
+                "fit_head takes 2-D images; pass each slice of a stack as a sample"
+            )
+        x = normalize(match_channels(stack[0], in_channels), config_of.normalization)
+        label = np.asarray(label)
+        valid = np.ones(label.shape, bool) if valid is None else np.asarray(valid) != 0
+        if label.shape != x.shape[1:] or valid.shape != label.shape:
+            raise SegRefineError(
+                f"sample {index}: image {x.shape[1:]}, label {label.shape} and valid "
+                f"{valid.shape} must have the same height and width"
+            )
+        for window, inner in _windows(valid):
+            features, base_prob = _window_features(head, x, window, device)
+            spot = valid[inner]
+            top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
+            crop = (slice(top, top + spot.shape[0]), slice(left, left + spot.shape[1]))
+            rows.append(features[:, crop[0], crop[1]][:, spot].T)
+            labels.append(label[inner][spot] != 0)
+            current.append(base_prob[crop][spot] > 0.5)
+            block_r, block_c = np.nonzero(spot)
+            block_r = (block_r + inner[0].start) // GROUP
+            block_c = (block_c + inner[1].start) // GROUP
+            groups.append(index * 1_000_000_000 + block_r * 100_000 + block_c)
+    if not rows:
+        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
+    return tuple(np.concatenate(part) for part in (rows, labels, groups, current))
+
+
+def _windows(valid: np.ndarray):
+    """(window, inner) slice pairs: each WINDOW cell with valid pixels, plus MARGIN."""
+    height, width = valid.shape
+    for top in range(0, height, WINDOW):
+        for left in range(0, width, WINDOW):
+            inner = (slice(top, min(top + WINDOW, height)), slice(left, min(left + WINDOW, width)))
+            if not valid[inner].any():
+                continue
+            window = (
+                slice(max(0, top - MARGIN), min(height, top + WINDOW + MARGIN)),
+                slice(max(0, left - MARGIN), min(width, left + WINDOW + MARGIN)),
+            )
+            yield window, inner
+
+
+def _window_features(head: AdaptedModel, x: np.ndarray, window, device):
+    """Features (F x h x w) and the base model's probability (h x w) of one window."""
+    crop = x[:, window[0], window[1]]
+    padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
+    features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]]
+    if head.deep != "none":
+        base_prob = features[head.bank.num_features]
+    else:
+        base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
+    return features.cpu().numpy(), base_prob.cpu().numpy()
