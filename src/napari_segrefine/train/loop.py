@@ -78,6 +78,8 @@ class TrainState:
     optimizer: dict[str, Any] = field(default_factory=dict)
     best_weights: dict[str, Tensor] | None = None
     best_iou: float | None = None
+    start_iou: float | None = None
+    improved: bool = False
     since_best: int = 0
     history: list[TrainEvent] = field(default_factory=list)
 
@@ -98,6 +100,15 @@ class FinetuneResult:
     @property
     def best_iou(self) -> float | None:
         return self.state.best_iou
+
+    @property
+    def kept_start(self) -> bool:
+        """True when no step beat the starting weights on the held-out pixels.
+
+        The starting weights are validated first and count as the best so far, so an
+        update that would lower the held-out IoU is never adopted.
+        """
+        return self.state.start_iou is not None and not self.state.improved
 
 
 def _train_mode(model: nn.Module, config: FinetuneConfig) -> None:
@@ -194,6 +205,9 @@ def finetune(
     result = FinetuneResult(model, state)
     started, first_step = time.perf_counter(), state.step
     batches = _batches(dataset, first_step, config)
+    if val_items is not None and resume is None:
+        state.start_iou = state.best_iou = adapter.validate(model, val_items, device)
+        state.best_weights = copy.deepcopy(model.state_dict())
     while state.step < config.steps:
         if stop is not None and stop.is_set():
             result.stopped_by_user = True
@@ -212,7 +226,7 @@ def finetune(
         ):
             event.val_iou = adapter.validate(model, val_items, device)
             if state.best_iou is None or event.val_iou > state.best_iou:
-                state.best_iou, state.since_best = event.val_iou, 0
+                state.best_iou, state.since_best, state.improved = event.val_iou, 0, True
                 state.best_weights = copy.deepcopy(model.state_dict())
             else:
                 state.since_best += 1
@@ -233,6 +247,7 @@ def finetune(
         **asdict(config),
         "steps_done": state.step,
         "best_val_iou": state.best_iou,
+        "start_val_iou": state.start_iou,
         "final_loss": state.history[-1].loss if state.history else None,
     }
     return result

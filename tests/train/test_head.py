@@ -1,0 +1,109 @@
+"""Instant adaptation: fit_head, its guard, and the head as a checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_segrefine import create_model, load_checkpoint, predict, save_checkpoint
+from napari_segrefine.errors import SegRefineError
+from napari_segrefine.models.adapted import AdaptedModel
+from napari_segrefine.train.head import HeadConfig, fit_head
+
+FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
+
+
+@pytest.fixture(scope="module")
+def base():
+    return create_model("basnet_lite", width=4)
+
+
+@pytest.fixture(scope="module")
+def disk_sample():
+    """A bright disk on a dark, noisy background, with its exact mask."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    label = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
+    image = (label * 120 + 60 + rng.normal(0, 12, label.shape)).clip(0, 255).astype(np.uint8)
+    valid = np.zeros(label.shape, bool)
+    valid[16:80, 16:48] = True  # the left half of the disk and background around it
+    return image, label, valid
+
+
+@pytest.mark.parametrize("deep", ["none", "outputs", "encoder"])
+def test_head_learns_the_corrected_pixels_and_generalises(base, disk_sample, deep):
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(deep=deep, **FAST))
+    assert isinstance(result.model, AdaptedModel)
+    assert result.pixels == valid.sum()
+    mask = predict(result.model, image).mask.astype(bool)
+    right = np.s_[:, 48:]  # never corrected
+    iou = (mask[right] & (label[right] > 0)).sum() / (mask[right] | (label[right] > 0)).sum()
+    assert iou > 0.8
+    assert result.adopted and result.head_iou is not None
+
+
+def test_head_saves_and_loads_as_a_checkpoint(base, disk_sample, tmp_path):
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(deep="outputs", **FAST))
+    path = save_checkpoint(result.model, tmp_path / "head")
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, AdaptedModel)
+    np.testing.assert_array_equal(
+        predict(loaded, image).probabilities, predict(result.model, image).probabilities
+    )
+    assert loaded.segrefine_config.provenance["guard"].startswith("adopted")
+
+
+def test_guard_refuses_a_head_that_does_worse_and_says_why(base, disk_sample):
+    image, label, valid = disk_sample
+    # Demanding a gain of a whole IoU point over the current model cannot be met.
+    config = HeadConfig(deep="none", tolerance=-1.0, **FAST)
+    result = fit_head(base, [(image, label, valid)], config)
+    assert not result.adopted
+    assert result.reason.startswith("not adopted")
+    assert f"{result.head_iou:.3f}" in result.reason
+
+
+def test_one_corrected_block_is_adopted_without_a_held_out_verdict(base, disk_sample):
+    image, label, _ = disk_sample
+    valid = np.zeros(label.shape, bool)
+    valid[40:56, 50:63] = True  # inside one 32-pixel block, across the disk edge
+    assert 0 < label[valid].mean() < 1
+    result = fit_head(base, [(image, label, valid)], HeadConfig(deep="none", **FAST))
+    assert result.adopted and result.head_iou is None
+    assert "too few" in result.reason
+
+
+def test_corrections_of_one_class_only_are_a_clear_error(base, disk_sample):
+    image, label, _ = disk_sample
+    valid = np.zeros(label.shape, bool)
+    valid[:10, :10] = True  # background only
+    with pytest.raises(SegRefineError, match="all background"):
+        fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+
+
+def test_no_corrections_and_mismatched_shapes_are_clear_errors(base, disk_sample):
+    image, label, _ = disk_sample
+    with pytest.raises(SegRefineError, match="no corrected pixels"):
+        fit_head(base, [(image, label, np.zeros(label.shape, bool))], HeadConfig(**FAST))
+    with pytest.raises(SegRefineError, match="same height and width"):
+        fit_head(base, [(image, label[:50], None)], HeadConfig(**FAST))
+
+
+def test_a_multi_class_base_is_refused(disk_sample):
+    image, label, valid = disk_sample
+    with pytest.raises(SegRefineError, match="binary image model"):
+        fit_head(create_model("bisenetv2", num_classes=3), [(image, label, valid)])
+
+
+def test_heads_do_not_stack(base, disk_sample):
+    image, label, valid = disk_sample
+    first = fit_head(base, [(image, label, valid)], HeadConfig(deep="none", **FAST)).model
+    second = fit_head(first, [(image, label, valid)], HeadConfig(deep="none", **FAST)).model
+    assert second.segrefine_config.kwargs["base"]["arch"] == "basnet_lite"
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(SegRefineError, match="num_trees must be at least 1"):
+        HeadConfig(num_trees=0)
