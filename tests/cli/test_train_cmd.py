@@ -1,4 +1,4 @@
-"""``napari-segrefine train``: fine-tune, provenance, valid masks, Ctrl-C."""
+"""``napari-segrefine train``: head (default) and fine-tune, guard, provenance, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from napari_segrefine import load_checkpoint
 from napari_segrefine.cli import train_cmd
 from napari_segrefine.models.checkpoint import META_KEY
 
-FAST = ["--patch", "32", "--batch-size", "2", "--device", "cpu"]
+FAST = ["--kind", "finetune", "--patch", "32", "--batch-size", "2", "--device", "cpu"]
 
 
 def header(path) -> dict:
@@ -35,12 +35,12 @@ def test_train_saves_a_finetuned_checkpoint_with_provenance(cli, dataset, tmp_pa
 
     result = cli(
         "train", "--images", images, "--labels", labels, "--checkpoint",
-        checkpoints["basnet_lite"], "--steps", "2", "--out", out, *FAST,
+        checkpoints["basnet_lite"], "--steps", "2", "--val-fraction", "0", "--out", out, *FAST,
     )  # fmt: skip
 
     assert result.code == 0, result.err
     saved = tmp_path / "tuned.safetensors"
-    assert f"saved {saved} after 2 steps" in result.out
+    assert f"saved {saved}: 2 fine-tuning steps, no corrections held out" in result.out
     provenance = header(saved)["provenance"]
     assert provenance["training_images"] == ["a.png", "b.tif"]
     assert provenance["finetune"]["steps"] == 2 and provenance["finetune"]["patch_size"] == 32
@@ -62,8 +62,8 @@ def test_train_with_valid_masks_and_label_suffixes(cli, dataset, tmp_path, check
 
     result = cli(
         "train", "--images", images, "--labels", labels, "--masks", masks, "--checkpoint",
-        checkpoints["basnet_lite"], "--steps", "1", "--freeze-encoder", "--out",
-        tmp_path / "m.safetensors", *FAST,
+        checkpoints["basnet_lite"], "--steps", "1", "--freeze-encoder", "--keep-refused",
+        "--out", tmp_path / "m.safetensors", *FAST,
     )  # fmt: skip
 
     assert result.code == 0, result.err
@@ -88,7 +88,8 @@ def test_ctrl_c_stops_after_the_step_and_saves(cli, dataset, tmp_path, checkpoin
 
     result = cli(
         "train", "--images", images, "--labels", labels, "--checkpoint",
-        checkpoints["basnet_lite"], "--steps", "50", "--out", tmp_path / "stopped", *FAST,
+        checkpoints["basnet_lite"], "--steps", "50", "--val-fraction", "0",
+        "--out", tmp_path / "stopped", *FAST,
     )  # fmt: skip
 
     assert result.code == 0, result.err
@@ -124,10 +125,46 @@ def test_train_untrained_starts_from_random_weights(cli, dataset, tmp_path):
 
     result = cli(
         "train", "--images", images, "--labels", labels, "--model", "basnet_lite",
-        "--untrained", "--steps", "1", "--out", tmp_path / "scratch", *FAST,
+        "--untrained", "--steps", "1", "--keep-refused", "--out", tmp_path / "scratch", *FAST,
     )  # fmt: skip
 
     assert result.code == 0, result.err
     assert "UNTRAINED" in result.err and "--untrained" in result.err
     provenance = header(tmp_path / "scratch.safetensors")["provenance"]
     assert provenance["base_model"] == "basnet_lite (random init)"
+
+
+def test_train_fits_a_head_by_default(cli, dataset, tmp_path, checkpoints):
+    images, labels = dataset
+    out = tmp_path / "head.safetensors"
+
+    result = cli(
+        "train", "--images", images, "--labels", labels, "--checkpoint",
+        checkpoints["basnet_lite"], "--trees", "4", "--features", "outputs", "--out", out,
+    )  # fmt: skip
+
+    assert result.code == 0, result.err
+    assert f"saved {out}: adopted" in result.out
+    config = header(out)
+    assert config["arch"] == "adapted_head"
+    assert config["kwargs"]["num_trees"] == 4 and config["kwargs"]["deep"] == "outputs"
+    assert config["provenance"]["training_images"] == ["a.png", "b.tif"]
+    assert load_checkpoint(out).segrefine_config.kwargs["base"]["arch"] == "basnet_lite"
+
+
+def test_a_refused_update_is_not_saved_unless_asked(cli, dataset, tmp_path, checkpoints):
+    """A fine-tune that never beats the start on held-out corrections is refused."""
+    images, labels = dataset
+    out = tmp_path / "refused.safetensors"
+    args = [
+        "train", "--images", images, "--labels", labels, "--checkpoint",
+        checkpoints["basnet_lite"], "--steps", "1", "--lr", "1e-12", "--out", out, *FAST,
+    ]  # fmt: skip
+
+    refused = cli(*args)
+
+    assert refused.code == 1
+    assert "not adopted" in refused.err and "nothing saved" in refused.err
+    assert not out.exists()
+    kept = cli(*args, "--keep-refused")
+    assert kept.code == 0 and out.exists()

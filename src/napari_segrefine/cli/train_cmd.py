@@ -1,4 +1,9 @@
-"""``napari-segrefine train``: fine-tune a model on images and corrected labels."""
+"""``napari-segrefine train``: adapt a model to images and corrected labels.
+
+Two kinds: ``head`` (the default) fits a tree head over the model's features to the
+corrected pixels in seconds; ``finetune`` takes gradient steps on the network itself.
+Both hold out part of the corrections and refuse an update that does worse there.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from ..generators import drain
 from ..io import read_image
 from ..limits import check_memory
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
+from ..models.adapted import DEEP_CHOICES
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
+from ..train.head import HeadConfig, fit_head
 from . import common, outputs
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
@@ -43,12 +50,15 @@ class _Files:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
-        help="fine-tune a model on images and (corrected) labels",
-        description="Fine-tune a segmentation model on images and labels matched by file "
+        help="adapt a model to images and (corrected) labels",
+        description="Adapt a segmentation model to images and labels matched by file "
         "name (label names may end in _mask, _label, _labels or _gt; valid-mask names in "
         "_valid or _mask). For binary models any nonzero label is foreground. Only pixels "
-        "marked in the valid masks train the model. "
-        "Ctrl-C stops after the current step and still saves the best weights so far.",
+        "marked in the valid masks train the model. --kind head (default) fits a light head "
+        "over the model's features in seconds; --kind finetune trains the network (minutes "
+        "on a CPU; Ctrl-C stops after the current step and still saves the best weights). "
+        "Part of the corrections is held out: an update that scores worse there than the "
+        "starting model is not saved unless you pass --keep-refused.",
     )
     parser.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     parser.add_argument("--labels", required=True, metavar="DIR", help="folder of labels")
@@ -56,6 +66,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--masks", metavar="DIR", help="folder of valid masks (nonzero: corrected or confirmed)"
     )
     common.add_model_options(parser, DEFAULT_BINARY_MODEL)
+    parser.add_argument(
+        "--kind",
+        choices=("head", "finetune"),
+        default="head",
+        help="head: a tree head over the model's features, seconds (default); "
+        "finetune: gradient steps on the network",
+    )
+    head = HeadConfig()
+    parser.add_argument(
+        "--trees", type=int, default=head.num_trees, metavar="N", help="head: number of trees"
+    )
+    parser.add_argument(
+        "--features",
+        choices=DEEP_CHOICES,
+        default=head.deep,
+        help="head: which of the model's features it sees besides the filters "
+        f"(default {head.deep})",
+    )
+    parser.add_argument(
+        "--keep-refused",
+        action="store_true",
+        help="save the update even when it scores worse than the start on held-out corrections",
+    )
     defaults = FinetuneConfig()
     parser.add_argument("--steps", type=int, default=defaults.steps, metavar="N")
     parser.add_argument("--lr", type=float, default=defaults.lr, metavar="F")
@@ -94,22 +127,40 @@ def run(args: argparse.Namespace) -> int:
     )
     binary = model_config(model).num_classes == 1
     samples = [_read_sample(entry, binary) for entry in files]
-    result = _train(model, samples, config)
-    if result.state.step == 0:
+    if args.kind == "head":
+        head = fit_head(model, samples, _head_config(args))
+        adopted, trained, summary = head.adopted, head.model, head.reason
+    else:
+        result = _train(model, samples, config)
+        if result.state.step == 0:
+            print(
+                "napari-segrefine train: stopped before the first step; nothing saved",
+                file=sys.stderr,
+            )
+            raise Cancelled
+        adopted, trained, summary = not result.kept_start, result.model, _summary(result)
+    if not adopted and not args.keep_refused:
         print(
-            "napari-segrefine train: stopped before the first step; nothing saved", file=sys.stderr
+            f"napari-segrefine train: {summary}; nothing saved "
+            "(add corrections where the model is wrong, or pass --keep-refused)",
+            file=sys.stderr,
         )
-        raise Cancelled
+        return 1
     saved = save_checkpoint(
-        result.model,
+        trained,
         out,
         base_model=_base_model(args),
         training_images=[entry.image.name for entry in files],
         training_labels=[entry.label.name for entry in files],
         valid_masks=[entry.valid.name for entry in files] if args.masks else None,
     )
-    print(_summary(result, saved))
+    print(f"saved {saved}: {summary}")
     return 0
+
+
+def _head_config(args: argparse.Namespace) -> HeadConfig:
+    common.check_positive("--trees", args.trees)
+    return HeadConfig(num_trees=args.trees, deep=args.features, seed=args.seed, device=args.device)
 
 
 def _config(args: argparse.Namespace) -> FinetuneConfig:
@@ -253,11 +304,19 @@ def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _summary(result: FinetuneResult, saved: Path) -> str:
+def _summary(result: FinetuneResult) -> str:
+    steps = f"{result.state.step} fine-tuning steps"
+    start, best = result.state.start_iou, result.best_iou
+    if result.kept_start:
+        return (
+            f"not adopted: after {steps} no weights beat the starting ones on the held-out "
+            f"corrections (IoU {start:.3f})"
+        )
     why = ""
     if result.stopped_by_user:
         why = " (stopped by Ctrl-C; best weights so far)"
     elif result.stopped_early:
         why = " (stopped early: validation IoU stopped improving)"
-    iou = "n/a" if result.best_iou is None else f"{result.best_iou:.3f}"
-    return f"saved {saved} after {result.state.step} steps, best validation IoU {iou}{why}"
+    if best is None:
+        return f"{steps}, no corrections held out to validate on{why}"
+    return f"{steps}, held-out IoU {start:.3f} -> {best:.3f}{why}"

@@ -51,7 +51,7 @@ class HeadConfig:
     guard_trees: int = 24
     tolerance: float = 0.01
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees"):
@@ -141,7 +141,7 @@ def new_head(base: nn.Module, config: HeadConfig) -> AdaptedModel:
     if base_config.input_kind != "image" or base_config.num_classes != 1:
         raise SegRefineError(
             f"a head adapts a binary image model; {base_config.arch} is not one "
-            "(use a *_binary or basnet model)"
+            "(use a *_binary or basnet model, or fine-tune this one instead)"
         )
     saved = {**base_config.to_dict(), "provenance": {}}
     kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep}
