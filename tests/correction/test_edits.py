@@ -1,26 +1,24 @@
-"""Session bookkeeping without Qt: edit tracking, merging, samples, autosave folders."""
+"""Pure array logic of a session: edit tracking, merging, samples, change maps."""
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from napari_segrefine.errors import Cancelled, SegRefineError
-from napari_segrefine.session import (
+from napari_segrefine.correction import (
     GAINED,
     LOST,
-    ProjectFolder,
+    change_grid,
     change_map,
     correction_samples,
     edited_pixels,
     image_fingerprint,
-    iterate_callbacks,
     keep_corrections,
-    patch_boxes,
 )
+from napari_segrefine.correction.edits import stroke_before
+from napari_segrefine.errors import SegRefineError
 
 
 def test_edited_pixels_reads_mask_atoms_and_index_triples():
@@ -85,77 +83,32 @@ def test_correction_samples_explain_shape_mismatch_and_missing_corrections():
         correction_samples(image, False, np.zeros((16, 16)), np.zeros((16, 16)))
 
 
-def test_patch_boxes_lists_changed_patches_most_changed_first_and_clips_edges():
-    changed = np.array([[0.0, 0.5], [0.25, 0.0]], np.float32)
+def test_change_grid_gives_one_fraction_per_patch_and_slice():
+    before = np.zeros((2, 20, 20), np.uint8)
+    after = before.copy()
+    after[1, :10, :10] = 1
 
-    corners, values = patch_boxes(changed, 10, (15, 18))
+    grid = change_grid(before, after, 10)
 
-    assert values.tolist() == [0.5, 0.25]
-    np.testing.assert_array_equal(corners[0], [[0, 10], [0, 18], [10, 18], [10, 10]])
-    np.testing.assert_array_equal(corners[1], [[10, 0], [10, 10], [15, 10], [15, 0]])
-    assert len(patch_boxes(changed, 10, (15, 18), limit=1)[0]) == 1
-
-
-def test_iterate_callbacks_yields_progress_and_returns_the_result():
-    def work(progress):
-        for done in range(1, 4):
-            progress(done, 3)
-        return "result"
-
-    generator = iterate_callbacks(work)
-    events = []
-    while True:
-        try:
-            events.append(next(generator))
-        except StopIteration as stop:
-            result = stop.value
-            break
-
-    assert events == [(1, 3), (2, 3), (3, 3)]
-    assert result == "result"
+    assert grid.shape == (2, 2, 2)
+    assert grid[1, 0, 0] == 1.0 and grid.sum() == 1.0
 
 
-def test_iterate_callbacks_raises_the_functions_error():
-    stop = threading.Event()
-    stop.set()
+def test_stroke_before_rebuilds_the_replaced_values_of_napari_atoms():
+    mask = np.zeros((6, 6), np.uint8)
+    mask[1:3, 1:3] = 1  # painted by the stroke
+    mask[4, 4] = 1  # painted by a legacy triple
+    masked = SimpleNamespace(
+        slice_key=(slice(1, 3), slice(1, 3)), mask=None, old_values=np.zeros((2, 2), np.uint8)
+    )
+    triple = ((np.array([4]), np.array([4])), np.array([0], np.uint8), 1)
 
-    def work(progress):
-        if stop.is_set():
-            raise Cancelled("stopped")
+    key, before, touched = stroke_before([masked, triple], mask)
 
-    with pytest.raises(Cancelled):
-        list(iterate_callbacks(work))
-
-
-def test_project_folder_locations(tmp_path):
-    source = tmp_path / "scan 1.ome.tif"
-    source.write_bytes(b"")
-    assert ProjectFolder.for_image("scan", source).path == tmp_path / "scan_1.segrefine"
-    chosen = ProjectFolder.for_image("my image", source, root=tmp_path / "projects")
-    assert chosen.path == tmp_path / "projects" / "my_image"
-    assert "napari-segrefine" in str(ProjectFolder.for_image("coins").path)
-
-
-def test_project_folder_round_trips_corrections_of_the_same_image(tmp_path):
-    folder = ProjectFolder(tmp_path / "p")
-    image = np.arange(120, dtype=np.uint8).reshape(12, 10)
-    mask = np.zeros((12, 10), np.uint8)
-    mask[2:5, 3:7] = 1
-    valid = np.zeros((12, 10), bool)
-    valid[:6] = True
-
-    folder.save_corrections(mask, valid, image_fingerprint(image), threshold=0.4)
-
-    loaded = folder.load_corrections(image_fingerprint(image.copy()))
-    assert loaded is not None
-    np.testing.assert_array_equal(loaded[0], mask)
-    np.testing.assert_array_equal(loaded[1], valid)
-    assert folder.metadata()["corrected_pixels"] == 60
-    assert folder.metadata()["threshold"] == 0.4
-    other = image.copy()
-    other[0, 0] += 1
-    assert folder.load_corrections(image_fingerprint(other)) is None
-    assert ProjectFolder(tmp_path / "empty").load_corrections(image_fingerprint(image)) is None
+    assert key == (slice(1, 5), slice(1, 5))
+    assert not before.any()
+    assert touched.sum() == 5
+    assert stroke_before([], mask) is None
 
 
 def test_image_fingerprint_tells_shape_and_type_apart():

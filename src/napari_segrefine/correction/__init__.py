@@ -1,0 +1,44 @@
+"""The correction loop of one image, with no Qt: `CorrectionSession` and its parts.
+
+The napari widgets are views of a session; the CLI, ``demo`` and the benchmarks drive
+the same session headless.
+"""
+
+from .edits import (
+    GAINED,
+    LOST,
+    change_grid,
+    change_map,
+    correction_samples,
+    edited_pixels,
+    keep_corrections,
+    spatial_shape,
+)
+from .history import Change, History
+from .jobs import JobSlot, callback_events, interruptible
+from .session import CorrectionSession, ModelUpdate, SessionEvents, write_snapshot
+from .store import Restored, SessionStore, image_fingerprint, session_identity
+
+__all__ = [
+    "GAINED",
+    "LOST",
+    "Change",
+    "CorrectionSession",
+    "History",
+    "JobSlot",
+    "ModelUpdate",
+    "Restored",
+    "SessionEvents",
+    "SessionStore",
+    "callback_events",
+    "change_grid",
+    "change_map",
+    "correction_samples",
+    "edited_pixels",
+    "image_fingerprint",
+    "interruptible",
+    "keep_corrections",
+    "session_identity",
+    "spatial_shape",
+    "write_snapshot",
+]

@@ -1,0 +1,362 @@
+"""`CorrectionSession`: the loop of one image (or stack), with no Qt and no napari.
+
+The session holds the prediction, the mask the user corrects and the record of the
+pixels they corrected or confirmed (the valid mask), one undo history for both, the
+review queue and the autosave. Heavy steps come in two halves: a pure ``iter_*`` or
+``propose_*`` half that may run in a worker thread, and a quick ``set_*``/``apply_*``
+half that changes the session's arrays in place (a viewer shows them without copies).
+Every change is announced on `events` (psygnal), in the thread that made it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+from torch import nn
+
+from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
+from ..errors import SegRefineError
+from ..generators import drain
+from ..ranking import PatchScore, rank_patches
+from ..refine import refine
+from .edits import (
+    Key,
+    bounding_key,
+    change_grid,
+    correction_samples,
+    keep_corrections,
+    spatial_shape,
+    stroke_before,
+)
+from .history import Change, History
+from .jobs import JobSlot, callback_events, interruptible
+from .store import Restored, SessionStore, image_fingerprint
+
+Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
+ModelUpdate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+class SessionEvents(SignalGroup):
+    """What a view listens to. ``mask``/``valid`` carry the changed box (None: all)."""
+
+    prediction = Signal(object)
+    mask = Signal(object)
+    valid = Signal(object)
+    history = Signal(int, int)
+    notice = Signal(str)
+
+
+class CorrectionSession:
+    """The correction loop of one image or stack.
+
+    Args:
+        image: (H, W), (H, W, C) or a stack (N, H, W[, C]) of them.
+        name: what to call the image (a napari layer name, a file name).
+        rgb: whether the last axis holds colours; None guesses (3 or 4 channels last).
+        source: the file the image came from (names the autosave and places it).
+        autosave_root: a folder for the autosave; wins over ``source``'s folder.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        *,
+        name: str = "image",
+        rgb: bool | None = None,
+        source: str | Path | None = None,
+        autosave_root: str | Path | None = None,
+    ) -> None:
+        self.image = image
+        self.name = name
+        self.rgb = bool(image.ndim >= 3 and image.shape[-1] in (3, 4)) if rgb is None else rgb
+        self.source, self.autosave_root = source, autosave_root
+        self.shape = spatial_shape(np.shape(image), self.rgb)
+        self.prediction: Prediction | None = None
+        self.mask: np.ndarray | None = None
+        self.valid: np.ndarray | None = None
+        self.classes: np.ndarray | None = None
+        self.before_refine: np.ndarray | None = None
+        self.current: tuple[int | None, PatchScore] | None = None
+        self.history = History()
+        self.jobs = JobSlot()
+        self.events = SessionEvents()
+        self.generation = 0
+        self._fingerprint: str | None = None
+
+    # -- prediction and threshold ------------------------------------------------------
+
+    def iter_predict(
+        self, model: nn.Module, *, stop: threading.Event | None = None, **options: Any
+    ) -> Generator[Any, None, Prediction]:
+        """Predict the image (pure: the session is not changed; see `set_prediction`)."""
+        options.setdefault("channel_axis", -1 if self.rgb else None)
+        return (
+            yield from interruptible(iter_predict(model, self.image, stop=stop, **options), stop)
+        )
+
+    def predict(self, model: nn.Module, **options: Any) -> Prediction:
+        """Predict and show the result (`iter_predict` then `set_prediction`)."""
+        prediction = drain(self.iter_predict(model, **options))
+        self.set_prediction(prediction)
+        return prediction
+
+    def set_prediction(self, prediction: Prediction, restored: Restored | None = None) -> None:
+        """Make ``prediction`` the session's, keeping every corrected or confirmed pixel.
+
+        A multi-class prediction goes to `classes` and leaves the binary mask alone. The
+        first binary mask restores the autosave (``restored``: one read elsewhere).
+        """
+        if not prediction.is_binary:
+            self.prediction, self.classes = prediction, prediction.mask
+            self.events.prediction.emit(prediction)
+            return
+        if prediction.mask.shape != self.shape:
+            raise SegRefineError(
+                f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
+                f"{self.shape}; segment this image again"
+            )
+        self.prediction = prediction
+        if self.mask is None:
+            self._start_mask(
+                prediction.mask, self.load_autosave() if restored is None else restored
+            )
+        else:
+            np.copyto(self.mask, prediction.mask, where=self.valid == 0)
+        self.events.prediction.emit(prediction)
+        self.events.mask.emit(None)
+
+    def _start_mask(self, proposed: np.ndarray, restored: Restored) -> None:
+        self.mask = np.array(proposed, dtype=np.uint8, copy=True)
+        self.valid = np.zeros(self.shape, dtype=np.uint8)
+        if restored.notice:
+            self.events.notice.emit(restored.notice)
+        if restored.mask is not None and restored.mask.shape == self.shape:
+            self.valid[...] = restored.valid
+            np.copyto(self.mask, restored.mask.astype(np.uint8), where=self.valid > 0)
+            self.generation = int(restored.meta.get("generation", 0))
+            self.events.notice.emit(
+                f"restored {int(self.valid.sum())} corrected pixels of {self.name!r} "
+                f"from {self.store.path}"
+            )
+        self.events.valid.emit(None)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
+        self.set_prediction(self.require_binary().with_threshold(threshold))
+
+    def require_binary(self) -> Prediction:
+        """The binary prediction; a `SegRefineError` saying what to run otherwise."""
+        if self.prediction is None or self.mask is None:
+            raise SegRefineError(f"no prediction for {self.name!r}: run Segment first")
+        if not self.prediction.is_binary:
+            raise SegRefineError(
+                f"{self.name!r} has a {self.prediction.num_classes}-class prediction; "
+                "this step works on binary (one-logit) models"
+            )
+        return self.prediction
+
+    # -- refinement and model updates -----------------------------------------------
+
+    def iter_refine(
+        self, prn: nn.Module | None, *, patch_size: int = 64, stop: threading.Event | None = None
+    ) -> Generator[Any, None, np.ndarray]:
+        """Refine each slice's probability map (pure; see `apply_refined`)."""
+        prediction = self.require_binary()
+        probabilities = prediction.probabilities
+        slices = [probabilities] if probabilities.ndim == 2 else list(probabilities)
+        threshold = float(np.clip(prediction.threshold, 0.01, 0.99))
+        refined = []
+        for prob in slices:
+            work = callback_events(
+                lambda report, p=prob: refine(
+                    p, prn=prn, patch_size=patch_size, threshold=threshold, stop=stop,
+                    progress=report,
+                )
+            )  # fmt: skip
+            refined.append((yield from interruptible(work, stop)))
+        return refined[0] if probabilities.ndim == 2 else np.stack(refined)
+
+    def apply_refined(self, refined: np.ndarray) -> np.ndarray:
+        """Take a refined mask (one undo step), keeping corrections; returns the old mask."""
+        self.require_binary()
+        before = np.array(self.mask, copy=True)
+        merged = keep_corrections(refined.astype(np.uint8), self.mask, self.valid)
+        key = bounding_key(merged != before)
+        if key is not None:
+            self._change(key, "refine", mask=merged[key])
+        self.before_refine = before
+        return before
+
+    def refine_grid(self, patch_size: int) -> np.ndarray:
+        """Changed fraction per patch between `before_refine` and the mask (pure)."""
+        if self.before_refine is None or self.mask is None:
+            raise SegRefineError(f"{self.name!r} has not been refined yet: run Refine first")
+        return change_grid(self.before_refine, self.mask, patch_size)
+
+    def propose_update(self, update: ModelUpdate) -> Prediction:
+        """A new prediction from ``update(image, mask, valid) -> probabilities`` (pure).
+
+        The hook for models that learn as the user corrects: ``update`` gets copies of
+        the corrections and returns P(foreground) of the mask's shape.
+        """
+        current = self.require_binary()
+        image, mask, valid = self.image, np.array(self.mask), self.valid > 0
+        probabilities = np.asarray(update(image, mask, valid), dtype=np.float32)
+        if probabilities.shape != self.shape:
+            raise SegRefineError(
+                f"the model update returned shape {probabilities.shape}, expected {self.shape}"
+            )
+        flat = [probabilities] if probabilities.ndim == 2 else list(probabilities)
+        boundary = np.stack([boundary_map(p) for p in flat]).reshape(self.shape)
+        mask = threshold_mask(probabilities, current.threshold)
+        return Prediction(probabilities, mask, boundary, current.threshold)
+
+    def update_model(self, update: ModelUpdate) -> Prediction:
+        """`propose_update` then `set_prediction`: corrections stay as they are."""
+        prediction = self.propose_update(update)
+        self.set_prediction(prediction)
+        return prediction
+
+    # -- edits and history ----------------------------------------------------------
+
+    def record_stroke(self, atoms: list[Any]) -> Key | None:
+        """Record an edit a viewer already wrote into `mask` (napari history atoms)."""
+        if self.mask is None or self.valid is None:
+            return None
+        found = stroke_before(list(atoms), self.mask)
+        if found is None:
+            return None
+        key, before, touched = found
+        valid_after = self.valid[key].copy()
+        valid_after[touched] = 1
+        change = Change(key, before, self.mask[key].copy(), self.valid[key].copy(), valid_after,
+                        "edit")  # fmt: skip
+        self.valid[key] = valid_after
+        self.history.push(change)
+        self.events.valid.emit(key)
+        self.events.history.emit(*self.history.counts)
+        return key
+
+    def paint(self, key: Key, values: np.ndarray | int) -> None:
+        """Set mask pixels in ``key`` to ``values`` and record them as corrected."""
+        self.require_binary()
+        mask = np.broadcast_to(np.asarray(values, np.uint8), self.mask[key].shape)
+        self._change(key, "edit", mask=mask, valid=np.ones_like(mask))
+
+    def confirm(self, key: Key) -> None:
+        """Record the pixels in ``key`` as checked and correct, as they are."""
+        self.require_binary()
+        self._change(key, "confirm", valid=np.ones_like(self.valid[key]))
+
+    def _change(
+        self, key: Key, label: str, mask: np.ndarray | None = None, valid: np.ndarray | None = None
+    ) -> None:
+        mask_after = self.mask[key].copy() if mask is None else np.array(mask, np.uint8)
+        valid_after = self.valid[key].copy() if valid is None else np.array(valid, np.uint8)
+        change = Change(key, self.mask[key].copy(), mask_after, self.valid[key].copy(),
+                        valid_after, label)  # fmt: skip
+        self.history.push(change)
+        self._show(change, undoing=False)
+
+    def undo(self) -> bool:
+        """Undo the last edit, confirm or refinement: mask and record together."""
+        change = self.history.take_undo()
+        if change is not None:
+            self._show(change, undoing=True)
+        return change is not None
+
+    def redo(self) -> bool:
+        """Redo the last undone step."""
+        change = self.history.take_redo()
+        if change is not None:
+            self._show(change, undoing=False)
+        return change is not None
+
+    def _show(self, change: Change, undoing: bool) -> None:
+        self.mask[change.key] = change.mask_before if undoing else change.mask_after
+        self.valid[change.key] = change.valid_before if undoing else change.valid_after
+        self.events.mask.emit(change.key)
+        self.events.valid.emit(change.key)
+        self.events.history.emit(*self.history.counts)
+
+    # -- review queue, samples --------------------------------------------------------
+
+    def rank(self, patch_size: int, index: int | None = None) -> list[PatchScore]:
+        """Patches of slice ``index`` (None: a 2-D image) most likely wrong, unchecked first."""
+        prediction = self.require_binary()
+        if (index is None) != (len(self.shape) == 2):
+            raise SegRefineError(f"{self.name!r} is a stack: say which slice to review")
+        pick = (lambda a: a) if index is None else (lambda a: a[index])
+        return rank_patches(
+            pick(prediction.probabilities),
+            patch_size,
+            boundary=pick(prediction.boundary),
+            refined=pick(self.mask),
+            valid=pick(self.valid),
+            threshold=prediction.threshold,
+        )
+
+    def next_patch(self, patch_size: int, index: int | None = None) -> PatchScore | None:
+        """The top-ranked patch not yet checked (None when all are); it becomes `current`."""
+        ranked = self.rank(patch_size, index)
+        self.current = (index, ranked[0]) if ranked else None
+        return ranked[0] if ranked else None
+
+    def confirm_patch(self) -> None:
+        """Confirm the `current` patch as it is."""
+        if self.current is None:
+            raise SegRefineError("no patch to confirm: press Next patch first")
+        index, patch = self.current
+        self.confirm(patch.slices if index is None else (slice(index, index + 1), *patch.slices))
+        self.current = None
+
+    def training_samples(self) -> list[Sample]:
+        """(image, mask, valid) triples of the corrected slices (copies, safe to train on)."""
+        self.require_binary()
+        return correction_samples(self.image, self.rgb, self.mask, self.valid)
+
+    # -- autosave ---------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = image_fingerprint(self.image)
+        return self._fingerprint
+
+    @property
+    def store(self) -> SessionStore:
+        """Where this session is autosaved (see `SessionStore.for_image`)."""
+        return SessionStore.for_image(self.name, self.fingerprint, self.source, self.autosave_root)
+
+    def load_autosave(self) -> Restored:
+        """Read the autosave (a bad one is set aside: see `Restored.notice`)."""
+        return self.store.load()
+
+    def snapshot(
+        self, **meta: Any
+    ) -> tuple[SessionStore, np.ndarray, np.ndarray, int, dict[str, Any]]:
+        """Copies of what `save` writes (and ``meta``), taken now; the write may happen
+        in a worker (`write_snapshot`)."""
+        self.require_binary()
+        self.generation += 1
+        meta = {"image": self.name, "threshold": self.prediction.threshold, **meta}
+        return self.store, self.mask.copy(), self.valid.copy(), self.generation, meta
+
+    def save(self) -> Path:
+        """Autosave now, on this thread."""
+        return write_snapshot(self.snapshot())
+
+    def close(self) -> None:
+        """Stop the running job; the session is not used any more."""
+        self.jobs.cancel()
+
+
+def write_snapshot(snapshot: tuple[SessionStore, np.ndarray, np.ndarray, int, dict]) -> Path:
+    """Write a `CorrectionSession.snapshot` (safe to call from a worker thread)."""
+    store, mask, valid, generation, meta = snapshot
+    return store.save(mask, valid, generation, **meta)
