@@ -89,6 +89,18 @@ def test_a_viewer_stroke_is_recorded_from_its_atoms_and_undone(session):
     assert not session.valid.any()
 
 
+def test_confirming_by_painting_the_record_is_undone_too(session):
+    from types import SimpleNamespace
+
+    key = (slice(0, 2), slice(0, 2))
+    session.valid[key] = 1  # the viewer painted the corrections layer
+    atom = SimpleNamespace(slice_key=key, mask=None, old_values=np.zeros((2, 2), np.uint8))
+
+    assert session.record_valid_stroke([atom]) == key
+    session.undo()
+    assert not session.valid.any()
+
+
 def test_refinement_is_one_undo_step_and_keeps_corrections(session):
     session.paint((slice(0, 2), slice(30, 32)), 0)
     refined = np.zeros_like(session.mask)
@@ -135,9 +147,12 @@ def test_multiclass_results_go_to_classes_and_leave_the_binary_mask(session, ram
     session.set_prediction(classes)
 
     np.testing.assert_array_equal(session.mask, binary)
-    assert session.classes is classes.mask
+    assert session.classes is classes.mask and session.prediction.is_binary
+    session.rank(8)  # the binary loop goes on
+    only_classes = CorrectionSession(ramp, name="c", autosave_root=session.autosave_root)
+    only_classes.set_prediction(classes)
     with pytest.raises(SegRefineError, match="3-class"):
-        session.rank(8)
+        only_classes.rank(8)
 
 
 def test_model_update_hook_sees_the_corrections_and_keeps_them(session):

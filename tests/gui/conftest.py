@@ -79,7 +79,7 @@ def segment(qtbot, viewer, layer, **settings):
         getattr(widget, name).value = value
     assert widget.run() is not None
     wait_for(qtbot, widget.runner)
-    assert state_for(viewer).image(layer.name).prediction is not None
+    assert state_for(viewer).existing(layer.name).prediction is not None
     return widget
 
 

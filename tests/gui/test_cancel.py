@@ -39,7 +39,7 @@ def test_cancel_during_inference_leaves_no_layers(qtbot, viewer, notifications):
     total_tiles = seen[-1].total
     assert len(seen) < total_tiles
     assert "roads mask" not in viewer.layers
-    assert state_for(viewer).image("roads").prediction is None
+    assert state_for(viewer).existing("roads").prediction is None
     assert "cancelled" in widget.status.value
     assert "Segment cancelled" in notifications.messages()
     assert widget.run_button.enabled and not widget.cancel_button.enabled

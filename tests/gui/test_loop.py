@@ -21,7 +21,7 @@ def test_segment_adds_three_layers_and_the_threshold_reuses_the_prediction(
     qtbot, viewer, image_layer
 ):
     widget = segment(qtbot, viewer, image_layer)
-    prediction = state_for(viewer).image("salient").prediction
+    prediction = state_for(viewer).existing("salient").prediction
     probability = viewer.layers["salient probability"]
     assert probability.contrast_limits == [0.0, 1.0]
     assert viewer.layers["salient boundary"].blending == "additive"
@@ -34,7 +34,9 @@ def test_segment_adds_three_layers_and_the_threshold_reuses_the_prediction(
 
     expected = (prediction.probabilities > widget.threshold.value).astype(mask.data.dtype)
     np.testing.assert_array_equal(mask.data, expected)
-    assert state_for(viewer).image("salient").prediction.probabilities is prediction.probabilities
+    session = state_for(viewer).existing("salient")
+    assert session.prediction.probabilities is prediction.probabilities
+    assert not session.valid.any()  # a threshold move is not a correction
 
 
 def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp_path):
@@ -66,17 +68,21 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
         mask.paint((20, 26), 1)
     assert corrections.data[20, 20] == 1 and corrections.data[20, 23] == 1
     assert corrections.data[80, 80] == 0
-    patch = correct.next_patch()
-    assert patch is not None
+    session = state_for(viewer).existing("salient")
+    correct.next_patch()
+    wait_for(qtbot, correct.runner)
+    _, patch = session.current
     assert _camera(viewer).center[-2:] == pytest.approx(patch.center)
     correct.confirm_patch()
     assert corrections.data[patch.slices].all()
+    wait_for(qtbot, correct.runner)
 
     finetune = open_widget(viewer, "Fine-tune")
     finetune.project.value = tmp_path / "project"
     state_for(viewer).flush_autosaves()
-    saved = read_image(tmp_path / "project" / "salient" / "valid.tif").array
-    np.testing.assert_array_equal(saved > 0, corrections.data > 0)
+    (saved,) = (tmp_path / "project").glob("salient-*.segrefine.npz")
+    with np.load(saved) as archive:
+        np.testing.assert_array_equal(archive["valid"] > 0, corrections.data > 0)
 
     finetune.images.value = [image_layer]
     finetune.steps.value, finetune.batch_size.value, finetune.crop.value = 3, 2, 64
@@ -133,7 +139,9 @@ def test_a_stack_is_segmented_refined_and_reviewed_slice_by_slice(qtbot, viewer)
     correct.image.value = layer
     correct.patch_size.value = 32
     correct.next_patch()
+    wait_for(qtbot, correct.runner)
     correct.confirm_patch()
+    wait_for(qtbot, correct.runner)
     corrections = viewer.layers["stack corrections"].data
     assert corrections[1].sum() == 32 * 32 and corrections[0].sum() == 0
 
@@ -147,8 +155,9 @@ def test_autosaved_corrections_come_back_after_a_restart(
         mask.paint((40, 40), 1 - int(mask.data[40, 40]))
     edited = int(mask.data[40, 40])
     state_for(viewer).flush_autosaves()
-    for role in ("mask", "corrections", "probability", "boundary"):
-        viewer.layers.remove(f"salient {role}")  # as if napari had been closed
+    pixels = image_layer.data
+    viewer.layers.clear()  # as if napari had been closed
+    image_layer = viewer.add_image(pixels, name="salient")
 
     segment(qtbot, viewer, image_layer)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_segrefine.correction import session as session_module
 from napari_segrefine.errors import SegRefineError
-from napari_segrefine.widgets import segment as segment_module
 from napari_segrefine.widgets._common import require_image
 from napari_segrefine.widgets._models import CHECKPOINT
 
@@ -50,8 +50,10 @@ def test_steps_out_of_order_and_mismatched_shapes(qtbot, viewer, image_layer, no
     viewer.add_labels(np.zeros((50, 50), np.uint8), name="salient mask")
     finetune = open_widget(viewer, "Fine-tune")
     finetune.images.value = [image_layer]
-    assert finetune.train() is None
-    assert "shape" in notifications.errors[-1]
+    assert finetune.train() is None  # a stranger's layer is not taken for corrections
+    assert "no corrected pixels" in notifications.errors[-1]
+    open_widget(viewer, "Correct").start_editing()
+    assert viewer.layers["salient mask"].data.shape == (96, 96)  # the session's again
 
     export = open_widget(viewer, "Export")
     export.labels_layer.value = viewer.layers["salient mask"]
@@ -73,7 +75,7 @@ def test_library_errors_in_the_worker_become_notifications(
         raise RuntimeError("out of memory")
         yield
 
-    monkeypatch.setattr(segment_module, "iter_predict", broken)
+    monkeypatch.setattr(session_module, "iter_predict", broken)
     widget.picker.weights.value = widget.picker.weights.choices[0]
     widget.run()
     wait_for(qtbot, widget.runner)

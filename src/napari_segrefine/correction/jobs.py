@@ -105,8 +105,9 @@ class JobSlot:
     def busy(self) -> bool:
         return self.name is not None
 
-    def begin(self, name: str) -> threading.Event:
-        """Claim the slot for job ``name``; returns its stop event.
+    def begin(self, name: str, stop: threading.Event | None = None) -> threading.Event:
+        """Claim the slot for job ``name``; returns its stop event (``stop`` when given:
+        a job over several sessions shares one).
 
         Raises:
             SegRefineError: another job of this session is running.
@@ -116,7 +117,7 @@ class JobSlot:
                 raise SegRefineError(
                     f"{self.name} is still running on this image; wait for it or cancel it"
                 )
-            self.name, self._stop = name, threading.Event()
+            self.name, self._stop = name, stop or threading.Event()
             return self._stop
 
     def end(self, stop: threading.Event) -> None:

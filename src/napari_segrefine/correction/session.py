@@ -79,6 +79,7 @@ class CorrectionSession:
         self.prediction: Prediction | None = None
         self.mask: np.ndarray | None = None
         self.valid: np.ndarray | None = None
+        self.class_prediction: Prediction | None = None
         self.classes: np.ndarray | None = None
         self.before_refine: np.ndarray | None = None
         self.current: tuple[int | None, PatchScore] | None = None
@@ -112,7 +113,7 @@ class CorrectionSession:
         first binary mask restores the autosave (``restored``: one read elsewhere).
         """
         if not prediction.is_binary:
-            self.prediction, self.classes = prediction, prediction.mask
+            self.class_prediction, self.classes = prediction, prediction.mask
             self.events.prediction.emit(prediction)
             return
         if prediction.mask.shape != self.shape:
@@ -143,7 +144,6 @@ class CorrectionSession:
                 f"restored {int(self.valid.sum())} corrected pixels of {self.name!r} "
                 f"from {self.store.path}"
             )
-        self.events.valid.emit(None)
 
     def set_threshold(self, threshold: float) -> None:
         """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
@@ -152,12 +152,12 @@ class CorrectionSession:
     def require_binary(self) -> Prediction:
         """The binary prediction; a `SegRefineError` saying what to run otherwise."""
         if self.prediction is None or self.mask is None:
+            if self.class_prediction is not None:
+                raise SegRefineError(
+                    f"{self.name!r} has a {self.class_prediction.num_classes}-class "
+                    "prediction only; this step works on binary (one-logit) models"
+                )
             raise SegRefineError(f"no prediction for {self.name!r}: run Segment first")
-        if not self.prediction.is_binary:
-            raise SegRefineError(
-                f"{self.name!r} has a {self.prediction.num_classes}-class prediction; "
-                "this step works on binary (one-logit) models"
-            )
         return self.prediction
 
     # -- refinement and model updates -----------------------------------------------
@@ -239,6 +239,19 @@ class CorrectionSession:
         self.valid[key] = valid_after
         self.history.push(change)
         self.events.valid.emit(key)
+        self.events.history.emit(*self.history.counts)
+        return key
+
+    def record_valid_stroke(self, atoms: list[Any]) -> Key | None:
+        """Record pixels a viewer painted straight into `valid` (confirmed as they are)."""
+        if self.mask is None or self.valid is None:
+            return None
+        found = stroke_before(list(atoms), self.valid)
+        if found is None:
+            return None
+        key, before, _ = found
+        mask = self.mask[key].copy()
+        self.history.push(Change(key, mask, mask, before, self.valid[key].copy(), "confirm"))
         self.events.history.emit(*self.history.counts)
         return key
 

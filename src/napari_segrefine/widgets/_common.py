@@ -1,29 +1,33 @@
 """Shared wiring of the dock widgets: background jobs, notifications and layer helpers.
 
 A job is a generator function ``job(stop) -> Generator[event, None, result]`` that
-calls the library; `TaskRunner` runs it in a napari ``thread_worker``, drives a napari
-progress bar and the widget's status line from the yielded events, turns library
-errors into notifications, and hands the result to a callback on the main thread.
+calls the library; `TaskRunner` runs it in a napari ``thread_worker`` under the stop
+event of the image's `CorrectionSession` (so deleting the image or closing the dock
+cancels it), drives the dock's own progress bar and status line from the yielded
+events, turns library errors into notifications, and hands the result to a callback
+on the main thread. The dock's bar never processes Qt events itself (napari's global
+progress bars do, which redrew the canvas in the middle of layer changes).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import Container, Label, PushButton
+from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.layers import Image, Labels, Layer
 from napari.qt.threading import create_worker
-from napari.utils import progress
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy
 
+from ..correction import CorrectionSession
 from ..engine import Progress
 from ..errors import Cancelled, SegRefineError
 from ..train import TrainEvent
@@ -93,22 +97,30 @@ class TaskRunner:
     """Runs one job at a time for a widget, with a progress bar, Cancel and notifications.
 
     Args:
-        task: what the job does, for the progress bar and the messages (``Segment``).
+        task: what the job does, for the status line and the messages (``Segment``).
         run_button: disabled while a job runs.
         cancel_button: enabled while a job runs; sets the job's stop event.
         status: the widget's status line.
+        bar: the widget's progress bar (hidden while idle).
     """
 
     def __init__(
-        self, task: str, run_button: PushButton, cancel_button: PushButton, status: Label
+        self,
+        task: str,
+        run_button: PushButton,
+        cancel_button: PushButton,
+        status: Label,
+        bar: ProgressBar | None = None,
     ) -> None:
         self.task = task
         self.run_button, self.cancel_button, self.status = run_button, cancel_button, status
+        self.bar = bar or ProgressBar(visible=False)
+        self.bar.visible = False
         self.cancel_button.enabled = False
         self.cancel_button.changed.connect(self.cancel)
         self.worker = None
+        self.sessions: list[CorrectionSession] = []
         self._stop = threading.Event()
-        self._bar: progress | None = None
 
     @property
     def busy(self) -> bool:
@@ -120,17 +132,27 @@ class TaskRunner:
         on_done: Callable[[Any], None],
         on_event: Callable[[Any], None] | None = None,
         on_finished: Callable[[], None] | None = None,
+        sessions: Sequence[CorrectionSession] = (),
     ):
-        """Start ``job`` in a worker and return the worker (None when one is running).
+        """Start ``job`` in a worker and return the worker (None when it cannot start).
 
-        ``on_event(event)``, ``on_done(result)`` (on success) and ``on_finished()``
-        (always, last) run on the main thread.
+        The job belongs to the images' ``sessions`` (one job at a time per image; a
+        session's cancel stops it). ``on_event(event)``, ``on_done(result)`` (on
+        success) and ``on_finished()`` (always, last) run on the main thread.
         """
         if self.busy:
             show_warning(f"{self.task} is already running; wait or press Cancel")
             return None
-        self._stop = threading.Event()
-        self._bar = progress(total=0, desc=self.task)
+        stop, claimed = threading.Event(), []
+        try:
+            for session in sessions:
+                claimed.append(session.jobs.begin(self.task, stop) and session)
+        except SegRefineError as error:
+            for session in claimed:
+                session.jobs.end(stop)
+            notify_error(self.task, error)
+            return None
+        self._stop, self.sessions = stop, claimed
         worker = create_worker(_guarded, job, self._stop, _start_thread=False)
         worker.yielded.connect(lambda event: self._on_event(event, on_event))
         worker.returned.connect(lambda outcome: self._on_returned(outcome, on_done))
@@ -139,28 +161,26 @@ class TaskRunner:
             worker.finished.connect(on_finished)
         self.worker = worker
         self.run_button.enabled, self.cancel_button.enabled = False, True
+        self.bar.min, self.bar.max, self.bar.value, self.bar.visible = 0, 0, 0, True
         self.status.value = f"{self.task}: starting"
         worker.start()
         return worker
 
     def cancel(self) -> None:
-        """Ask the running job to stop at its next check."""
+        """Ask the running job to stop (it ends within a fraction of a second)."""
         if self.busy:
             self._stop.set()
             self.status.value = f"{self.task}: stopping"
 
     def _on_event(self, event: Any, on_event: Callable[[Any], None] | None) -> None:
         done, total, text = describe(event)
-        self.status.value = f"{self.task}: {text}"
+        if not self._stop.is_set():
+            self.status.value = f"{self.task}: {text}"
+        if total and self.bar.max != total:
+            self.bar.max = total
+        self.bar.value = min(done, self.bar.max)
         if on_event is not None:
             on_event(event)
-        # Last: napari's progress bars process pending events, even this job's end.
-        bar = self._bar
-        if bar is not None:
-            if total and bar.total != total:
-                bar.total = total
-            bar.set_description(f"{self.task}: {text}")
-            bar.update(done - bar.n)
 
     def _on_returned(self, outcome: _Outcome, on_done: Callable[[Any], None]) -> None:
         if outcome.cancelled:
@@ -174,15 +194,38 @@ class TaskRunner:
             try:
                 on_done(outcome.value)
             except Exception as error:  # a failure while showing results
-                LOG.exception("napari-segrefine could not show the result")
+                if not isinstance(error, SegRefineError):
+                    LOG.exception("napari-segrefine could not show the result")
+                self.status.value = f"{self.task}: failed (see the notification)"
                 notify_error(self.task, error)
 
     def _on_finished(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        self.worker = None
+        for session in self.sessions:
+            session.jobs.end(self._stop)
+        self.worker, self.sessions = None, []
+        self.bar.visible = False
         self.run_button.enabled, self.cancel_button.enabled = True, False
+
+
+class _CloseWatcher(QObject):
+    """Cancels a dock's jobs when napari takes the dock away (its close button)."""
+
+    def __init__(self, runners: list[TaskRunner]) -> None:
+        super().__init__()
+        self.runners = runners
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.ParentChange and watched.parent() is None:
+            for runner in self.runners:
+                runner.cancel()
+        return False
+
+
+def cancel_when_closed(widget: Container, *runners: TaskRunner) -> None:
+    """Closing ``widget``'s dock cancels the jobs of ``runners``."""
+    watcher = _CloseWatcher(list(runners))
+    widget.root_native_widget.installEventFilter(watcher)
+    widget._close_watcher = watcher  # kept alive with the widget
 
 
 def wrapped_label(value: str, label: str = "") -> Label:
@@ -264,7 +307,10 @@ def _set_layer(viewer, source: Image, role: str, data: np.ndarray, kind: type, a
     """Update the ``role`` layer of ``source`` in place, or (re)add it placed like ``source``."""
     layer = find_layer(viewer, source.name, role)
     if layer is not None and isinstance(layer, kind) and layer.data.shape == data.shape:
-        layer.data = data
+        if layer.data is data:  # the session changed it in place
+            layer.refresh()
+        else:
+            layer.data = data
         return layer
     if layer is not None:
         viewer.layers.remove(layer)
@@ -298,3 +344,20 @@ def current_slice(viewer: napari.Viewer, array_ndim: int) -> int | None:
         return None
     steps = viewer.dims.current_step
     return int(steps[len(steps) - array_ndim]) if len(steps) >= array_ndim else 0
+
+
+def collapsible(parent: Container, title: str, widgets: list, after: Any) -> Container:
+    """Put ``widgets`` in a folded section of ``parent``, below ``after``; returns the section.
+
+    Advanced settings start folded, so every dock fits a small screen.
+    """
+    from superqt import QCollapsible
+
+    inner = Container(widgets=widgets)
+    inner.margins = (0, 0, 0, 0)
+    box = QCollapsible(title)
+    box.addWidget(inner.native)
+    layout = parent.native.layout()
+    layout.insertWidget(layout.indexOf(after.native) + 1, box)
+    inner.box = box
+    return inner

@@ -1,43 +1,48 @@
 """Correct: edit the mask with napari's label tools, guided to the patches most likely wrong.
 
-Edits of the mask are recorded in the image's corrections (valid-mask) layer as they
-happen (see `_state.ViewerState.track`); painting 1 on the corrections layer confirms
-pixels as correct. "Next patch to check" moves the camera to the highest-ranked patch
-that is not yet corrected or confirmed.
+The mask and corrections layers hold the image session's own arrays: each stroke is
+recorded as corrected (see `_views.SessionView`), and Ctrl+Z undoes mask and record
+together. "Next patch to check" (Shift+N) ranks the patches in a worker and moves the
+camera to the top one not yet corrected or confirmed; "Confirm patch" (Shift+C)
+records it as checked and moves on.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import napari
 import numpy as np
 from magicgui.widgets import ComboBox, Container, SpinBox
-from napari.layers import Image, Labels
+from napari.layers import Image
 from napari.utils.notifications import show_info
 
+from ..correction import CorrectionSession
 from ..errors import SegRefineError
-from ..ranking import PatchScore, rank_patches
+from ..ranking import PatchScore
 from ._common import (
-    CORRECTIONS,
     IMAGE_KEY,
-    MASK,
+    TaskRunner,
     buttons,
+    cancel_when_closed,
     current_slice,
+    derived_name,
     find_layer,
     notify_error,
     require_image,
-    require_layer,
     source_images,
     wrapped_label,
 )
 from ._state import state_for
 
 OUTLINE = "next patch"
+NEXT_KEY, CONFIRM_KEY = "Shift-N", "Shift-C"
 HELP = (
     "Paint, erase or fill the mask layer (it is selected for you). Edited pixels are "
     "recorded in the corrections layer (green); paint 1 there to confirm pixels as "
-    "correct. Corrections are autosaved; Fine-tune learns from them."
+    "correct. Ctrl+Z undoes an edit and its record. Corrections are autosaved; "
+    f"Fine-tune learns from them. Keys: {NEXT_KEY} next patch, {CONFIRM_KEY} confirm."
 )
 FALLBACK_CANVAS = (600, 800)
 
@@ -54,6 +59,12 @@ def _camera(viewer: napari.Viewer) -> Any:
     return scene.camera if scene is not None else viewer.camera
 
 
+def rank_job(session: CorrectionSession, patch_size: int, index: int | None, stop) -> Any:
+    """Find the next patch to check (in a worker)."""
+    return session.next_patch(patch_size, index)
+    yield  # a generator, as every job
+
+
 class CorrectWidget(Container):
     """Start editing, next patch to check, confirm patch; progress of the review."""
 
@@ -63,87 +74,86 @@ class CorrectWidget(Container):
         self.image = ComboBox(label="image", choices=lambda _: source_images(self.viewer))
         self.patch_size = SpinBox(label="review patch", min=16, max=2048, step=16, value=128)
         row, (self.edit_button, self.next_button, self.confirm_button) = buttons(
-            "Start editing", "Next patch to check", "Confirm patch"
+            "Start editing", "Next patch", "Confirm patch"
         )
+        self.next_button.tooltip = f"the next patch most likely wrong ({NEXT_KEY})"
+        self.confirm_button.tooltip = f"record this patch as checked, go on ({CONFIRM_KEY})"
         self.status = wrapped_label("segment an image, then Start editing", "status")
+        _, (cancel,) = buttons("Cancel")
+        self.runner = TaskRunner("Next patch", self.next_button, cancel, self.status)
         super().__init__(
-            widgets=[self.image, wrapped_label(HELP), self.patch_size, row, self.status]
+            widgets=[self.image, wrapped_label(HELP), self.patch_size, row, self.status],
+            scrollable=True,
         )
-        self.current: tuple[str, int | None, PatchScore] | None = None
+        cancel_when_closed(self, self.runner)
+        self.watched: CorrectionSession | None = None
         self.edit_button.changed.connect(self.start_editing)
         self.next_button.changed.connect(self.next_patch)
         self.confirm_button.changed.connect(self.confirm_patch)
+        self.viewer.bind_key(NEXT_KEY, lambda _: self.next_patch(), overwrite=True)
+        self.viewer.bind_key(CONFIRM_KEY, lambda _: self.confirm_patch(), overwrite=True)
 
-    def _layers(self) -> tuple[Image, Labels, Labels]:
+    def _session(self) -> tuple[Image, CorrectionSession]:
         layer = require_image(self.image.value)
-        mask = require_layer(self.viewer, layer.name, MASK, "Segment")
-        return layer, mask, self.state.corrections_layer(layer, mask.data.shape)
+        session = self.state.existing(layer.name)
+        if session is None:
+            raise SegRefineError(f"no prediction for {layer.name!r}: run Segment first")
+        session.require_binary()
+        self._watch(session)
+        return layer, session
+
+    def _watch(self, session: CorrectionSession) -> None:
+        """Live counts while painting: follow the session's record."""
+        if self.watched is not session:
+            session.events.valid.connect(self._on_valid)
+            self.watched = session
 
     def start_editing(self) -> None:
-        """Select the mask in paint mode and make sure its edits are recorded."""
+        """Select the mask in paint mode (its strokes are recorded as corrections)."""
         try:
-            layer, mask, _ = self._layers()
+            layer, session = self._session()
         except SegRefineError as error:
             notify_error("Correct", error)
             return
-        self.state.track(layer)
+        mask = self.state.view(layer).show()
         self.viewer.layers.selection.active = mask
         mask.selected_label = 1
         mask.mode = "paint"
-        self._report(layer)
+        self._report(session)
 
-    def next_patch(self) -> PatchScore | None:
-        """Move the camera to the top-ranked patch not yet corrected or confirmed."""
+    def next_patch(self) -> Any:
+        """Rank the patches in a worker, then move the camera to the top unchecked one."""
         try:
-            layer, mask, valid = self._layers()
-            ranked, index = self._rank(layer, mask, valid)
+            layer, session = self._session()
         except SegRefineError as error:
             notify_error("Correct", error)
             return None
-        if not ranked:
-            self.current = None
-            show_info(f"every patch of {layer.name!r} is corrected or confirmed")
-            self._report(layer, 0)
-            return None
-        patch = ranked[0]
-        self.current = (layer.name, index, patch)
-        self._go_to(layer, index, patch)
-        self._outline(layer, index, patch)
-        self.viewer.layers.selection.active = mask
-        self._report(layer, len(ranked))
-        return patch
+        index = current_slice(self.viewer, session.mask.ndim)
+        job = partial(rank_job, session, self.patch_size.value, index)
+        return self.runner.start(job, on_done=partial(self._show_patch, layer, session))
 
-    def confirm_patch(self) -> PatchScore | None:
-        """Mark the current patch as checked (valid), then go to the next one."""
-        if self.current is None or self.current[0] not in self.viewer.layers:
-            notify_error("Correct", SegRefineError("no patch to confirm: press Next patch first"))
+    def confirm_patch(self) -> Any:
+        """Record the current patch as checked (valid), then go to the next one."""
+        try:
+            layer, session = self._session()
+            session.confirm_patch()
+        except SegRefineError as error:
+            notify_error("Correct", error)
             return None
-        name, index, patch = self.current
-        valid = find_layer(self.viewer, name, CORRECTIONS)
-        if valid is not None:
-            key = patch.slices if index is None else (index, *patch.slices)
-            valid.data[key] = 1
-            valid.refresh()
-            self.state.schedule_autosave(name)
         return self.next_patch()
 
-    def _rank(self, layer: Image, mask: Labels, valid: Labels) -> tuple[list[PatchScore], int]:
-        prediction = self.state.image(layer.name).prediction
-        if prediction is None or not prediction.is_binary:
-            raise SegRefineError(
-                f"no binary prediction for {layer.name!r}: run Segment with a one-logit model"
-            )
-        index = current_slice(self.viewer, mask.data.ndim)
-        pick = (lambda a: a) if index is None else (lambda a: a[index])
-        ranked = rank_patches(
-            pick(prediction.probabilities),
-            self.patch_size.value,
-            boundary=pick(prediction.boundary),
-            refined=pick(mask.data),
-            valid=pick(valid.data),
-            threshold=prediction.threshold,
-        )
-        return ranked, index
+    def _show_patch(self, layer: Image, session: CorrectionSession, patch: PatchScore | None):
+        if layer not in self.viewer.layers:
+            return
+        if patch is None:
+            show_info(f"every patch of {layer.name!r} is corrected or confirmed")
+            self._report(session, "no patch left to check")
+            return
+        index = session.current[0]
+        self._go_to(layer, index, patch)
+        self._outline(layer, index, patch)
+        self.viewer.layers.selection.active = self.state.view(layer).show()
+        self._report(session, f"checking the patch at {patch.top}, {patch.left}")
 
     def _go_to(self, layer: Image, index: int | None, patch: PatchScore) -> None:
         point = [*([] if index is None else [index]), *patch.center]
@@ -157,31 +167,37 @@ class CorrectWidget(Container):
         camera.zoom = 0.6 * min(_canvas_size(self.viewer)) / side
 
     def _outline(self, layer: Image, index: int | None, patch: PatchScore) -> None:
+        """One rectangle in one shapes layer, updated in place."""
         top, left = patch.top, patch.left
         bottom, right = top + patch.height, left + patch.width
         box = np.array([[top, left], [top, right], [bottom, right], [bottom, left]], float)
         if index is not None:
             box = np.column_stack([np.full(4, index), box])
+        edge = max(1.0, max(patch.height, patch.width) / 50)
         old = find_layer(self.viewer, layer.name, OUTLINE)
+        if old is not None and old.ndim == box.shape[1]:
+            old.data = [box]
+            old.edge_width = edge
+            return
         if old is not None:
             self.viewer.layers.remove(old)
         self.viewer.add_shapes(
             [box],
             shape_type="rectangle",
-            name=f"{layer.name} {OUTLINE}",
+            name=derived_name(layer.name, OUTLINE),
             edge_color="yellow",
             face_color="transparent",
-            edge_width=max(1.0, max(patch.height, patch.width) / 50),
+            edge_width=edge,
             scale=layer.scale,
             translate=layer.translate,
             metadata={IMAGE_KEY: layer.name},
         )
 
-    def _report(self, layer: Image, left: int | None = None) -> None:
-        valid = find_layer(self.viewer, layer.name, CORRECTIONS)
-        done = int(np.count_nonzero(valid.data)) if valid is not None else 0
-        total = valid.data.size if valid is not None else 1
-        text = f"{done} pixels corrected or confirmed ({done / total:.1%})"
-        if left is not None:
-            text += f"; {left} patches left to check"
-        self.status.value = text
+    def _on_valid(self, key: Any) -> None:
+        if self.watched is not None and self.watched.valid is not None:
+            self._report(self.watched)
+
+    def _report(self, session: CorrectionSession, extra: str = "") -> None:
+        done = int(np.count_nonzero(session.valid))
+        text = f"{done} pixels corrected or confirmed ({done / session.valid.size:.1%})"
+        self.status.value = f"{text}; {extra}" if extra else text

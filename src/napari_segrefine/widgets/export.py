@@ -22,6 +22,7 @@ from ._common import (
     PROBABILITY,
     TaskRunner,
     buttons,
+    cancel_when_closed,
     find_layer,
     layer_named,
     notify_error,
@@ -76,18 +77,13 @@ class ExportWidget(Container):
         self.probability = CheckBox(text="also write the probability map", value=False)
         row, (self.export_button, self.cancel_button) = buttons("Export", "Cancel")
         self.status = wrapped_label("choose a labels layer and a folder", "status")
-        super().__init__(
-            widgets=[
-                self.labels_layer,
-                self.format,
-                self.folder,
-                self.file_name,
-                self.probability,
-                row,
-                self.status,
-            ]
-        )
         self.runner = TaskRunner("Export", self.export_button, self.cancel_button, self.status)
+        super().__init__(
+            widgets=[self.labels_layer, self.format, self.folder, self.file_name,
+                     self.probability, row, self.runner.bar, self.status],
+            scrollable=True,
+        )  # fmt: skip
+        cancel_when_closed(self, self.runner)
         self.export_button.changed.connect(self.export)
 
     def _labels_layers(self) -> list[tuple[str, Labels]]:

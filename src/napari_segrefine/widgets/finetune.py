@@ -23,28 +23,26 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 from torch import nn
 
-from ..engine import Prediction, Progress, iter_predict
+from ..correction import GAINED, LOST, CorrectionSession, change_map, keep_corrections
+from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import load_checkpoint, save_checkpoint
-from ..session import GAINED, LOST, change_map, correction_samples
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
 from ._common import (
-    CORRECTIONS,
     MASK,
     TaskRunner,
     buttons,
+    cancel_when_closed,
+    collapsible,
     find_layer,
-    image_array,
     label_colors,
     notify_error,
-    require_layer,
     set_labels,
     source_images,
     with_placeholder,
     wrapped_label,
 )
 from ._models import CHECKPOINT_FILTER, device_choices
-from ._outputs import show_prediction
 from ._plot import TrainingPlot
 from ._state import state_for
 
@@ -60,19 +58,26 @@ def finetune_job(
     model: nn.Module,
     samples: list,
     config: FinetuneConfig,
-    images: list[tuple[str, np.ndarray, int | None, float]],
+    sessions: list[CorrectionSession],
     stop: threading.Event,
-) -> Generator[Any, None, tuple[FinetuneResult, dict[str, Prediction]]]:
-    """Fine-tune, then re-predict each trained image with the result (runs in a worker)."""
+) -> Generator[Any, None, tuple[FinetuneResult, dict[str, tuple[Prediction, np.ndarray]]]]:
+    """Fine-tune, then re-predict each trained image with the result (runs in a worker).
+
+    Stop ends the training (the best weights so far are kept); the re-prediction then
+    starts with the stop event cleared, so a second Stop cancels it.
+    """
     result = yield from finetune(model, samples, config, stop=stop)
-    predictions = {}
-    for name, image, channel_axis, threshold in images:
-        yield Progress(0, 0, f"re-predicting {name}")
-        predictions[name] = yield from iter_predict(
-            result.model, image, device=config.device, channel_axis=channel_axis,
-            threshold=threshold,
+    stop.clear()
+    shown = {}
+    for session in sessions:
+        yield Progress(0, 0, f"re-predicting {session.name}")
+        prediction = yield from session.iter_predict(
+            result.model, device=config.device, stop=stop,
+            threshold=session.prediction.threshold,
         )  # fmt: skip
-    return result, predictions
+        after = keep_corrections(prediction.mask, session.mask, session.valid)
+        shown[session.name] = (prediction, change_map(session.mask, after))
+    return result, shown
 
 
 def load_job(path: str, stop: threading.Event) -> Generator[Progress, None, nn.Module]:
@@ -120,26 +125,23 @@ class FinetuneWidget(Container):
         self.project = with_placeholder(
             FileEdit(label="autosave to", mode="d"), "empty: beside the image file"
         )
-        super().__init__(
-            widgets=[
-                self.images,
-                self.steps,
-                self.lr,
-                self.batch_size,
-                self.crop,
-                self.freeze,
-                self.val_fraction,
-                self.device,
-                train_row,
-                self.status,
-                self.model_info,
-                self.checkpoint,
-                file_row,
-                self.project,
-            ]
-        )
-        self.native.layout().insertWidget(self.index(self.status), self.plot.canvas)
         self.runner = TaskRunner("Fine-tune", self.train_button, self.stop_button, self.status)
+        super().__init__(
+            widgets=[self.images, self.steps, self.lr, train_row, self.runner.bar,
+                     self.status, self.model_info],
+            scrollable=True,
+        )  # fmt: skip
+        self.native.layout().insertWidget(self.index(self.status), self.plot.canvas)
+        self.advanced = collapsible(
+            self, "Training settings",
+            [self.batch_size, self.crop, self.freeze, self.val_fraction, self.device],
+            after=self.lr,
+        )  # fmt: skip
+        self.files = collapsible(
+            self, "Checkpoint and autosave", [self.checkpoint, file_row, self.project],
+            after=self.model_info,
+        )  # fmt: skip
+        cancel_when_closed(self, self.runner)
         self.train_button.changed.connect(self.train)
         self.save_button.changed.connect(self.save)
         self.load_button.changed.connect(self.load)
@@ -153,17 +155,16 @@ class FinetuneWidget(Container):
             if find_layer(self.viewer, name, MASK) is not None
         ]
 
-    def _samples(self, layers: list[Image]) -> list:
+    def _sessions(self, layers: list[Image]) -> list[CorrectionSession]:
         if not layers:
             raise SegRefineError("choose the images to train on (those you segmented)")
-        samples = []
+        sessions = []
         for layer in layers:
-            mask = require_layer(self.viewer, layer.name, MASK, "Segment")
-            valid = find_layer(self.viewer, layer.name, CORRECTIONS)
-            samples += correction_samples(
-                image_array(layer), layer.rgb, mask.data, None if valid is None else valid.data
-            )
-        return samples
+            session = self.state.existing(layer.name)
+            if session is None:
+                raise SegRefineError(f"no prediction for {layer.name!r}: run Segment first")
+            sessions.append(session)
+        return sessions
 
     def _config(self) -> FinetuneConfig:
         return FinetuneConfig(
@@ -179,34 +180,27 @@ class FinetuneWidget(Container):
 
     def train(self) -> Any:
         """Fine-tune the model in use on the chosen images' corrections (in a worker)."""
-        layers = list(self.images.value)
         try:
             if self.state.model is None:
                 raise SegRefineError(NO_MODEL)
-            samples = self._samples(layers)
+            sessions = self._sessions(list(self.images.value))
+            samples = [sample for s in sessions for sample in s.training_samples()]
             config = self._config()
         except SegRefineError as error:
             notify_error("Fine-tune", error)
             return None
-        images = [
-            (layer.name, image_array(layer), -1 if layer.rgb else None, self._threshold(layer))
-            for layer in layers
-        ]
-        job = partial(finetune_job, self.state.model, samples, config, images)
+        job = partial(finetune_job, self.state.model, samples, config, sessions)
         worker = self.runner.start(
             job,
-            on_done=self._finished,
+            on_done=partial(self._finished, config),
             on_event=self._on_event,
             on_finished=self._training_over,
+            sessions=sessions,
         )
         if worker is not None:
             self.state.training = True
             self.plot.reset()
         return worker
-
-    def _threshold(self, layer: Image) -> float:
-        prediction = self.state.image(layer.name).prediction
-        return prediction.threshold if prediction is not None else 0.5
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, TrainEvent):
@@ -215,28 +209,19 @@ class FinetuneWidget(Container):
     def _training_over(self) -> None:
         self.state.training = False
 
-    def _finished(self, outcome: tuple[FinetuneResult, dict[str, Prediction]]) -> None:
-        result, predictions = outcome
+    def _finished(self, config: FinetuneConfig, outcome) -> None:
+        result, shown = outcome
         self.state.set_model(result.model, self.state.model_source)
         changed = []
-        for name, prediction in predictions.items():
-            if name not in self.viewer.layers:
+        for name, (prediction, changes) in shown.items():
+            session = self.state.existing(name)
+            if session is None or name not in self.viewer.layers:
                 continue
+            session.set_prediction(prediction)
             layer = self.viewer.layers[name]
-            mask = find_layer(self.viewer, name, MASK)
-            before = np.array(mask.data, copy=True) if mask is not None else None
-            after = show_prediction(self.viewer, self.state, layer, prediction).data
-            if before is not None and before.shape == after.shape:
-                changes = change_map(before, after)
-                set_labels(
-                    self.viewer, layer, CHANGES, changes, colormap=label_colors(CHANGE_COLORS)
-                )
-                changed.append(np.count_nonzero(changes) / changes.size)
-        how = "stopped by you" if result.stopped_by_user else "done"
-        how = "stopped early (no better validation IoU)" if result.stopped_early else how
-        best = f", best val IoU {result.best_iou:.3f}" if result.best_iou is not None else ""
-        moved = f"; re-predicted, {np.mean(changed):.2%} of pixels changed" if changed else ""
-        self.status.value = f"Fine-tune {how} after {result.state.step} steps{best}{moved}"
+            set_labels(self.viewer, layer, CHANGES, changes, colormap=label_colors(CHANGE_COLORS))
+            changed.append(np.count_nonzero(changes) / changes.size)
+        self.status.value = _summary(result, config, changed)
 
     def save(self) -> Any:
         """Save the model in use, with its provenance, to the checkpoint path."""
@@ -252,7 +237,8 @@ class FinetuneWidget(Container):
         """Load the checkpoint file and make it the model every widget uses."""
         path = _path_or_none(self.checkpoint.value)
         if path is None or not Path(path).is_file():
-            notify_error("Load", SegRefineError(f"no checkpoint file at {path!r}; choose one"))
+            where = f"no checkpoint file at {path}" if path else "no checkpoint file chosen"
+            notify_error("Load", SegRefineError(f"{where}; choose a .safetensors or .pth file"))
             return None
         source = f"checkpoint {Path(path).name}"
         return self.runner.start(
@@ -265,3 +251,17 @@ class FinetuneWidget(Container):
 
     def _show_model(self, text: str) -> None:
         self.model_info.value = text
+
+
+def _summary(result: FinetuneResult, config: FinetuneConfig, changed: list[float]) -> str:
+    """What happened, truthfully: how training ended and what the re-prediction moved."""
+    steps = result.state.step
+    if result.stopped_by_user:
+        how = "stopped by you"
+    elif result.stopped_early and steps < config.steps:
+        how = "stopped early (validation IoU stopped improving)"
+    else:
+        how = "done"
+    best = f", best val IoU {result.best_iou:.3f}" if result.best_iou is not None else ""
+    moved = f"; re-predicted, {np.mean(changed):.2%} of pixels changed" if changed else ""
+    return f"Fine-tune {how} after {steps} of {config.steps} steps{best}{moved}"

@@ -11,23 +11,24 @@ import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.layers import Image, Labels
+from napari.utils.colormaps import Colormap
+from napari.utils.notifications import show_warning
 
+from ..correction import CorrectionSession, change_grid, keep_corrections
 from ..engine import Progress
-from ..errors import Cancelled, SegRefineError
+from ..errors import SegRefineError
 from ..models import DEFAULT_PRN_MODEL
-from ..refine import refine, refine_stats
-from ..session import iterate_callbacks, keep_corrections, patch_boxes
 from ._common import (
-    IMAGE_KEY,
     MASK,
     MASK_COLOR,
     TaskRunner,
     buttons,
+    cancel_when_closed,
     find_layer,
     label_colors,
     notify_error,
     require_image,
-    require_layer,
+    set_image,
     set_labels,
     source_images,
     wrapped_label,
@@ -36,47 +37,42 @@ from ._models import DEMO, NO_PRN, ModelPicker, ModelRequest, models_for, weight
 from ._state import state_for
 
 BEFORE, GRID = "before refine", "refine changes"
-TEXT_LIMIT = 150  # label patches with their percentage when there are at most this many
+GRID_COLORS = Colormap([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0]], name="segrefine changed")
+RANDOM_PRN = (
+    "{arch} has random weights: it changes the mask at random; choose demo weights or a "
+    "checkpoint, or no model (adaptive thresholds)"
+)
 
 
 def refine_job(
     request: ModelRequest | None,
-    prob: np.ndarray,
-    settings: dict[str, Any],
+    session: CorrectionSession,
+    patch_size: int,
     stop: threading.Event,
-) -> Generator[Any, None, np.ndarray]:
-    """Load the PRN model (if any) and refine each slice of ``prob`` (runs in a worker)."""
+) -> Generator[Any, None, tuple[np.ndarray, np.ndarray]]:
+    """Load the PRN model (if any), refine, and measure the change per patch (a worker)."""
     prn = None
     if request is not None:
         yield Progress(0, 0, f"loading {request.arch} ({request.source})")
         prn = request.load()
-    slices = [prob] if prob.ndim == 2 else list(prob)
-    refined = []
-    for index, slice_prob in enumerate(slices):
-        if stop.is_set():
-            raise Cancelled("refinement stopped")
-        yield Progress(index, len(slices), f"slice {index + 1}/{len(slices)}")
-        call = partial(refine, slice_prob, prn=prn, stop=stop, **settings)
-        refined.append((yield from iterate_callbacks(lambda cb, c=call: c(progress=cb))))
-    return refined[0] if prob.ndim == 2 else np.stack(refined)
+    refined = yield from session.iter_refine(prn, patch_size=patch_size, stop=stop)
+    merged = keep_corrections(refined, session.mask, session.valid)
+    return refined, change_grid(session.mask, merged, patch_size)
 
 
-def grid_rectangles(
-    before: np.ndarray, after: np.ndarray, patch_size: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Patch rectangles coloured by changed fraction (a stack: each slice's, at its index)."""
-    if before.ndim == 2:
-        return patch_boxes(refine_stats(before, after, patch_size), patch_size, before.shape)
-    corners, values = [], []
-    for index, (b, a) in enumerate(zip(before, after)):
-        boxes, fractions = patch_boxes(refine_stats(b, a, patch_size), patch_size, b.shape)
-        corners += [np.column_stack([np.full(4, index), box]) for box in boxes]
-        values.append(fractions)
-    return corners, np.concatenate(values) if values else np.zeros(0, np.float32)
+def grid_placement(source: Image, patch_size: int, ndim: int) -> dict[str, tuple]:
+    """Scale and translate that lay a per-patch grid image over ``source``'s pixels."""
+    scale = np.asarray(source.scale[-ndim:], float)
+    translate = np.asarray(source.translate[-ndim:], float)
+    factor = np.array([1.0] * (ndim - 2) + [patch_size, patch_size])
+    return {
+        "scale": tuple(scale * factor),
+        "translate": tuple(translate + scale * (factor - 1) / 2),
+    }
 
 
 class RefineWidget(Container):
-    """Patch size, PRN model, Run/Cancel; patch grid and before/after view."""
+    """Patch size, PRN model, Run/Cancel; the patch grid and the before/after view."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
@@ -89,18 +85,13 @@ class RefineWidget(Container):
         self.show_before = CheckBox(text="show the mask before refinement", value=False)
         row, (self.run_button, self.cancel_button) = buttons("Refine", "Cancel")
         self.status = wrapped_label("segment an image first, then Refine", "status")
-        super().__init__(
-            widgets=[
-                self.image,
-                self.patch_size,
-                self.picker,
-                row,
-                self.show_grid,
-                self.show_before,
-                self.status,
-            ]
-        )
         self.runner = TaskRunner("Refine", self.run_button, self.cancel_button, self.status)
+        super().__init__(
+            widgets=[self.image, self.patch_size, self.picker, row, self.runner.bar,
+                     self.show_grid, self.show_before, self.status],
+            scrollable=True,
+        )  # fmt: skip
+        cancel_when_closed(self, self.runner)
         self.run_button.changed.connect(self.run)
         self.show_before.changed.connect(self._toggle_before)
         self.show_grid.changed.connect(self._toggle_grid)
@@ -113,73 +104,45 @@ class RefineWidget(Container):
         """Refine the chosen image's mask in a worker (None on a mistake)."""
         try:
             layer = require_image(self.image.value)
-            prediction = self.state.image(layer.name).prediction
-            if prediction is None:
+            session = self.state.existing(layer.name)
+            if session is None:
                 raise SegRefineError(f"no prediction for {layer.name!r}: run Segment first")
-            if not prediction.is_binary:
-                raise SegRefineError(
-                    "Refine works on binary (one-logit) models; this prediction has "
-                    f"{prediction.num_classes} classes"
-                )
-            require_layer(self.viewer, layer.name, MASK, "Segment")
+            session.require_binary()
         except SegRefineError as error:
             notify_error("Refine", error)
             return None
-        settings = {
-            "patch_size": self.patch_size.value,
-            "threshold": float(np.clip(prediction.threshold, 0.01, 0.99)),
-        }
-        job = partial(refine_job, self.picker.request(), prediction.probabilities, settings)
-        return self.runner.start(job, on_done=partial(self._apply, layer))
+        if self.picker.untrained:
+            show_warning(RANDOM_PRN.format(arch=self.picker.arch.value))
+        job = partial(refine_job, self.picker.request(), session, self.patch_size.value)
+        on_done = partial(self._apply, layer, session, self.patch_size.value)
+        return self.runner.start(job, on_done=on_done, sessions=[session])
 
-    def _apply(self, layer: Image, refined: np.ndarray) -> None:
-        mask = require_layer(self.viewer, layer.name, MASK, "Segment")
-        if mask.data.shape != refined.shape:
-            raise SegRefineError(
-                f"{mask.name!r} changed shape while refining; segment {layer.name!r} again"
-            )
-        valid = self.state.corrections_layer(layer, refined.shape).data
-        before = np.array(mask.data, copy=True)
-        merged = keep_corrections(refined.astype(before.dtype), before, valid)
-        changed = np.nonzero(merged != before)
-        with self.state.writing(layer.name):
-            mask.data_setitem(changed, merged[changed])  # one undo step (Ctrl+Z)
-        self.state.image(layer.name).before_refine = before
-        set_labels(
-            self.viewer, layer, BEFORE, before, colormap=label_colors({1: MASK_COLOR}), opacity=0.5
-        )
-        self._draw_grid(layer, before, merged)
+    def _apply(self, layer: Image, session: CorrectionSession, patch_size: int, result) -> None:
+        refined, grid = result
+        if layer not in self.viewer.layers:
+            raise SegRefineError(f"the image {layer.name!r} was closed while it was refined")
+        view = self.state.view(layer)
+        before = session.apply_refined(refined)
+        mask = view.show()
+        set_labels(self.viewer, layer, BEFORE, before, colormap=label_colors({1: MASK_COLOR}),
+                   opacity=0.5)  # fmt: skip
+        self._show_grid(layer, grid, patch_size)
         self._toggle_before(self.show_before.value)
         self.viewer.layers.selection.active = mask
-        share = changed[0].size / max(before.size, 1)
+        share = float(np.mean(grid)) if grid.size else 0.0
         self.status.value = (
-            f"Refine: changed {share:.2%} of the pixels; Ctrl+Z on {mask.name!r} undoes it"
+            f"Refine: changed about {share:.2%} of the pixels; Ctrl+Z on {mask.name!r} undoes it"
         )
 
-    def _draw_grid(self, layer: Image, before: np.ndarray, after: np.ndarray) -> None:
-        old = find_layer(self.viewer, layer.name, GRID)
-        if old is not None:
-            self.viewer.layers.remove(old)
-        corners, values = grid_rectangles(before, after, self.patch_size.value)
-        if not corners:
-            return
-        text = {"string": "{changed:.1%}", "color": "white", "size": 8}
-        self.viewer.add_shapes(
-            corners,
-            shape_type="rectangle",
-            name=f"{layer.name} {GRID}",
-            features={"changed": values},
-            face_color="changed",
-            face_colormap="cool",
-            face_contrast_limits=(0.0, max(float(values.max()), 1e-3)),
-            edge_width=0,
-            opacity=0.35,
-            text=text if len(corners) <= TEXT_LIMIT else None,
-            scale=layer.scale,
-            translate=layer.translate,
-            visible=self.show_grid.value,
-            metadata={IMAGE_KEY: layer.name},
-        )
+    def _show_grid(self, layer: Image, grid: np.ndarray, patch_size: int) -> None:
+        """One image, one pixel per patch, over the image (not one shape per patch)."""
+        placement = grid_placement(layer, patch_size, grid.ndim)
+        limits = (0.0, max(float(grid.max()) if grid.size else 0.0, 1e-3))
+        shown = set_image(self.viewer, layer, GRID, grid, colormap=GRID_COLORS,
+                          contrast_limits=limits, opacity=0.6, interpolation2d="nearest",
+                          visible=self.show_grid.value)  # fmt: skip
+        shown.scale, shown.translate = placement["scale"], placement["translate"]
+        shown.contrast_limits = limits
 
     def _toggle_before(self, show: bool) -> None:
         layer = self.image.value

@@ -14,42 +14,48 @@ from napari.layers import Image
 from napari.utils.notifications import show_warning
 from torch import nn
 
-from ..engine import Prediction, Progress, iter_predict
+from ..correction import CorrectionSession, Restored
+from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL
 from ._common import (
     TaskRunner,
     buttons,
-    image_array,
+    cancel_when_closed,
+    collapsible,
     notify_error,
     require_image,
     source_images,
     wrapped_label,
 )
 from ._models import ModelPicker, ModelRequest, device_choices, models_for, precision_choices
-from ._outputs import show_prediction, write_mask
 from ._state import state_for
 
 TRAINING_BUSY = "the model is being fine-tuned; wait for it or press Stop in Fine-tune"
+RANDOM_WEIGHTS = (
+    "{arch} has random weights: its output is noise; choose demo or published "
+    "weights, or a checkpoint, for real results"
+)
 
 
 def segment_job(
     model: nn.Module | None,
     request: ModelRequest,
-    image: np.ndarray,
+    session: CorrectionSession,
     options: dict[str, Any],
     stop: threading.Event,
-) -> Generator[Progress, None, tuple[nn.Module, Prediction]]:
-    """Load the model when there is none yet, then predict (runs in a worker)."""
+) -> Generator[Progress, None, tuple[nn.Module, Prediction, Restored | None]]:
+    """Load the model when there is none yet, predict, read the autosave (in a worker)."""
     if model is None:
         yield Progress(0, 0, f"loading {request.arch} ({request.source})")
         model = request.load()
-    prediction = yield from iter_predict(model, image, stop=stop, **options)
-    return model, prediction
+    prediction = yield from session.iter_predict(model, stop=stop, **options)
+    restored = session.load_autosave() if session.mask is None else None
+    return model, prediction, restored
 
 
 class SegmentWidget(Container):
-    """Image and model pickers, device and tiling settings, Run/Cancel, threshold."""
+    """Image and model pickers, Run/Cancel, threshold; device and tiling folded away."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
@@ -68,21 +74,17 @@ class SegmentWidget(Container):
         )
         self.model_info = wrapped_label(self.state.describe_model(), "model in use")
         self.status = wrapped_label("choose an image and press Run", "status")
-        super().__init__(
-            widgets=[
-                self.image,
-                self.picker,
-                self.device,
-                self.precision,
-                self.tile_size,
-                self.overlap,
-                row,
-                self.threshold,
-                self.model_info,
-                self.status,
-            ]
-        )
         self.runner = TaskRunner("Segment", self.run_button, self.cancel_button, self.status)
+        super().__init__(
+            widgets=[self.image, self.picker, row, self.runner.bar, self.threshold,
+                     self.model_info, self.status],
+            scrollable=True,
+        )  # fmt: skip
+        self.advanced = collapsible(
+            self, "Device and tiling", [self.device, self.precision, self.tile_size, self.overlap],
+            after=self.picker,
+        )  # fmt: skip
+        cancel_when_closed(self, self.runner)
         self.run_button.changed.connect(self.run)
         self.threshold.changed.connect(self._rethreshold)
         self.image.changed.connect(self._image_changed)
@@ -99,54 +101,56 @@ class SegmentWidget(Container):
             notify_error("Segment", error)
             return None
         if self.state.model is None and self.picker.untrained:
-            show_warning(
-                f"{self.picker.arch.value} has random weights: its masks are noise; choose "
-                "demo or published weights, or a checkpoint, for real results"
-            )
+            show_warning(RANDOM_WEIGHTS.format(arch=self.picker.arch.value))
         options = {
             "tile_size": self.tile_size.value or None,
             "overlap": self.overlap.value,
             "device": self.device.value,
             "precision": self.precision.value,
             "threshold": self.threshold.value,
-            "channel_axis": -1 if layer.rgb else None,
         }
         request = self.picker.request()
-        job = partial(segment_job, self.state.model, request, image_array(layer), options)
-        return self.runner.start(job, on_done=partial(self._show, layer, request))
+        session = self.state.session(layer)
+        job = partial(segment_job, self.state.model, request, session, options)
+        return self.runner.start(
+            job, on_done=partial(self._show, layer, request), sessions=[session]
+        )
 
     def _show(self, layer: Image, request: ModelRequest, result) -> None:
-        model, prediction = result
+        model, prediction, restored = result
         if model is not self.state.model:
             self.state.set_model(model, request.source)
-        if layer.name not in self.viewer.layers:
+        if layer not in self.viewer.layers:
             raise SegRefineError(f"the image {layer.name!r} was closed while it was segmented")
-        show_prediction(self.viewer, self.state, layer, prediction)
+        view = self.state.view(layer)
+        view.session.set_prediction(prediction, restored)
         self.threshold.enabled = prediction.is_binary
-        share = float(prediction.mask.mean()) if prediction.is_binary else None
-        summary = f", {share:.1%} foreground" if share is not None else ""
-        self.status.value = f"Segment: done{summary}; drag the threshold to adjust"
+        if prediction.is_binary:
+            self.viewer.layers.selection.active = view.show()
+            share = float(np.count_nonzero(view.session.mask)) / view.session.mask.size
+            self.status.value = f"Segment: done, {share:.1%} foreground; drag the threshold"
+        else:
+            self.status.value = (
+                f"Segment: done, {prediction.num_classes} classes in {layer.name!r} classes"
+            )
 
     def _rethreshold(self, value: float) -> None:
         layer = self.image.value
-        if not isinstance(layer, Image):
+        session = self.state.existing(layer.name) if isinstance(layer, Image) else None
+        if session is None or session.prediction is None:
             return
-        image_state = self.state.image(layer.name)
-        prediction = image_state.prediction
-        if prediction is None or not prediction.is_binary:
-            return
-        image_state.prediction = prediction.with_threshold(value)
         try:
-            mask = write_mask(self.viewer, self.state, layer, image_state.prediction.mask)
+            session.set_threshold(value)
         except SegRefineError as error:
             notify_error("Threshold", error)
             return
-        share = np.count_nonzero(mask.data) / mask.data.size
+        share = np.count_nonzero(session.mask) / session.mask.size
         self.status.value = f"threshold {value:.2f}: {share:.1%} foreground"
 
     def _image_changed(self, layer: Image | None) -> None:
-        prediction = self.state.image(layer.name).prediction if layer is not None else None
-        self.threshold.enabled = prediction is not None and prediction.is_binary
+        session = self.state.existing(layer.name) if isinstance(layer, Image) else None
+        prediction = None if session is None else session.prediction
+        self.threshold.enabled = prediction is not None
         if prediction is not None:
             with self.threshold.changed.blocked():
                 self.threshold.value = prediction.threshold
