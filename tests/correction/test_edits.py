@@ -109,6 +109,13 @@ def test_stroke_before_rebuilds_the_replaced_values_of_napari_atoms():
     assert not before.any()
     assert touched.sum() == 5
     assert stroke_before([], mask) is None
+    loose = SimpleNamespace(  # a box wider than the pixels it changed
+        slice_key=(slice(0, 4), slice(0, 4)),
+        mask=np.pad(np.ones((2, 2), bool), 1),
+        old_values=np.zeros(4, np.uint8),
+    )
+    key, before, touched = stroke_before([loose], mask)
+    assert key == (slice(0, 4), slice(0, 4)) and touched.sum() == 4
 
 
 def test_image_fingerprint_tells_shape_and_type_apart():

@@ -1,68 +1,100 @@
-"""The main thread keeps running while a prediction and a fine-tune work in the background."""
+"""Heavy work runs off the main thread: each library call records the thread it ran on.
+
+No durations here (they depend on the machine and its load); the stalls themselves
+are measured by ``benchmarks/gui_responsiveness.py``.
+"""
 
 from __future__ import annotations
 
-import time
+import threading
 
+import numpy as np
 import pytest
-from qtpy.QtCore import QTimer
 
-from napari_segrefine.data import make_sample
+from napari_segrefine.correction import session as session_module
+from napari_segrefine.correction import store as store_module
+from napari_segrefine.widgets import export as export_module
+from napari_segrefine.widgets import finetune as finetune_module
+from napari_segrefine.widgets import refine as refine_module
+from napari_segrefine.widgets._state import state_for
 
-from .conftest import open_widget, wait_for
+from .conftest import open_widget, segment, wait_for
 
 pytestmark = pytest.mark.gui
 
-HEARTBEAT_MS = 10
-GENEROUS_BOUND_S = 2.0  # catches a blocking implementation; not a benchmark
+HEAVY = [
+    (session_module, "iter_predict"),
+    (session_module, "refine"),
+    (session_module, "rank_patches"),
+    (refine_module, "change_grid"),
+    (finetune_module, "finetune"),
+    (finetune_module, "change_map"),
+    (store_module.SessionStore, "save"),
+    (export_module, "write_labels"),
+]
 
 
-class Heartbeat:
-    """A QTimer on the main thread; the longest gap between its ticks is the worst stall."""
+@pytest.fixture
+def threads(monkeypatch) -> dict[str, list[threading.Thread]]:
+    """The threads each heavy function ran on."""
+    seen: dict[str, list[threading.Thread]] = {}
+    for owner, name in HEAVY:
+        real = getattr(owner, name)
+        calls = seen.setdefault(name, [])
 
-    def __init__(self) -> None:
-        self.ticks: list[float] = []
-        self.timer = QTimer()
-        self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        def spy(*args, _real=real, _calls=calls, **kwargs):
+            _calls.append(threading.current_thread())
+            return _real(*args, **kwargs)
 
-    def __enter__(self) -> Heartbeat:
-        self.ticks.append(time.perf_counter())
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.timer.stop()
-
-    @property
-    def longest_stall(self) -> float:
-        return max(b - a for a, b in zip(self.ticks, self.ticks[1:]))
+        monkeypatch.setattr(owner, name, spy)
+    return seen
 
 
-def test_main_thread_stays_responsive_during_prediction_and_finetuning(qtbot, viewer, tmp_path):
-    image = viewer.add_image(make_sample("polyps", (128, 128), seed=4).image, name="polyps")
-    segment = open_widget(viewer, "Segment")
+def test_every_heavy_step_of_the_loop_runs_in_a_worker(
+    qtbot, viewer, image_layer, threads, tmp_path
+):
+    segment(qtbot, viewer, image_layer)
+    refine = open_widget(viewer, "Refine")
+    refine.patch_size.value = 32
+    refine.run()
+    wait_for(qtbot, refine.runner)
+    correct = open_widget(viewer, "Correct")
+    correct.next_patch()
+    wait_for(qtbot, correct.runner)
+    correct.confirm_patch()
+    wait_for(qtbot, correct.runner)
+    view = state_for(viewer).views["salient"]
+    worker = view.autosave()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
     finetune = open_widget(viewer, "Fine-tune")
-    segment.image.value, segment.device.value = image, "cpu"
-
-    with Heartbeat() as predicting:
-        segment.run()
-        wait_for(qtbot, segment.runner)
-    viewer.layers["polyps corrections"].data[:64] = 1
-    finetune.images.value = [image]
-    finetune.steps.value, finetune.batch_size.value, finetune.crop.value = 4, 2, 64
+    finetune.images.value = [image_layer]
+    finetune.steps.value, finetune.batch_size.value, finetune.crop.value = 2, 1, 64
     finetune.device.value = "cpu"
-    with Heartbeat() as training:
-        finetune.train()
-        wait_for(qtbot, finetune.runner)
+    finetune.train()
+    wait_for(qtbot, finetune.runner)
+    export = open_widget(viewer, "Export")
+    export.labels_layer.value = viewer.layers["salient mask"]
+    export.folder.value = tmp_path / "out"
+    export.export()
+    wait_for(qtbot, export.runner)
 
-    report = (
-        f"longest main-thread stall: prediction {predicting.longest_stall * 1000:.0f} ms "
-        f"({len(predicting.ticks)} ticks), fine-tune {training.longest_stall * 1000:.0f} ms "
-        f"({len(training.ticks)} ticks), heartbeat every {HEARTBEAT_MS} ms"
-    )
-    print(report)
-    (tmp_path / "main_thread_stall.txt").write_text(report + "\n")
+    main = threading.main_thread()
     assert "Fine-tune done" in finetune.status.value
-    assert predicting.longest_stall < GENEROUS_BOUND_S
-    assert training.longest_stall < GENEROUS_BOUND_S
+    for name, ran_on in threads.items():
+        assert ran_on, f"{name} never ran: the loop above missed a step"
+        assert main not in ran_on, f"{name} ran on the main thread"
+
+
+def test_a_threshold_move_does_not_touch_the_record_or_save(qtbot, viewer, image_layer, threads):
+    widget = segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    record = session.valid
+    saves = len(threads["save"])
+
+    for value in (0.3, 0.6, 0.45):
+        widget.threshold.value = value
+
+    assert session.valid is record and not record.any()
+    assert session.history.counts == (0, 0)
+    assert len(threads["save"]) == saves
+    assert np.array_equal(session.mask, session.prediction.mask)

@@ -66,8 +66,12 @@ def stroke_before(atoms: list[Any], mask: np.ndarray) -> tuple[Key, np.ndarray, 
         when the edit touched nothing.
     """
     touched_all = edited_pixels(atoms, mask.shape)
-    key = bounding_key(touched_all)
-    if key is None:
+    boxes = touched_all.copy()
+    for atom in atoms:  # an atom's box may be wider than the pixels it changed
+        if hasattr(atom, "slice_key"):
+            boxes[tuple(atom.slice_key)] = True
+    key = bounding_key(boxes)
+    if key is None or not touched_all.any():
         return None
     before = np.array(mask[key], copy=True)
     origin = [s.start for s in key]

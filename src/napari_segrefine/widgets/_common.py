@@ -25,7 +25,7 @@ from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtWidgets import QFrame, QSizePolicy
 
 from ..correction import CorrectionSession
 from ..engine import Progress
@@ -224,7 +224,7 @@ class _CloseWatcher(QObject):
 def cancel_when_closed(widget: Container, *runners: TaskRunner) -> None:
     """Closing ``widget``'s dock cancels the jobs of ``runners``."""
     watcher = _CloseWatcher(list(runners))
-    widget.root_native_widget.installEventFilter(watcher)
+    widget.native.installEventFilter(watcher)
     widget._close_watcher = watcher  # kept alive with the widget
 
 
@@ -344,6 +344,29 @@ def current_slice(viewer: napari.Viewer, array_ndim: int) -> int | None:
         return None
     steps = viewer.dims.current_step
     return int(steps[len(steps) - array_ndim]) if len(steps) >= array_ndim else 0
+
+
+class Dock(Container):
+    """A dock widget whose controls sit in a scroll area (see `lay_out`).
+
+    napari docks a widget's ``native`` QWidget, so the scroll area goes inside it:
+    a dock then asks for little height, and five docks fit a small screen.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(widgets=[])
+        self.margins = (0, 0, 0, 0)
+        self.content = Container(widgets=[])
+
+    def lay_out(self, widgets: list) -> None:
+        """Show ``widgets``, top to bottom, in the dock's scroll area."""
+        self.content = Container(widgets=widgets, scrollable=True)
+        self.content.root_native_widget.setFrameShape(QFrame.Shape.NoFrame)
+        self.native.layout().addWidget(self.content.root_native_widget)
+
+    def reset_choices(self, *args: Any) -> None:
+        """napari calls this when layers change: refresh the pickers."""
+        self.content.reset_choices()
 
 
 def collapsible(parent: Container, title: str, widgets: list, after: Any) -> Container:

@@ -14,7 +14,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, SpinBox
+from magicgui.widgets import ComboBox, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_info
 
@@ -23,6 +23,7 @@ from ..errors import SegRefineError
 from ..ranking import PatchScore
 from ._common import (
     IMAGE_KEY,
+    Dock,
     TaskRunner,
     buttons,
     cancel_when_closed,
@@ -65,7 +66,7 @@ def rank_job(session: CorrectionSession, patch_size: int, index: int | None, sto
     yield  # a generator, as every job
 
 
-class CorrectWidget(Container):
+class CorrectWidget(Dock):
     """Start editing, next patch to check, confirm patch; progress of the review."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -81,10 +82,8 @@ class CorrectWidget(Container):
         self.status = wrapped_label("segment an image, then Start editing", "status")
         _, (cancel,) = buttons("Cancel")
         self.runner = TaskRunner("Next patch", self.next_button, cancel, self.status)
-        super().__init__(
-            widgets=[self.image, wrapped_label(HELP), self.patch_size, row, self.status],
-            scrollable=True,
-        )
+        super().__init__()
+        self.lay_out([self.image, wrapped_label(HELP), self.patch_size, row, self.status])
         cancel_when_closed(self, self.runner)
         self.watched: CorrectionSession | None = None
         self.edit_button.changed.connect(self.start_editing)

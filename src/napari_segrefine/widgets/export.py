@@ -10,7 +10,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit
 from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_info
 
@@ -20,6 +20,7 @@ from ..io import read_image, write_labels, write_probability
 from ._common import (
     IMAGE_KEY,
     PROBABILITY,
+    Dock,
     TaskRunner,
     buttons,
     cancel_when_closed,
@@ -63,7 +64,7 @@ def layer_scale(layer: Layer) -> tuple[float, ...] | None:
     return None if all(s == 1 for s in scale) else scale
 
 
-class ExportWidget(Container):
+class ExportWidget(Dock):
     """Labels layer, format, folder and file name; Export."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -78,10 +79,10 @@ class ExportWidget(Container):
         row, (self.export_button, self.cancel_button) = buttons("Export", "Cancel")
         self.status = wrapped_label("choose a labels layer and a folder", "status")
         self.runner = TaskRunner("Export", self.export_button, self.cancel_button, self.status)
-        super().__init__(
-            widgets=[self.labels_layer, self.format, self.folder, self.file_name,
-                     self.probability, row, self.runner.bar, self.status],
-            scrollable=True,
+        super().__init__()
+        self.lay_out(
+            [self.labels_layer, self.format, self.folder, self.file_name,
+                     self.probability, row, self.runner.bar, self.status]
         )  # fmt: skip
         cancel_when_closed(self, self.runner)
         self.export_button.changed.connect(self.export)

@@ -13,7 +13,6 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Select,
@@ -30,6 +29,7 @@ from ..models import load_checkpoint, save_checkpoint
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
 from ._common import (
     MASK,
+    Dock,
     TaskRunner,
     buttons,
     cancel_when_closed,
@@ -97,7 +97,7 @@ def _path_or_none(value: Any) -> str | None:
     return None if text in ("", ".") else text
 
 
-class FinetuneWidget(Container):
+class FinetuneWidget(Dock):
     """Training settings, Train/Stop, live curves, checkpoints and the autosave folder."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -126,19 +126,21 @@ class FinetuneWidget(Container):
             FileEdit(label="autosave to", mode="d"), "empty: beside the image file"
         )
         self.runner = TaskRunner("Fine-tune", self.train_button, self.stop_button, self.status)
-        super().__init__(
-            widgets=[self.images, self.steps, self.lr, train_row, self.runner.bar,
-                     self.status, self.model_info],
-            scrollable=True,
+        super().__init__()
+        self.lay_out(
+            [self.images, self.steps, self.lr, train_row, self.runner.bar,
+                     self.status, self.model_info]
         )  # fmt: skip
-        self.native.layout().insertWidget(self.index(self.status), self.plot.canvas)
+        self.content.native.layout().insertWidget(
+            self.content.index(self.status), self.plot.canvas
+        )
         self.advanced = collapsible(
-            self, "Training settings",
+            self.content, "Training settings",
             [self.batch_size, self.crop, self.freeze, self.val_fraction, self.device],
             after=self.lr,
         )  # fmt: skip
         self.files = collapsible(
-            self, "Checkpoint and autosave", [self.checkpoint, file_row, self.project],
+            self.content, "Checkpoint and autosave", [self.checkpoint, file_row, self.project],
             after=self.model_info,
         )  # fmt: skip
         cancel_when_closed(self, self.runner)

@@ -9,7 +9,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, SpinBox
 from napari.layers import Image, Labels
 from napari.utils.colormaps import Colormap
 from napari.utils.notifications import show_warning
@@ -21,6 +21,7 @@ from ..models import DEFAULT_PRN_MODEL
 from ._common import (
     MASK,
     MASK_COLOR,
+    Dock,
     TaskRunner,
     buttons,
     cancel_when_closed,
@@ -71,7 +72,7 @@ def grid_placement(source: Image, patch_size: int, ndim: int) -> dict[str, tuple
     }
 
 
-class RefineWidget(Container):
+class RefineWidget(Dock):
     """Patch size, PRN model, Run/Cancel; the patch grid and the before/after view."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -86,10 +87,10 @@ class RefineWidget(Container):
         row, (self.run_button, self.cancel_button) = buttons("Refine", "Cancel")
         self.status = wrapped_label("segment an image first, then Refine", "status")
         self.runner = TaskRunner("Refine", self.run_button, self.cancel_button, self.status)
-        super().__init__(
-            widgets=[self.image, self.patch_size, self.picker, row, self.runner.bar,
-                     self.show_grid, self.show_before, self.status],
-            scrollable=True,
+        super().__init__()
+        self.lay_out(
+            [self.image, self.patch_size, self.picker, row, self.runner.bar,
+                     self.show_grid, self.show_before, self.status]
         )  # fmt: skip
         cancel_when_closed(self, self.runner)
         self.run_button.changed.connect(self.run)

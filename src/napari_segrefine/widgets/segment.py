@@ -9,7 +9,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
+from magicgui.widgets import ComboBox, FloatSlider, FloatSpinBox, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_warning
 from torch import nn
@@ -19,6 +19,7 @@ from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL
 from ._common import (
+    Dock,
     TaskRunner,
     buttons,
     cancel_when_closed,
@@ -54,7 +55,7 @@ def segment_job(
     return model, prediction, restored
 
 
-class SegmentWidget(Container):
+class SegmentWidget(Dock):
     """Image and model pickers, Run/Cancel, threshold; device and tiling folded away."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -75,15 +76,13 @@ class SegmentWidget(Container):
         self.model_info = wrapped_label(self.state.describe_model(), "model in use")
         self.status = wrapped_label("choose an image and press Run", "status")
         self.runner = TaskRunner("Segment", self.run_button, self.cancel_button, self.status)
-        super().__init__(
-            widgets=[self.image, self.picker, row, self.runner.bar, self.threshold,
-                     self.model_info, self.status],
-            scrollable=True,
+        super().__init__()
+        self.lay_out(
+            [self.image, self.picker, row, self.runner.bar, self.threshold,
+                     self.model_info, self.status]
         )  # fmt: skip
-        self.advanced = collapsible(
-            self, "Device and tiling", [self.device, self.precision, self.tile_size, self.overlap],
-            after=self.picker,
-        )  # fmt: skip
+        tiling = [self.device, self.precision, self.tile_size, self.overlap]
+        self.advanced = collapsible(self.content, "Device and tiling", tiling, after=self.picker)
         cancel_when_closed(self, self.runner)
         self.run_button.changed.connect(self.run)
         self.threshold.changed.connect(self._rethreshold)
