@@ -3,16 +3,8 @@ from __future__ import annotations
 import numpy as np
 
 from napari_segrefine.cli import main
-from napari_segrefine.demo import DemoSettings, format_table, run_demo, simulated_corrections
-from napari_segrefine.ranking import PatchScore
-
-
-def test_simulated_user_copies_ground_truth_into_the_chosen_patches():
-    label = np.ones((8, 8), np.uint8)
-    patches = [PatchScore(0, 4, 4, 4, 1.0, 0, 0, 0)]
-    corrected, valid = simulated_corrections(label, patches)
-    assert valid.sum() == 16 and valid[0:4, 4:8].all()
-    assert corrected.sum() == 16
+from napari_segrefine.demo import DemoSettings, format_table, run_demo
+from napari_segrefine.io import read_image
 
 
 def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
@@ -23,6 +15,11 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     result = run_demo(tmp_path, settings, log=lines.append)
     assert [line[:3] for line in lines[-5:]] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
     assert len(result.patches) == 2
+    chosen = np.zeros((96, 96), bool)
+    for patch in result.patches:  # the simulated user corrected exactly these
+        chosen[patch.slices] = True
+    corrected = read_image(tmp_path / "corrected_pixels.tif").array > 0
+    np.testing.assert_array_equal(corrected, chosen)
     assert {"before", "PRN refined", "after fine-tune", "held-out after"} <= set(result.rows)
     assert all(0 <= row["IoU"] <= 1 for row in result.rows.values())
     names = {p.name for p in result.files}

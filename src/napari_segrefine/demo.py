@@ -2,7 +2,8 @@
 
 predict -> boundary -> PRN refine -> a simulated user corrects the top-ranked patches
 -> short fine-tune on just those pixels -> predict again; metrics before and after on
-the corrected image and on a held-out image of the same domain.
+the corrected image and on a held-out image of the same domain. The loop is a
+`CorrectionSession`, the same one the napari widgets show.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .correction import CorrectionSession
 from .data import make_sample
 from .engine import Prediction, predict
+from .generators import drain
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
 from .models.weights import shipped_weights_path
-from .ranking import PatchScore, rank_patches
-from .refine import refine
+from .ranking import PatchScore
 from .train import FinetuneConfig, run_finetune
 
 DEMO_SEED = 7
@@ -73,16 +75,6 @@ def _region_scores(mask: np.ndarray, gt: np.ndarray, region: np.ndarray) -> dict
     }
 
 
-def simulated_corrections(
-    label: np.ndarray, patches: list[PatchScore]
-) -> tuple[np.ndarray, np.ndarray]:
-    """What a user leaves after fixing ``patches``: corrected labels and the valid mask."""
-    valid = np.zeros(label.shape, bool)
-    for patch in patches:
-        valid[patch.slices] = True
-    return np.where(valid, label, 0).astype(np.uint8), valid
-
-
 def _load(name: str):
     pretrained = shipped_weights_path(name) is not None
     return create_model(name, pretrained=pretrained), pretrained
@@ -102,22 +94,20 @@ def run_demo(
     prn, prn_trained = _load(DEFAULT_PRN_MODEL)
     if not (trained and prn_trained):
         log("warning: shipped demo weights missing; running with untrained models")
+    session = CorrectionSession(sample.image, name=f"{settings.domain} sample")
     log(f"1/5 predict {settings.domain} {size} with {DEFAULT_BINARY_MODEL}")
-    before = predict(model, sample.image, device=settings.device)
+    before = session.predict(model, device=settings.device)
     held_before = predict(model, held_out.image, device=settings.device)
     log(f"2/5 refine with {DEFAULT_PRN_MODEL} at patch size {settings.prn_patch}")
-    refined = refine(
-        before.probabilities, patch_size=settings.prn_patch, prn=prn, device=settings.device
+    refined = drain(
+        session.iter_refine(prn, patch_size=settings.prn_patch, device=settings.device)
     )
+    session.apply_refined(refined)
     log(f"3/5 simulated user corrects the {settings.corrected_patches} top-ranked patches")
-    result.patches = rank_patches(
-        before.probabilities,
-        settings.review_patch,
-        boundary=before.boundary,
-        refined=refined,
-        top_k=settings.corrected_patches,
-    )
-    corrected, valid = simulated_corrections(sample.label, result.patches)
+    result.patches = session.rank(settings.review_patch)[: settings.corrected_patches]
+    for patch in result.patches:
+        session.paint(patch.slices, sample.label[patch.slices])
+    ((_, _, valid),) = session.training_samples()
     log(f"4/5 fine-tune {settings.steps} steps on {int(valid.sum())} corrected pixels")
     config = FinetuneConfig(
         steps=settings.steps,
@@ -128,9 +118,9 @@ def run_demo(
         freeze_encoder=settings.freeze_encoder,
         device=settings.device,
     )
-    run_finetune(model, [(sample.image, corrected, valid)], config)
+    run_finetune(model, session.training_samples(), config)
     log("5/5 predict again")
-    after = predict(model, sample.image, device=settings.device)
+    after = session.predict(model, device=settings.device)
     held_after = predict(model, held_out.image, device=settings.device)
     result.rows = {
         "corrected patches before": _region_scores(before.mask, sample.label, valid),

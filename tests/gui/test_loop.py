@@ -48,7 +48,10 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     refine_widget.patch_size.value = 32
     refine_widget.run()
     wait_for(qtbot, refine_widget.runner)
-    assert "salient before refine" in viewer.layers
+    assert "salient before refine" not in viewer.layers  # made when first shown
+    refine_widget.show_before.value = True
+    assert not mask.visible
+    refine_widget.show_before.value = False
     refined = np.array(mask.data, copy=True)
     before = viewer.layers["salient before refine"].data
     if not np.array_equal(refined, before):  # refinement is one undo step
@@ -132,6 +135,7 @@ def test_a_stack_is_segmented_refined_and_reviewed_slice_by_slice(qtbot, viewer)
     refine.patch_size.value = 16
     refine.run()
     wait_for(qtbot, refine.runner)
+    refine.show_before.value = True
     assert viewer.layers["stack before refine"].data.shape == (2, 64, 64)
 
     viewer.dims.set_point(0, 1)

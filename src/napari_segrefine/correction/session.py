@@ -163,7 +163,12 @@ class CorrectionSession:
     # -- refinement and model updates -----------------------------------------------
 
     def iter_refine(
-        self, prn: nn.Module | None, *, patch_size: int = 64, stop: threading.Event | None = None
+        self,
+        prn: nn.Module | None,
+        *,
+        patch_size: int = 64,
+        device: str = "auto",
+        stop: threading.Event | None = None,
     ) -> Generator[Any, None, np.ndarray]:
         """Refine each slice's probability map (pure; see `apply_refined`)."""
         prediction = self.require_binary()
@@ -174,8 +179,8 @@ class CorrectionSession:
         for prob in slices:
             work = callback_events(
                 lambda report, p=prob: refine(
-                    p, prn=prn, patch_size=patch_size, threshold=threshold, stop=stop,
-                    progress=report,
+                    p, prn=prn, patch_size=patch_size, threshold=threshold, device=device,
+                    stop=stop, progress=report,
                 )
             )  # fmt: skip
             refined.append((yield from interruptible(work, stop)))

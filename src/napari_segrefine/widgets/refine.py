@@ -123,10 +123,8 @@ class RefineWidget(Dock):
         if layer not in self.viewer.layers:
             raise SegRefineError(f"the image {layer.name!r} was closed while it was refined")
         view = self.state.view(layer)
-        before = session.apply_refined(refined)
+        session.apply_refined(refined)
         mask = view.show()
-        set_labels(self.viewer, layer, BEFORE, before, colormap=label_colors({1: MASK_COLOR}),
-                   opacity=0.5)  # fmt: skip
         self._show_grid(layer, grid, patch_size)
         self._toggle_before(self.show_before.value)
         self.viewer.layers.selection.active = mask
@@ -146,10 +144,15 @@ class RefineWidget(Dock):
         shown.contrast_limits = limits
 
     def _toggle_before(self, show: bool) -> None:
+        """Swap the mask for the one before refinement (its layer is made when first shown)."""
         layer = self.image.value
         if not isinstance(layer, Image):
             return
+        session = self.state.existing(layer.name)
         before = find_layer(self.viewer, layer.name, BEFORE)
+        if session is not None and session.before_refine is not None and (show or before):
+            before = set_labels(self.viewer, layer, BEFORE, session.before_refine,
+                                colormap=label_colors({1: MASK_COLOR}), opacity=0.5)  # fmt: skip
         mask = find_layer(self.viewer, layer.name, MASK)
         if isinstance(before, Labels):
             before.visible = bool(show)
