@@ -13,27 +13,11 @@ from napari_segrefine.correction import (
     change_grid,
     change_map,
     correction_samples,
-    edited_pixels,
     image_fingerprint,
     keep_corrections,
 )
 from napari_segrefine.correction.edits import stroke_before
 from napari_segrefine.errors import SegRefineError
-
-
-def test_edited_pixels_reads_mask_atoms_and_index_triples():
-    box_mask = np.array([[True, False], [False, True]])
-    masked = SimpleNamespace(slice_key=(slice(1, 3), slice(2, 4)), mask=box_mask)
-    whole_box = SimpleNamespace(slice_key=(slice(0, 1), slice(0, 2)), mask=None)
-    triple = ((np.array([4]), np.array([4])), np.array([0]), 1)
-
-    touched = edited_pixels([masked, whole_box, triple], (5, 5))
-
-    expected = np.zeros((5, 5), bool)
-    expected[1, 2] = expected[2, 3] = True
-    expected[0, :2] = True
-    expected[4, 4] = True
-    np.testing.assert_array_equal(touched, expected)
 
 
 def test_keep_corrections_only_changes_pixels_not_marked_valid():

@@ -113,6 +113,15 @@ def test_refinement_is_one_undo_step_and_keeps_corrections(session):
     np.testing.assert_array_equal(session.mask, before)
 
 
+def test_a_stroke_made_while_refining_survives_the_refinement(session):
+    proposal = session.propose_refined(np.zeros_like(session.mask))  # in a worker
+    session.paint((slice(0, 2), slice(30, 32)), 1)  # the user paints meanwhile
+
+    session.apply_refined(proposal=proposal)
+
+    assert session.mask[0:2, 30:32].all() and session.mask.sum() == 4
+
+
 def test_review_queue_confirms_the_current_patch_and_moves_on(session):
     first = session.next_patch(8)
     session.confirm_patch()

@@ -10,7 +10,6 @@ from .edits import (
     change_grid,
     change_map,
     correction_samples,
-    edited_pixels,
     keep_corrections,
     spatial_shape,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "change_grid",
     "change_map",
     "correction_samples",
-    "edited_pixels",
     "image_fingerprint",
     "interruptible",
     "keep_corrections",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -12,34 +11,6 @@ from ..refine import refine_stats
 
 GAINED, LOST = 1, 2  # values of `change_map`
 Key = tuple[slice, ...]
-
-
-def edited_pixels(atoms: Iterable[Any], shape: tuple[int, ...]) -> np.ndarray:
-    """The pixels touched by one label edit, from the edit's history atoms.
-
-    Understands both kinds of atom a napari Labels layer records: mask-based atoms
-    (``slice_key`` bounding box plus a ``mask`` inside it, None meaning the whole box)
-    and the older ``(indices, old_values, new_values)`` triples.
-
-    Args:
-        atoms: the atoms of one undo item (the ``value`` of a ``paint`` event).
-        shape: shape of the labels array.
-
-    Returns:
-        bool array of ``shape``, True where the edit wrote.
-    """
-    touched = np.zeros(shape, dtype=bool)
-    for atom in atoms:
-        if hasattr(atom, "slice_key"):
-            region = touched[tuple(atom.slice_key)]
-            if atom.mask is None:
-                region[...] = True
-            else:
-                region[np.asarray(atom.mask, dtype=bool)] = True
-        else:
-            indices = tuple(np.asarray(axis) for axis in atom[0])
-            touched[indices] = True
-    return touched
 
 
 def bounding_key(touched: np.ndarray) -> Key | None:
@@ -54,8 +25,21 @@ def bounding_key(touched: np.ndarray) -> Key | None:
     return tuple(key)
 
 
+def _atom_box(atom: Any) -> Key | None:
+    """The box an atom wrote in (its ``slice_key``, or its indices' extent); None if empty."""
+    if hasattr(atom, "slice_key"):
+        empty = atom.mask is not None and not np.any(atom.mask)
+        return None if empty else tuple(atom.slice_key)
+    indices = [np.asarray(axis) for axis in atom[0]]
+    if not indices or indices[0].size == 0:
+        return None
+    return tuple(slice(int(axis.min()), int(axis.max()) + 1) for axis in indices)
+
+
 def stroke_before(atoms: list[Any], mask: np.ndarray) -> tuple[Key, np.ndarray, np.ndarray] | None:
     """What a finished label edit replaced: its box, the box's old values and touched pixels.
+
+    Works inside the edit's box only, so a stroke costs the same on any image size.
 
     Args:
         atoms: the atoms of one undo item, in the order they were applied.
@@ -65,28 +49,31 @@ def stroke_before(atoms: list[Any], mask: np.ndarray) -> tuple[Key, np.ndarray, 
         ``(key, before, touched)`` with ``before`` and ``touched`` the box's shape; None
         when the edit touched nothing.
     """
-    touched_all = edited_pixels(atoms, mask.shape)
-    boxes = touched_all.copy()
-    for atom in atoms:  # an atom's box may be wider than the pixels it changed
-        if hasattr(atom, "slice_key"):
-            boxes[tuple(atom.slice_key)] = True
-    key = bounding_key(boxes)
-    if key is None or not touched_all.any():
+    boxes = [box for box in map(_atom_box, atoms) if box is not None]
+    if not boxes:
         return None
-    before = np.array(mask[key], copy=True)
+    key = tuple(
+        slice(min(b[axis].start for b in boxes), max(b[axis].stop for b in boxes))
+        for axis in range(mask.ndim)
+    )
     origin = [s.start for s in key]
+    before = np.array(mask[key], copy=True)
+    touched = np.zeros(before.shape, dtype=bool)
     for atom in reversed(atoms):
+        if _atom_box(atom) is None:
+            continue
         if hasattr(atom, "slice_key"):
             local = tuple(slice(s.start - o, s.stop - o) for s, o in zip(atom.slice_key, origin))
-            region = before[local]
+            region, hit = before[local], touched[local]
             if atom.mask is None:
-                region[...] = atom.old_values
+                region[...], hit[...] = atom.old_values, True
             else:
-                region[np.asarray(atom.mask, dtype=bool)] = atom.old_values
+                written = np.asarray(atom.mask, dtype=bool)
+                region[written], hit[written] = atom.old_values, True
         else:
             indices = tuple(np.asarray(axis) - o for axis, o in zip(atom[0], origin))
-            before[indices] = atom[1]
-    return key, before, touched_all[key]
+            before[indices], touched[indices] = atom[1], True
+    return key, before, touched
 
 
 def keep_corrections(

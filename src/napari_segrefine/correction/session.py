@@ -186,14 +186,26 @@ class CorrectionSession:
             refined.append((yield from interruptible(work, stop)))
         return refined[0] if probabilities.ndim == 2 else np.stack(refined)
 
-    def apply_refined(self, refined: np.ndarray) -> np.ndarray:
-        """Take a refined mask (one undo step), keeping corrections; returns the old mask."""
+    def propose_refined(self, refined: np.ndarray) -> tuple[Key | None, np.ndarray | None]:
+        """What taking ``refined`` would change: a box and its new values (pure)."""
         self.require_binary()
-        before = np.array(self.mask, copy=True)
         merged = keep_corrections(refined.astype(np.uint8), self.mask, self.valid)
-        key = bounding_key(merged != before)
-        if key is not None:
-            self._change(key, "refine", mask=merged[key])
+        key = bounding_key(merged != self.mask)
+        return key, None if key is None else merged[key]
+
+    def apply_refined(
+        self, refined: np.ndarray | None = None, proposal: tuple | None = None
+    ) -> np.ndarray:
+        """Take a refined mask (one undo step), keeping corrections; returns the old mask.
+
+        Args:
+            refined: the mask from `iter_refine`.
+            proposal: `propose_refined`'s result, computed elsewhere (a worker), instead.
+        """
+        key, box = self.propose_refined(refined) if proposal is None else proposal
+        before = np.array(self.mask, copy=True)
+        if key is not None:  # pixels corrected since the proposal keep their value
+            self._change(key, "refine", mask=np.where(self.valid[key] > 0, self.mask[key], box))
         self.before_refine = before
         return before
 

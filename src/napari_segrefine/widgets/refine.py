@@ -14,7 +14,7 @@ from napari.layers import Image, Labels
 from napari.utils.colormaps import Colormap
 from napari.utils.notifications import show_warning
 
-from ..correction import CorrectionSession, change_grid, keep_corrections
+from ..correction import CorrectionSession, change_grid
 from ..engine import Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_PRN_MODEL
@@ -50,15 +50,18 @@ def refine_job(
     session: CorrectionSession,
     patch_size: int,
     stop: threading.Event,
-) -> Generator[Any, None, tuple[np.ndarray, np.ndarray]]:
+) -> Generator[Any, None, tuple[tuple, np.ndarray]]:
     """Load the PRN model (if any), refine, and measure the change per patch (a worker)."""
     prn = None
     if request is not None:
         yield Progress(0, 0, f"loading {request.arch} ({request.source})")
         prn = request.load()
     refined = yield from session.iter_refine(prn, patch_size=patch_size, stop=stop)
-    merged = keep_corrections(refined, session.mask, session.valid)
-    return refined, change_grid(session.mask, merged, patch_size)
+    key, box = proposal = session.propose_refined(refined)
+    after = session.mask.copy()
+    if key is not None:
+        after[key] = box
+    return proposal, change_grid(session.mask, after, patch_size)
 
 
 def grid_placement(source: Image, patch_size: int, ndim: int) -> dict[str, tuple]:
@@ -119,11 +122,11 @@ class RefineWidget(Dock):
         return self.runner.start(job, on_done=on_done, sessions=[session])
 
     def _apply(self, layer: Image, session: CorrectionSession, patch_size: int, result) -> None:
-        refined, grid = result
+        proposal, grid = result
         if layer not in self.viewer.layers:
             raise SegRefineError(f"the image {layer.name!r} was closed while it was refined")
         view = self.state.view(layer)
-        session.apply_refined(refined)
+        session.apply_refined(proposal=proposal)
         mask = view.show()
         self._show_grid(layer, grid, patch_size)
         self._toggle_before(self.show_before.value)
