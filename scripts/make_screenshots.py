@@ -1,7 +1,8 @@
-"""Screenshots of each napari-segrefine widget at work, for docs/gui.md.
+"""Screenshots of the napari-segrefine docks at work, for docs/gui.md.
 
-Drives the real widgets on a synthetic sample (the loop a user goes through: segment,
-refine, correct, fine-tune, export) and saves ``docs/images/gui_<widget>.png``. Needs
+Opens all five docks together in a 1280 x 800 window (the smallest screen they must
+fit), drives them on a synthetic sample (the loop a user goes through: segment,
+refine, correct, fine-tune, export) and saves ``docs/images/gui_<step>.png``. Needs
 a display with OpenGL; on a headless machine run it under Xvfb:
 
     xvfb-run -a -s "-screen 0 1400x1000x24" .venv/bin/python scripts/make_screenshots.py
@@ -25,10 +26,12 @@ import numpy as np
 from qtpy.QtWidgets import QApplication
 
 from napari_segrefine.widgets._models import CHECKPOINT, DEMO, NO_PRN, RANDOM, weight_choices
+from napari_segrefine.widgets._state import state_for
 
 PLUGIN = "napari-segrefine"
 PRN = "prn_p64_lite"
-WINDOW = (1400, 950)
+WINDOW = (1280, 800)
+DOCKS = ("Segment", "Refine", "Correct", "Fine-tune", "Export")
 
 
 def settle(seconds: float = 0.4) -> None:
@@ -70,14 +73,13 @@ class Shots:
         self.image = self.viewer.layers[domain]
         self.truth = self.viewer.layers[f"{domain} ground truth"].data
         self.name = domain
-        self.dock = None
+        self.docks = {
+            name: self.viewer.window.add_plugin_dock_widget(PLUGIN, name)[1] for name in DOCKS
+        }
+        settle()
 
     def open(self, widget_name: str):
-        if self.dock is not None:
-            self.viewer.window.remove_dock_widget(self.dock)
-        self.dock, widget = self.viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
-        settle()
-        return widget
+        return self.docks[widget_name]
 
     def save(self, name: str) -> None:
         settle(0.6)
@@ -126,14 +128,18 @@ class Shots:
         widget.start_editing()
         self.hide("refine changes")
         mask = self.layer("mask")
+        session = state_for(self.viewer).existing(self.name)
+        widget.next_patch()
+        wait(widget.runner)
         for _ in range(patches):
-            patch = widget.next_patch()
-            if patch is None:
+            if session.current is None:
                 break
+            patch = session.current[1]
             wrong = np.nonzero(mask.data[patch.slices] != self.truth[patch.slices])
             index = (wrong[0] + patch.top, wrong[1] + patch.left)
             mask.data_setitem(index, self.truth[index])  # as the user's brush would
             widget.confirm_patch()
+            wait(widget.runner)
         self.hide("probability")
         self.save("correct")
 

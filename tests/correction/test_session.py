@@ -96,7 +96,7 @@ def test_confirming_by_painting_the_record_is_undone_too(session):
     session.valid[key] = 1  # the viewer painted the corrections layer
     atom = SimpleNamespace(slice_key=key, mask=None, old_values=np.zeros((2, 2), np.uint8))
 
-    assert session.record_valid_stroke([atom]) == key
+    assert session.record_stroke([atom], on="valid") == key
     session.undo()
     assert not session.valid.any()
 

@@ -46,23 +46,11 @@ class History:
 
     def take_undo(self) -> Change | None:
         """The step to undo (moved onto the redo stack), None when there is none."""
-        if not self._undo:
-            return None
-        change = self._undo.pop()
-        self._redo.append(change)
-        return change
+        return _move(self._undo, self._redo)
 
     def take_redo(self) -> Change | None:
         """The step to redo (moved back onto the undo stack), None when there is none."""
-        if not self._redo:
-            return None
-        change = self._redo.pop()
-        self._undo.append(change)
-        return change
-
-    def clear(self) -> None:
-        self._undo.clear()
-        self._redo.clear()
+        return _move(self._redo, self._undo)
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -73,3 +61,12 @@ class History:
     def labels(self) -> list[str]:
         """What each undoable step was, oldest first."""
         return [change.label for change in self._undo]
+
+
+def _move(source, target) -> Change | None:
+    """Pop the last change of ``source`` onto ``target``."""
+    if not source:
+        return None
+    change = source.pop()
+    target.append(change)
+    return change

@@ -241,34 +241,29 @@ class CorrectionSession:
 
     # -- edits and history ----------------------------------------------------------
 
-    def record_stroke(self, atoms: list[Any]) -> Key | None:
-        """Record an edit a viewer already wrote into `mask` (napari history atoms)."""
+    def record_stroke(self, atoms: list[Any], on: str = "mask") -> Key | None:
+        """Record an edit a viewer already wrote into `mask` (its pixels become corrected),
+        or with ``on="valid"`` into `valid` (pixels confirmed as they are).
+
+        Args:
+            atoms: the napari history atoms of the edit.
+            on: which array the viewer wrote: ``"mask"`` or ``"valid"``.
+        """
         if self.mask is None or self.valid is None:
             return None
-        found = stroke_before(list(atoms), self.mask)
+        found = stroke_before(list(atoms), self.mask if on == "mask" else self.valid)
         if found is None:
             return None
         key, before, touched = found
-        valid_after = self.valid[key].copy()
-        valid_after[touched] = 1
-        change = Change(key, before, self.mask[key].copy(), self.valid[key].copy(), valid_after,
-                        "edit")  # fmt: skip
-        self.valid[key] = valid_after
+        mask_before = before if on == "mask" else self.mask[key].copy()
+        valid_before = self.valid[key].copy() if on == "mask" else before
+        if on == "mask":
+            self.valid[key][touched] = 1
+        label = "edit" if on == "mask" else "confirm"
+        change = Change(key, mask_before, self.mask[key].copy(), valid_before,
+                        self.valid[key].copy(), label)  # fmt: skip
         self.history.push(change)
         self.events.valid.emit(key)
-        self.events.history.emit(*self.history.counts)
-        return key
-
-    def record_valid_stroke(self, atoms: list[Any]) -> Key | None:
-        """Record pixels a viewer painted straight into `valid` (confirmed as they are)."""
-        if self.mask is None or self.valid is None:
-            return None
-        found = stroke_before(list(atoms), self.valid)
-        if found is None:
-            return None
-        key, before, _ = found
-        mask = self.mask[key].copy()
-        self.history.push(Change(key, mask, mask, before, self.valid[key].copy(), "confirm"))
         self.events.history.emit(*self.history.counts)
         return key
 

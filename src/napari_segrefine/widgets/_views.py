@@ -115,7 +115,7 @@ class SessionView:
 
     def _on_valid_stroke(self, layer: Labels, atoms: list) -> None:
         if layer.data is self.session.valid:
-            self.session.record_valid_stroke(atoms)
+            self.session.record_stroke(atoms, on="valid")
 
     def _schedule(self, *counts: int) -> None:
         self._timer.start(AUTOSAVE_DELAY_MS)
