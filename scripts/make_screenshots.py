@@ -23,6 +23,7 @@ from pathlib import Path
 
 import napari
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from napari_segrefine.widgets._models import CHECKPOINT, DEMO, NO_PRN, RANDOM, weight_choices
@@ -79,6 +80,12 @@ class Shots:
         settle()
 
     def open(self, widget_name: str):
+        """The dock ``widget_name``, given most of the height (the others stay open)."""
+        window = self.viewer.window
+        docks = [window._dock_widgets[name] for name in window._dock_widgets]
+        sizes = [480 if widget_name in dock.name else 40 for dock in docks]
+        window._qt_window.resizeDocks(docks, sizes, Qt.Orientation.Vertical)
+        settle()
         return self.docks[widget_name]
 
     def save(self, name: str) -> None:

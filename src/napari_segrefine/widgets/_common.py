@@ -378,9 +378,13 @@ def collapsible(parent: Container, title: str, widgets: list, after: Any) -> Con
 
     inner = Container(widgets=widgets)
     inner.margins = (0, 0, 0, 0)
-    box = QCollapsible(title)
+    box = QCollapsible(title, expandedIcon="▼", collapsedIcon="▶")
+    box.layout().setContentsMargins(0, 0, 0, 0)
+    box.layout().setSpacing(0)
     box.addWidget(inner.native)
-    layout = parent.native.layout()
-    layout.insertWidget(layout.indexOf(after.native) + 1, box)
+    layout, row = parent.native.layout(), after.native
+    while row.parentWidget() is not parent.native:  # a labelled widget sits in a row
+        row = row.parentWidget()
+    layout.insertWidget(layout.indexOf(row) + 1, box)
     inner.box = box
     return inner

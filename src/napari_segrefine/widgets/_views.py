@@ -69,6 +69,9 @@ class SessionView:
         self._timer.stop()
 
     def _show_prediction(self, prediction: Prediction) -> None:
+        shown = find_layer(self.viewer, self.source.name, PROBABILITY)
+        if shown is not None and shown.data is prediction.probabilities:
+            return  # a new threshold: the maps are the same arrays, nothing to redraw
         set_image(self.viewer, self.source, PROBABILITY, shown_probability(prediction),
                   colormap="magma", contrast_limits=(0.0, 1.0), opacity=0.45)  # fmt: skip
         set_image(self.viewer, self.source, BOUNDARY, prediction.boundary, colormap="cyan",

@@ -131,9 +131,8 @@ class FinetuneWidget(Dock):
             [self.images, self.steps, self.lr, train_row, self.runner.bar,
                      self.status, self.model_info]
         )  # fmt: skip
-        self.content.native.layout().insertWidget(
-            self.content.index(self.status), self.plot.canvas
-        )
+        under_status = self.content.index(self.model_info)
+        self.content.native.layout().insertWidget(under_status, self.plot.canvas)
         self.advanced = collapsible(
             self.content, "Training settings",
             [self.batch_size, self.crop, self.freeze, self.val_fraction, self.device],
