@@ -132,3 +132,28 @@ def test_saves_are_flushed_to_disk(tmp_path, image, monkeypatch):
     monkeypatch.setattr("os.fsync", lambda fd: synced.append(fd) or real(fd))
     _session(image, tmp_path).save()
     assert len(synced) >= 2  # the file, then its folder
+
+
+def test_corrections_saved_by_an_older_version_come_back_and_stay(tmp_path, image):
+    from napari_segrefine.io import write_labels
+
+    source = tmp_path / "a.tif"
+    source.write_bytes(b"")
+    folder = tmp_path / "a.segrefine"
+    folder.mkdir()
+    valid = np.zeros(image.shape, np.uint8)
+    valid[:4] = 1
+    write_labels(folder / "mask.tif", np.ones(image.shape, np.uint8))
+    write_labels(folder / "valid.tif", valid)
+    record = f'{{"image_fingerprint": "{image_fingerprint(image)}"}}'
+    (folder / "session.json").write_text(record)
+    notices = []
+    session = CorrectionSession(image, name="a", source=source)
+    session.events.notice.connect(notices.append)
+    prob = (image / 255.0).astype(np.float32)
+    session.set_prediction(Prediction(prob, threshold_mask(prob, 0.5), boundary_map(prob)))
+
+    assert session.valid.sum() == 4 * 32 and session.mask[:4].all()
+    assert any("older version" in n for n in notices)
+    session.save()
+    assert sorted(p.name for p in folder.iterdir()) == ["mask.tif", "session.json", "valid.tif"]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SegRefineError
+from .legacy import legacy_folder, read_legacy
 
 SUFFIX = ".segrefine.npz"
 FORMAT = 1
@@ -78,6 +79,7 @@ class SessionStore:
 
     path: Path
     fingerprint: str
+    legacy: Path | None = None  # an older release's autosave folder for this image
 
     @classmethod
     def for_image(
@@ -95,7 +97,7 @@ class SessionStore:
         else:
             folder = Path(tempfile.gettempdir()) / "napari-segrefine"
         identity = session_identity(name, fingerprint, source)
-        return cls(folder / f"{identity}{SUFFIX}", fingerprint)
+        return cls(folder / f"{identity}{SUFFIX}", fingerprint, legacy_folder(name, source, root))
 
     def save(self, mask: np.ndarray, valid: np.ndarray, generation: int, **meta: Any) -> Path:
         """Write the whole session in one durable, atomic step.
@@ -143,7 +145,7 @@ class SessionStore:
     def load(self) -> Restored:
         """The saved session; a corrupt or foreign file is renamed aside with a notice."""
         if not self.path.is_file():
-            return Restored()
+            return self._load_legacy()
         try:
             mask, valid, meta = self._read()
         except _READ_ERRORS as error:
@@ -151,6 +153,13 @@ class SessionStore:
         if meta.get("image_fingerprint") != self.fingerprint:
             return Restored(notice=self._set_aside("foreign", "it belongs to other pixels"))
         return Restored(mask=mask, valid=valid > 0, meta=meta)
+
+    def _load_legacy(self) -> Restored:
+        found = None if self.legacy is None else read_legacy(self.legacy, self.fingerprint)
+        if found is None:
+            return Restored()
+        notice = f"read corrections saved by an older version in {self.legacy} (kept as is)"
+        return Restored(mask=found[0], valid=found[1], meta={"generation": 0}, notice=notice)
 
     def _read(self) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         with np.load(self.path, allow_pickle=False) as archive:
