@@ -72,3 +72,21 @@ def test_a_slot_runs_one_job_and_cancel_sets_its_stop():
     slot.end(stop)
     assert not slot.busy
     assert not slot.begin("Refine").is_set()
+
+
+def test_work_stops_when_nobody_listens_any_more():
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield len(produced)
+
+    before = {t.ident for t in threading.enumerate()}
+    events = interruptible(endless(), threading.Event())
+    next(events)
+    (helper,) = [t for t in threading.enumerate() if t.ident not in before]
+    events.close()
+
+    helper.join(timeout=5)
+    assert not helper.is_alive()

@@ -31,6 +31,7 @@ def interruptible(
     (it is closed at its next event) and its result is never used.
     """
     stop = stop or threading.Event()
+    abandoned = threading.Event()  # the caller stopped listening (closed, or an error)
     channel: queue.Queue = queue.Queue(maxsize=64)
     outcome: dict[str, Any] = {}
 
@@ -42,31 +43,47 @@ def interruptible(
                 except StopIteration as finished:
                     outcome["value"] = finished.value
                     break
-                if stop.is_set():
+                if stop.is_set() or abandoned.is_set():
                     events.close()
                     break
-                channel.put(event)
+                _put(channel, event, abandoned)
         except BaseException as error:  # re-raised below, in the caller's thread
             outcome["error"] = error
         finally:
-            channel.put(_FINISHED)
+            _put(channel, _FINISHED, abandoned)
 
     threading.Thread(target=target, name="segrefine-job", daemon=True).start()
-    while True:
-        if stop.is_set():
-            raise Cancelled("stopped")
-        try:
-            event = channel.get(timeout=POLL_S)
-        except queue.Empty:
-            continue
-        if event is _FINISHED:
-            break
-        yield event
+    try:
+        while (event := _next_event(channel, stop)) is not _FINISHED:
+            yield event
+    finally:
+        abandoned.set()
     if stop.is_set() or isinstance(outcome.get("error"), Cancelled):
         raise Cancelled("stopped")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _put(channel: queue.Queue, item: Any, abandoned: threading.Event) -> None:
+    """Hand ``item`` over, unless the caller has stopped listening."""
+    while not abandoned.is_set():
+        try:
+            channel.put(item, timeout=POLL_S)
+            return
+        except queue.Full:
+            continue
+
+
+def _next_event(channel: queue.Queue, stop: threading.Event) -> Any:
+    """The next event of ``channel``, polling ``stop`` (`Cancelled` once it is set)."""
+    while True:
+        if stop.is_set():
+            raise Cancelled("stopped")
+        try:
+            return channel.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
 
 
 def callback_events(call: Callable[[ProgressCallback], T]) -> Generator[tuple[int, int], None, T]:
