@@ -18,7 +18,7 @@ from . import metrics
 from .data import make_sample
 from .engine import Prediction, predict
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
-from .models.weights import shipped_weights_path
+from .models.weights import SHIPPED, available_weights
 from .ranking import PatchScore, rank_patches
 from .refine import refine
 from .train import FinetuneConfig, run_finetune
@@ -84,8 +84,9 @@ def simulated_corrections(
 
 
 def _load(name: str):
-    pretrained = shipped_weights_path(name) is not None
-    return create_model(name, pretrained=pretrained), pretrained
+    if SHIPPED in available_weights(name):
+        return create_model(name, pretrained=SHIPPED), True
+    return create_model(name), False
 
 
 def run_demo(

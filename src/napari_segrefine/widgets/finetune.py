@@ -27,7 +27,7 @@ from ..engine import Prediction, Progress, iter_predict
 from ..errors import SegRefineError
 from ..models import load_checkpoint, save_checkpoint
 from ..session import GAINED, LOST, change_map, correction_samples
-from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
+from ..train import FinetuneConfig, FinetuneResult, TrainEvent, iter_finetune
 from ._common import (
     CORRECTIONS,
     MASK,
@@ -64,7 +64,7 @@ def finetune_job(
     stop: threading.Event,
 ) -> Generator[Any, None, tuple[FinetuneResult, dict[str, Prediction]]]:
     """Fine-tune, then re-predict each trained image with the result (runs in a worker)."""
-    result = yield from finetune(model, samples, config, stop=stop)
+    result = yield from iter_finetune(model, samples, config, stop=stop)
     predictions = {}
     for name, image, channel_axis, threshold in images:
         yield Progress(0, 0, f"re-predicting {name}")
