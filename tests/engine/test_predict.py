@@ -19,8 +19,8 @@ from napari_segrefine.engine import (
 from napari_segrefine.engine import predict as engine_predict
 from napari_segrefine.engine.predict import model_in_channels
 from napari_segrefine.errors import Cancelled, SegRefineError
-from napari_segrefine.models.normalization import PROBABILITY_NORM, normalize
 from napari_segrefine.models.config import ModelConfig
+from napari_segrefine.models.normalization import PROBABILITY_NORM, normalize
 
 # The CPU unless a test says otherwise: results and batch sizes must not depend on
 # whether the machine running the tests has a GPU.
