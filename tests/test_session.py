@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from napari_segrefine.errors import Cancelled, SegRefineError
+from napari_segrefine.errors import SegRefineError
 from napari_segrefine.session import (
     GAINED,
     LOST,
@@ -17,7 +16,6 @@ from napari_segrefine.session import (
     correction_samples,
     edited_pixels,
     image_fingerprint,
-    iterate_callbacks,
     keep_corrections,
     patch_boxes,
 )
@@ -94,37 +92,6 @@ def test_patch_boxes_lists_changed_patches_most_changed_first_and_clips_edges():
     np.testing.assert_array_equal(corners[0], [[0, 10], [0, 18], [10, 18], [10, 10]])
     np.testing.assert_array_equal(corners[1], [[10, 0], [10, 10], [15, 10], [15, 0]])
     assert len(patch_boxes(changed, 10, (15, 18), limit=1)[0]) == 1
-
-
-def test_iterate_callbacks_yields_progress_and_returns_the_result():
-    def work(progress):
-        for done in range(1, 4):
-            progress(done, 3)
-        return "result"
-
-    generator = iterate_callbacks(work)
-    events = []
-    while True:
-        try:
-            events.append(next(generator))
-        except StopIteration as stop:
-            result = stop.value
-            break
-
-    assert events == [(1, 3), (2, 3), (3, 3)]
-    assert result == "result"
-
-
-def test_iterate_callbacks_raises_the_functions_error():
-    stop = threading.Event()
-    stop.set()
-
-    def work(progress):
-        if stop.is_set():
-            raise Cancelled("stopped")
-
-    with pytest.raises(Cancelled):
-        list(iterate_callbacks(work))
 
 
 def test_project_folder_locations(tmp_path):

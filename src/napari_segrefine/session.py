@@ -9,30 +9,25 @@ valid mask); this module holds the small pieces of logic around them:
 - training samples from layer arrays, and the map of what re-prediction changed;
 - the project folder where corrections are autosaved, and reading them back for the
   same image (matched by a fingerprint of its pixels);
-- the rectangles of a patch grid; running a callback-style function as a generator.
+- the rectangles of a patch grid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import re
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from .errors import SegRefineError
 from .io import read_image, stem, write_labels
-
-T = TypeVar("T")
-ProgressCallback = Callable[[int, int], None]
 
 PROJECT_SUFFIX = ".segrefine"
 MASK_FILE = "mask.tif"
@@ -164,37 +159,6 @@ def patch_boxes(
         bottom, right = min(top + patch_size, shape[0]), min(left + patch_size, shape[1])
         corners.append(np.array([[top, left], [top, right], [bottom, right], [bottom, left]]))
     return corners, values[order].astype(np.float32)
-
-
-def iterate_callbacks(
-    call: Callable[[ProgressCallback], T],
-) -> Generator[tuple[int, int], None, T]:
-    """Run ``call(progress)`` in a thread and yield its ``(done, total)`` reports.
-
-    Turns a library function that takes a progress callback into a generator that a
-    napari generator worker can drive. The function's exception, if any, is raised
-    from the generator.
-    """
-    events: queue.Queue = queue.Queue()
-    finished = object()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call(lambda done, total: events.put((done, total)))
-        except BaseException as error:  # re-raised below, in the caller's thread
-            outcome["error"] = error
-        finally:
-            events.put(finished)
-
-    thread = threading.Thread(target=target, name="segrefine-callbacks", daemon=True)
-    thread.start()
-    while (event := events.get()) is not finished:
-        yield event
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def image_fingerprint(image: np.ndarray) -> str:

@@ -15,8 +15,8 @@ from napari.layers import Image, Labels
 from ..engine import Progress
 from ..errors import Cancelled, SegRefineError
 from ..models import DEFAULT_PRN_MODEL
-from ..refine import refine, refine_stats
-from ..session import iterate_callbacks, keep_corrections, patch_boxes
+from ..refine import iter_refine, refine_stats
+from ..session import keep_corrections, patch_boxes
 from ._common import (
     IMAGE_KEY,
     MASK,
@@ -56,8 +56,7 @@ def refine_job(
         if stop.is_set():
             raise Cancelled("refinement stopped")
         yield Progress(index, len(slices), f"slice {index + 1}/{len(slices)}")
-        call = partial(refine, slice_prob, prn=prn, stop=stop, **settings)
-        refined.append((yield from iterate_callbacks(lambda cb, c=call: c(progress=cb))))
+        refined.append((yield from iter_refine(slice_prob, prn=prn, stop=stop, **settings)))
     return refined[0] if prob.ndim == 2 else np.stack(refined)
 
 
