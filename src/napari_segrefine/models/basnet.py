@@ -17,14 +17,7 @@ from ..errors import SegRefineError
 from .base import SegRefineModel
 from .checks import check_input
 from .normalization import BASNET_NORM
-from .registry import (
-    CheckpointSignature,
-    ModelSpec,
-    Settings,
-    Tensors,
-    register_model,
-    register_signature,
-)
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 from .resnet import RESNET34_BLOCKS, BasicBlock, make_layer
 
 STRIDE = 32
@@ -219,7 +212,8 @@ def _model_name(settings: Settings) -> str:
     return "basnet_lite" if settings["width"] == 8 else "basnet"
 
 
-register_model(
+register_family(
+    CheckpointSignature("basnet", "refunet.conv0.weight", _settings, _model_name),
     ModelSpec(
         "basnet",
         "basnet",
@@ -228,9 +222,7 @@ register_model(
         BASNET_NORM,
         description="BASNet (ResNet-34 encoder, 87.1 M params), salient objects",
         weights=("basnet_duts",),
-    )
-)
-register_model(
+    ),
     ModelSpec(
         "basnet_lite",
         "basnet",
@@ -238,6 +230,5 @@ register_model(
         {"width": 8},
         BASNET_NORM,
         description="BASNet at 1/8 width for CPUs, tests and the shipped demo",
-    )
+    ),
 )
-register_signature(CheckpointSignature("basnet", "refunet.conv0.weight", _settings, _model_name))

@@ -26,14 +26,7 @@ from .normalization import (
     IMAGENET_NORM,
     Normalization,
 )
-from .registry import (
-    CheckpointSignature,
-    ModelSpec,
-    Settings,
-    Tensors,
-    register_model,
-    register_signature,
-)
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 from .resnet import ResNetTrunk
 
 FFMLayout = Literal["current", "legacy"]
@@ -249,34 +242,30 @@ def dataset_normalization(settings: Settings) -> Normalization | None:
     return _DATASET_NORMALIZATION.get(settings["num_classes"])
 
 
-def register_bisenet(version: str, model_class: type[nn.Module], version_help: str) -> None:
-    """Register BiSeNet ``version``'s semantic and binary models."""
-    for name, classes, norm, description, weights in (
-        (
-            f"bisenet{version}",
-            19,
-            BISENET_CITY_NORM,
-            f"BiSeNet {version.upper()} ({version_help}), semantic",
-            tuple(f"bisenet{version}_{data}" for data in ("city", "coco", "ade20k")),
-        ),
-        (
-            f"bisenet{version}_binary",
-            1,
-            IMAGENET_NORM,
-            f"BiSeNet {version.upper()} with one foreground logit (binary masks)",
-            (),
-        ),
-    ):
-        spec = ModelSpec(
-            name,
-            f"bisenet{version}",
+def bisenet_specs(version: str, model_class: type[nn.Module], help_line: str) -> list[ModelSpec]:
+    """BiSeNet ``version``'s semantic model (published weights) and binary model."""
+    family = f"bisenet{version}"
+    title = f"BiSeNet {version.upper()}"
+    weights = tuple(f"{family}_{data}" for data in ("city", "coco", "ade20k"))
+    return [
+        ModelSpec(
+            family,
+            family,
             model_class,
-            {"num_classes": classes},
-            norm,
-            description=description,
+            {"num_classes": 19},
+            BISENET_CITY_NORM,
+            description=f"{title} ({help_line}), semantic",
             weights=weights,
-        )
-        register_model(spec)
+        ),
+        ModelSpec(
+            f"{family}_binary",
+            family,
+            model_class,
+            {"num_classes": 1},
+            IMAGENET_NORM,
+            description=f"{title} with one foreground logit (binary masks)",
+        ),
+    ]
 
 
 def bisenet_model_name(family: str, settings: Settings) -> str:
@@ -297,8 +286,7 @@ def _unused(settings: Settings) -> tuple[str, ...]:
     return () if settings.get("aux", True) else ("conv_out16.", "conv_out32.")
 
 
-register_bisenet("v1", BiSeNetV1, "ResNet-18 context path")
-register_signature(
+register_family(
     CheckpointSignature(
         "bisenetv1",
         "cp.resnet.conv1.weight",
@@ -306,5 +294,6 @@ register_signature(
         lambda settings: bisenet_model_name("bisenetv1", settings),
         dataset_normalization,
         _unused,
-    )
+    ),
+    *bisenet_specs("v1", BiSeNetV1, "ResNet-18 context path"),
 )

@@ -16,12 +16,12 @@ from .bisenetv1 import (
     PAD_HINT,
     ConvBNReLU,
     bisenet_model_name,
+    bisenet_specs,
     dataset_normalization,
     global_mean,
-    register_bisenet,
 )
 from .checks import check_input, check_positive
-from .registry import CheckpointSignature, Settings, Tensors, register_signature
+from .registry import CheckpointSignature, Settings, Tensors, register_family
 
 EXPANSION = 6
 
@@ -277,8 +277,7 @@ def _unused(settings: Settings) -> tuple[str, ...]:
     return () if settings.get("aux", True) else ("aux2.", "aux3.", "aux4.", "aux5_4.")
 
 
-register_bisenet("v2", BiSeNetV2, "detail + semantic branches")
-register_signature(
+register_family(
     CheckpointSignature(
         "bisenetv2",
         "detail.S1.0.conv.weight",
@@ -286,5 +285,6 @@ register_signature(
         lambda settings: bisenet_model_name("bisenetv2", settings),
         dataset_normalization,
         _unused,
-    )
+    ),
+    *bisenet_specs("v2", BiSeNetV2, "detail + semantic branches"),
 )

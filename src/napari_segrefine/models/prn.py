@@ -27,14 +27,7 @@ from .base import SegRefineModel
 from .checks import check_input
 from .normalization import PROBABILITY_NORM
 from .prn_blocks import PRNDecoderStage, PRNEncoder
-from .registry import (
-    CheckpointSignature,
-    ModelSpec,
-    Settings,
-    Tensors,
-    register_model,
-    register_signature,
-)
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 
 VARIANTS = ("p64", "p4", "p0")
 DEFAULT_GRID = {"p64": 8, "p4": 4}
@@ -249,25 +242,24 @@ def _model_name(settings: Settings) -> str:
     return f"prn_{settings['variant']}{lite}"
 
 
-def _register(name: str, kwargs: Settings, description: str, weights: tuple = ()) -> None:
+def _spec(name: str, kwargs: Settings, description: str, weights: tuple = ()) -> ModelSpec:
     help_line = f"PatchRefineNet on probability maps, {description}"
-    spec = ModelSpec(
+    return ModelSpec(
         name, "prn", PatchRefineNet, kwargs, PROBABILITY_NORM, "probability", help_line, weights
     )
-    register_model(spec)
 
 
-_register(
-    "prn_p64",
-    {"variant": "p64"},
-    "8x8 local patches",
-    ("prn_p64_duts", "prn_p64_kvasir", "prn_p64_deepglobe"),
-)
-_register("prn_p4", {"variant": "p4"}, "4x4 local patches")
-_register("prn_p0", {"variant": "p0"}, "global path only")
-_register(
-    "prn_p64_lite", {"variant": "p64", "width": 16}, "8x8 patches, half width (shipped demo)"
-)
-register_signature(
-    CheckpointSignature("prn", "encoding.RRCNN1.Conv_1x1.weight", _settings, _model_name)
+register_family(
+    CheckpointSignature("prn", "encoding.RRCNN1.Conv_1x1.weight", _settings, _model_name),
+    _spec(
+        "prn_p64",
+        {"variant": "p64"},
+        "8x8 local patches",
+        ("prn_p64_duts", "prn_p64_kvasir", "prn_p64_deepglobe"),
+    ),
+    _spec("prn_p4", {"variant": "p4"}, "4x4 local patches"),
+    _spec("prn_p0", {"variant": "p0"}, "global path only"),
+    _spec(
+        "prn_p64_lite", {"variant": "p64", "width": 16}, "8x8 patches, half width (shipped demo)"
+    ),
 )

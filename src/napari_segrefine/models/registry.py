@@ -93,20 +93,15 @@ _MODELS: dict[str, ModelSpec] = {}
 _SIGNATURES: dict[str, CheckpointSignature] = {}
 
 
-def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` under its name (a family module calls this when imported)."""
-    if spec.name in _MODELS:
-        raise ValueError(f"model {spec.name!r} is registered twice")
-    _MODELS[spec.name] = spec
-    return spec
-
-
-def register_signature(signature: CheckpointSignature) -> CheckpointSignature:
-    """Add the checkpoint signature of a family (one per family)."""
+def register_family(signature: CheckpointSignature, *specs: ModelSpec) -> None:
+    """Add a family's checkpoint signature and its models (its module calls this)."""
     if signature.family in _SIGNATURES:
-        raise ValueError(f"family {signature.family!r} has a signature already")
+        raise ValueError(f"family {signature.family!r} is registered twice")
     _SIGNATURES[signature.family] = signature
-    return signature
+    for spec in specs:
+        if spec.name in _MODELS or spec.family != signature.family:
+            raise ValueError(f"model {spec.name!r} is registered twice or in another family")
+        _MODELS[spec.name] = spec
 
 
 def signatures() -> list[CheckpointSignature]:
