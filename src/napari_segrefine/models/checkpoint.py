@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .. import __version__
 from ..errors import SegRefineError
 from ..io.atomic import atomic_output, give_default_permissions
 from ..limits import check_archive
@@ -46,8 +47,6 @@ def save_checkpoint(
     Returns:
         The path written.
     """
-    from .. import __version__
-
     config = model_config(model)
     path = Path(path)
     if path.suffix != ".safetensors":
