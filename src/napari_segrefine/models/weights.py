@@ -194,9 +194,9 @@ def resolve_weights(
         choices = available_weights(arch)
         if not choices:
             raise SegRefineError(
-                f"{arch} has no shipped or published weights; pass a checkpoint file "
-                "(--checkpoint, or pretrained=PATH), train it (napari-segrefine train), "
-                "or start from random weights (--untrained, or pretrained=False)"
+                f"{arch} has no shipped or published weights; give a checkpoint file of "
+                "trained weights instead, train it (napari-segrefine train), or start from "
+                "random weights (--untrained, or pretrained=False)"
             )
         source = choices[0]
     if source is False:
