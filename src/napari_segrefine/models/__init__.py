@@ -3,7 +3,7 @@
 Importing this package imports every family, and each family registers its models.
 """
 
-from . import basnet, bisenetv1, bisenetv2, prn  # noqa: F401 - they register themselves
+from . import adapted, basnet, bisenetv1, bisenetv2, prn  # noqa: F401 - they register themselves
 from .base import SegRefineModel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig, model_config

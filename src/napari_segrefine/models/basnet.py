@@ -213,7 +213,6 @@ def _model_name(settings: Settings) -> str:
 
 
 register_family(
-    CheckpointSignature("basnet", "refunet.conv0.weight", _settings, _model_name),
     ModelSpec(
         "basnet",
         "basnet",
@@ -231,4 +230,5 @@ register_family(
         BASNET_NORM,
         description="BASNet at 1/8 width for CPUs, tests and the shipped demo",
     ),
+    signature=CheckpointSignature("basnet", "refunet.conv0.weight", _settings, _model_name),
 )

@@ -287,7 +287,8 @@ def _unused(settings: Settings) -> tuple[str, ...]:
 
 
 register_family(
-    CheckpointSignature(
+    *bisenet_specs("v1", BiSeNetV1, "ResNet-18 context path"),
+    signature=CheckpointSignature(
         "bisenetv1",
         "cp.resnet.conv1.weight",
         _settings,
@@ -295,5 +296,4 @@ register_family(
         dataset_normalization,
         _unused,
     ),
-    *bisenet_specs("v1", BiSeNetV1, "ResNet-18 context path"),
 )

@@ -278,7 +278,8 @@ def _unused(settings: Settings) -> tuple[str, ...]:
 
 
 register_family(
-    CheckpointSignature(
+    *bisenet_specs("v2", BiSeNetV2, "detail + semantic branches"),
+    signature=CheckpointSignature(
         "bisenetv2",
         "detail.S1.0.conv.weight",
         _settings,
@@ -286,5 +287,4 @@ register_family(
         dataset_normalization,
         _unused,
     ),
-    *bisenet_specs("v2", BiSeNetV2, "detail + semantic branches"),
 )

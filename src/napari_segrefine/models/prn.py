@@ -250,7 +250,6 @@ def _spec(name: str, kwargs: Settings, description: str, weights: tuple = ()) ->
 
 
 register_family(
-    CheckpointSignature("prn", "encoding.RRCNN1.Conv_1x1.weight", _settings, _model_name),
     _spec(
         "prn_p64",
         {"variant": "p64"},
@@ -261,5 +260,8 @@ register_family(
     _spec("prn_p0", {"variant": "p0"}, "global path only"),
     _spec(
         "prn_p64_lite", {"variant": "p64", "width": 16}, "8x8 patches, half width (shipped demo)"
+    ),
+    signature=CheckpointSignature(
+        "prn", "encoding.RRCNN1.Conv_1x1.weight", _settings, _model_name
     ),
 )

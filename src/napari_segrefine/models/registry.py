@@ -1,8 +1,8 @@
 """The model registry: names -> specs, families -> checkpoint signatures.
 
 Like timm's ``_registry``, it imports nothing else from `models` at run time: each
-family module (`basnet`, `bisenetv1`, `bisenetv2`, `prn`) registers its own specs and
-the signature of its upstream checkpoints when it is imported, and the `models`
+family module (`basnet`, `bisenetv1`, `bisenetv2`, `prn`, `adapted`) registers its own
+specs, and the signature of its upstream checkpoints, when it is imported; the `models`
 package imports every family.
 """
 
@@ -93,15 +93,21 @@ _MODELS: dict[str, ModelSpec] = {}
 _SIGNATURES: dict[str, CheckpointSignature] = {}
 
 
-def register_family(signature: CheckpointSignature, *specs: ModelSpec) -> None:
-    """Add a family's checkpoint signature and its models (its module calls this)."""
-    if signature.family in _SIGNATURES:
-        raise ValueError(f"family {signature.family!r} is registered twice")
-    _SIGNATURES[signature.family] = signature
-    for spec in specs:
-        if spec.name in _MODELS or spec.family != signature.family:
-            raise ValueError(f"model {spec.name!r} is registered twice or in another family")
-        _MODELS[spec.name] = spec
+def register_family(*specs: ModelSpec, signature: CheckpointSignature | None = None) -> None:
+    """Add one family's models, and the signature of its upstream checkpoints if any.
+
+    A family module calls this once, when it is imported.
+    """
+    family = specs[0].family
+    if any(spec.family != family for spec in specs) or (
+        signature is not None and signature.family != family
+    ):
+        raise ValueError(f"{[spec.name for spec in specs]} mix families")
+    if family in {spec.family for spec in _MODELS.values()}:
+        raise ValueError(f"family {family!r} is registered twice")
+    if signature is not None:
+        _SIGNATURES[family] = signature
+    _MODELS.update({spec.name: spec for spec in specs})
 
 
 def signatures() -> list[CheckpointSignature]:
