@@ -41,8 +41,8 @@ def build_model(name: str) -> tuple[nn.Module, str]:
         return create_model(name), name
     except Exception as err:  # noqa: BLE001 - any failure means "use the stand-in"
         print(f"({name} unavailable: {err}; using the stand-in)", file=sys.stderr)
+    from napari_segrefine.models.config import ModelConfig
     from napari_segrefine.models.normalization import BASNET_NORM
-    from napari_segrefine.models.registry import ModelConfig
 
     model = nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1),

@@ -25,7 +25,7 @@ import torch
 from napari_segrefine import create_model, load_checkpoint, predict, refine, save_checkpoint
 from napari_segrefine.data import DOMAINS, make_sample
 from napari_segrefine.models import model_config
-from napari_segrefine.train import FinetuneConfig, run_finetune
+from napari_segrefine.train import FinetuneConfig, finetune
 
 BASE_MODELS = ("basnet_lite", "bisenetv2_binary")
 PRN_MODEL = "prn_p64_lite"
@@ -69,7 +69,7 @@ def per_domain_iou(masks, test_set, n_per_domain: int) -> dict[str, float]:
 def train(name: str, samples, config: FinetuneConfig):
     model = create_model(name)
     started = time.perf_counter()
-    result = run_finetune(model, samples, config)
+    result = finetune(model, samples, config)
     for event in result.history:
         if event.val_iou is not None:
             print(f"  {name} step {event.step}: loss {event.loss:.4f} val IoU {event.val_iou:.4f}")

@@ -21,7 +21,7 @@ from .data import make_sample
 from .engine import Prediction, predict
 from .generators import drain
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
-from .models.weights import shipped_weights_path
+from .models.weights import SHIPPED, available_weights
 from .ranking import PatchScore
 from .train import FinetuneConfig, run_finetune
 
@@ -76,8 +76,9 @@ def _region_scores(mask: np.ndarray, gt: np.ndarray, region: np.ndarray) -> dict
 
 
 def _load(name: str):
-    pretrained = shipped_weights_path(name) is not None
-    return create_model(name, pretrained=pretrained), pretrained
+    if SHIPPED in available_weights(name):
+        return create_model(name, pretrained=SHIPPED), True
+    return create_model(name), False
 
 
 def run_demo(

@@ -115,7 +115,7 @@ def test_a_user_folder_with_an_output_name_is_kept_unless_overwrite(
 
 def test_train_out_is_checked_before_training(cli, dataset, tmp_path, checkpoints, monkeypatch):
     (tmp_path / "file").write_text("mine")
-    monkeypatch.setattr(train_cmd, "finetune", pytest.fail)
+    monkeypatch.setattr(train_cmd, "iter_finetune", pytest.fail)
     result = cli(
         "train", "--images", dataset[0], "--labels", dataset[1], "--checkpoint",
         checkpoints["basnet_lite"], "--out", tmp_path / "file" / "m.safetensors",

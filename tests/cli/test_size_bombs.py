@@ -39,7 +39,7 @@ def test_refine_refuses_an_absurd_patch_size(cli, tmp_path, monkeypatch):
 
 
 def test_train_refuses_a_batch_that_cannot_fit(cli, dataset, tmp_path, checkpoints, monkeypatch):
-    monkeypatch.setattr(train_cmd, "finetune", pytest.fail)
+    monkeypatch.setattr(train_cmd, "iter_finetune", pytest.fail)
     result = cli(
         "train", "--images", dataset[0], "--labels", dataset[1], "--checkpoint",
         checkpoints["basnet_lite"], "--batch-size", "100000", "--out", tmp_path / "m",

@@ -75,7 +75,7 @@ def test_train_with_valid_masks_and_label_suffixes(cli, dataset, tmp_path, check
 
 def test_ctrl_c_stops_after_the_step_and_saves(cli, dataset, tmp_path, checkpoints, monkeypatch):
     images, labels = dataset
-    real_finetune = train_cmd.finetune
+    real_finetune = train_cmd.iter_finetune
 
     def interrupted_after_first_step(*args, **kwargs):
         steps = real_finetune(*args, **kwargs)
@@ -83,7 +83,7 @@ def test_ctrl_c_stops_after_the_step_and_saves(cli, dataset, tmp_path, checkpoin
         os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C now
         return (yield from steps)
 
-    monkeypatch.setattr(train_cmd, "finetune", interrupted_after_first_step)
+    monkeypatch.setattr(train_cmd, "iter_finetune", interrupted_after_first_step)
     previous_handler = signal.getsignal(signal.SIGINT)
 
     result = cli(
@@ -102,13 +102,13 @@ def test_ctrl_c_stops_after_the_step_and_saves(cli, dataset, tmp_path, checkpoin
 
 def test_ctrl_c_before_the_first_step_saves_nothing(cli, dataset, tmp_path, monkeypatch):
     images, labels = dataset
-    real_finetune = train_cmd.finetune
+    real_finetune = train_cmd.iter_finetune
 
     def interrupted_at_once(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
         return (yield from real_finetune(*args, **kwargs))
 
-    monkeypatch.setattr(train_cmd, "finetune", interrupted_at_once)
+    monkeypatch.setattr(train_cmd, "iter_finetune", interrupted_at_once)
 
     result = cli(
         "train", "--images", images, "--labels", labels, "--steps", "5",

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from napari_segrefine.correction import JobSlot, callback_events, interruptible
+from napari_segrefine.correction import JobSlot, interruptible
 from napari_segrefine.errors import Cancelled, SegRefineError
 from napari_segrefine.generators import drain
 
@@ -49,17 +49,6 @@ def test_errors_of_the_work_reach_the_caller():
 
     with pytest.raises(ValueError, match="bad input"):
         drain(interruptible(broken(), threading.Event()))
-
-
-def test_callback_events_turn_progress_calls_into_events():
-    def work(progress):
-        for done in (1, 2):
-            progress(done, 2)
-        return "result"
-
-    seen = []
-    assert drain(callback_events(work), seen.append) == "result"
-    assert seen == [(1, 2), (2, 2)]
 
 
 def test_a_slot_runs_one_job_and_cancel_sets_its_stop():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from napari_segrefine.models.config import ModelConfig
 from napari_segrefine.models.normalization import BASNET_NORM
-from napari_segrefine.models.registry import ModelConfig
 
 
 class PointwiseModel(nn.Module):

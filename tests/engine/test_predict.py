@@ -19,8 +19,8 @@ from napari_segrefine.engine import (
 from napari_segrefine.engine import predict as engine_predict
 from napari_segrefine.engine.predict import model_in_channels
 from napari_segrefine.errors import Cancelled, SegRefineError
+from napari_segrefine.models.config import ModelConfig
 from napari_segrefine.models.normalization import PROBABILITY_NORM, normalize
-from napari_segrefine.models.registry import ModelConfig
 
 # The CPU unless a test says otherwise: results and batch sizes must not depend on
 # whether the machine running the tests has a GPU.
@@ -162,13 +162,14 @@ def test_bad_threshold(pointwise_model, threshold):
 
 def test_progress_events_and_return_value(pointwise_model):
     calls = []
-    generator = iter_predict(
+    predict(
         pointwise_model,
         image((2, 70, 90)),
         tile_size=32,
         device="cpu",
         progress=lambda done, total: calls.append((done, total)),
     )
+    generator = iter_predict(pointwise_model, image((2, 70, 90)), tile_size=32, device="cpu")
     events = []
     while True:
         try:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from napari_segrefine.engine import sliding_window, tile_grid
-from napari_segrefine.engine.tiling import blend_weights, iter_sliding_window
+from napari_segrefine.engine.tiling import blend_weights, iter_sliding_window, tile_starts
 from napari_segrefine.errors import Cancelled, SegRefineError
+from napari_segrefine.generators import Progress
 
 
 def affine(batch: np.ndarray) -> np.ndarray:
@@ -115,7 +116,7 @@ def test_batches_and_progress():
     assert {t for _, t in events} == {total}
 
 
-def test_generator_yields_counts_and_returns_the_result():
+def test_generator_yields_progress_and_returns_the_result():
     x = np.full((1, 20, 20), 3.0, np.float32)
     windows = iter_sliding_window(affine, x, 8, 0.5)
     counts = []
@@ -125,7 +126,8 @@ def test_generator_yields_counts_and_returns_the_result():
         except StopIteration as end:
             result = end.value
             break
-    assert counts[-1][0] == counts[-1][1] == len(tile_grid((20, 20), 8, 0.5))
+    assert all(isinstance(event, Progress) for event in counts)
+    assert counts[-1].done == counts[-1].total == len(tile_grid((20, 20), 8, 0.5))
     assert np.array_equal(result, np.full((1, 20, 20), 7.0, np.float32))
 
 
@@ -176,3 +178,18 @@ def test_fn_returning_the_wrong_shape_is_reported():
 def test_image_must_be_channels_first_3d():
     with pytest.raises(SegRefineError, match=r"\(C, H, W\)"):
         sliding_window(affine, np.zeros((20, 20)), 8)
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(96, 32, 0.5), (64, 64, 0.0), (40, 16, 0.9)]
+)
+def test_aligned_starts_lie_on_the_grid_and_cover_the_axis(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap, align=8)
+    assert all(start % 8 == 0 for start in starts)
+    assert starts[0] == 0 and starts[-1] == length - min(tile, length)
+    assert all(b - a <= tile for a, b in zip(starts, starts[1:]))
+
+
+def test_aligned_windows_need_whole_units():
+    with pytest.raises(SegRefineError, match="multiples of 8"):
+        tile_starts(100, 32, 0.25, align=8)

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from napari_segrefine import create_model, load_checkpoint, save_checkpoint
 from napari_segrefine.errors import SegRefineError
-from napari_segrefine.models import checkpoint, registry
+from napari_segrefine.models import checkpoint, model_config
 from napari_segrefine.models.checkpoint import META_KEY
 
 
@@ -100,4 +100,4 @@ def test_nan_weights_are_refused_on_save_and_on_load(tmp_path, lite_state):
 def test_a_valid_checkpoint_still_loads(tmp_path):
     model = create_model("prn_p64_lite")
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ok.safetensors"))
-    assert registry.model_config(loaded).kwargs == registry.model_config(model).kwargs
+    assert model_config(loaded).kwargs == model_config(model).kwargs

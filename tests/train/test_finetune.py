@@ -8,7 +8,7 @@ import torch
 
 from napari_segrefine import SegRefineError, create_model
 from napari_segrefine.models import model_config
-from napari_segrefine.train import FinetuneConfig, finetune, run_finetune
+from napari_segrefine.train import FinetuneConfig, finetune, iter_finetune
 from napari_segrefine.train.steps import TaskAdapter, pooled_iou, prn_mask
 
 
@@ -45,7 +45,7 @@ def test_two_steps_lower_the_loss_on_a_fixed_batch():
     samples = _samples()
     config = _config(steps=2, val_fraction=0.0, lr=3e-3)
     before = _fixed_batch_loss(model, samples, config)
-    result = run_finetune(model, samples, config)
+    result = finetune(model, samples, config)
     after = _fixed_batch_loss(result.model, samples, config)
     assert len(result.history) == 2
     assert after < before
@@ -53,7 +53,7 @@ def test_two_steps_lower_the_loss_on_a_fixed_batch():
 
 def test_events_report_progress_and_validation():
     events = []
-    generator = finetune(create_model("basnet_lite"), _samples(), _config(steps=3))
+    generator = iter_finetune(create_model("basnet_lite"), _samples(), _config(steps=3))
     while True:
         try:
             events.append(next(generator))
@@ -70,7 +70,7 @@ def test_events_report_progress_and_validation():
 def test_stop_between_steps_keeps_the_best_weights():
     stop = threading.Event()
     model = create_model("basnet_lite")
-    generator = finetune(model, _samples(), _config(steps=50), stop=stop)
+    generator = iter_finetune(model, _samples(), _config(steps=50), stop=stop)
     next(generator)
     stop.set()
     with pytest.raises(StopIteration) as done:
@@ -84,8 +84,8 @@ def test_stop_between_steps_keeps_the_best_weights():
 
 def test_resume_continues_from_the_saved_step():
     model = create_model("basnet_lite")
-    first = run_finetune(model, _samples(), _config(steps=2))
-    second = run_finetune(first.model, _samples(), _config(steps=4), resume=first.state)
+    first = finetune(model, _samples(), _config(steps=2))
+    second = finetune(first.model, _samples(), _config(steps=4), resume=first.state)
     assert [e.step for e in second.history] == [1, 2, 3, 4]
     assert second.state.optimizer["state"]
 
@@ -94,7 +94,7 @@ def test_training_is_deterministic_given_a_seed():
     losses = []
     for _ in range(2):
         torch.manual_seed(0)
-        result = run_finetune(create_model("basnet_lite"), _samples(), _config(seed=7))
+        result = finetune(create_model("basnet_lite"), _samples(), _config(seed=7))
         losses.append([e.loss for e in result.history])
     assert losses[0] == losses[1]
 
@@ -104,7 +104,7 @@ def test_only_valid_pixels_drive_training():
     valid = np.zeros(label.shape, bool)
     valid[:8, :8] = True  # one small corrected corner, all background
     samples = [(image, label, valid)] * 2
-    result = run_finetune(create_model("basnet_lite"), samples, _config(val_fraction=0.0))
+    result = finetune(create_model("basnet_lite"), samples, _config(val_fraction=0.0))
     assert len(result.history) == 2
 
 
@@ -112,22 +112,48 @@ def test_no_valid_pixels_is_a_clear_error():
     image, label = _square_image()
     samples = [(image, label, np.zeros(label.shape, bool))] * 2
     with pytest.raises(SegRefineError, match="no corrected or confirmed pixels"):
-        run_finetune(create_model("basnet_lite"), samples, _config())
+        finetune(create_model("basnet_lite"), samples, _config())
 
 
 @pytest.mark.parametrize("name", ["bisenetv2_binary", "prn_p64_lite"])
 def test_other_families_train(name):
     samples = _samples()
     if name.startswith("prn"):
-        samples = [((lab * 0.6 + 0.2).astype(np.float32), lab, None) for _, lab, _ in samples]
-    result = run_finetune(create_model(name), samples, _config(prn_patch_size=16))
+        samples = _prn_samples()
+    result = finetune(create_model(name), samples, _config(prn_patch_size=16))
     assert len(result.history) == 2 and np.isfinite(result.history[-1].loss)
+
+
+def _prn_samples():
+    return [((lab * 0.6 + 0.2).astype(np.float32), lab, None) for _, lab, _ in _samples()]
+
+
+def test_frozen_prn_encoder_trains_only_the_decoders():
+    model = create_model("prn_p64_lite", width=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = _config(freeze_encoder=True, val_fraction=0.0, prn_patch_size=16, lr=1e-2)
+    finetune(model, _prn_samples(), config)
+    after = model.state_dict()
+    changed = {
+        k for k, v in after.items() if v.is_floating_point() and not torch.equal(v, before[k])
+    }
+    assert changed and all(not k.startswith("encoding.") for k in changed)
+    assert any(k.startswith("decode1_local.") for k in changed)
+
+
+def test_finetune_without_freezing_unfreezes_an_encoder_frozen_before():
+    model = create_model("prn_p64_lite", width=4)
+    model.freeze_encoder()
+    before = {k: v.clone() for k, v in model.encoding.state_dict().items()}
+    config = _config(val_fraction=0.0, prn_patch_size=16, lr=1e-2, freeze_batchnorm=False)
+    finetune(model, _prn_samples(), config)
+    assert not all(torch.equal(before[k], v) for k, v in model.encoding.state_dict().items())
 
 
 def test_frozen_encoder_keeps_encoder_weights():
     model = create_model("basnet_lite")
     encoder_before = {k: v.clone() for k, v in model.encoder1.state_dict().items()}
-    run_finetune(model, _samples(), _config(freeze_encoder=True, val_fraction=0.0))
+    finetune(model, _samples(), _config(freeze_encoder=True, val_fraction=0.0))
     assert all(torch.equal(encoder_before[k], v) for k, v in model.encoder1.state_dict().items())
 
 
@@ -160,7 +186,7 @@ def test_loader_workers_give_the_same_batches():
     runs = []
     for workers in (0, 2):
         torch.manual_seed(0)
-        result = run_finetune(
+        result = finetune(
             create_model("basnet_lite"), _samples(), _config(val_fraction=0.0, num_workers=workers)
         )
         runs.append([e.loss for e in result.history])
@@ -170,7 +196,7 @@ def test_loader_workers_give_the_same_batches():
 def test_batchnorm_statistics_stay_frozen_by_default():
     model = create_model("basnet_lite")
     before = model.inbn.running_mean.clone()
-    run_finetune(model, _samples(), _config(val_fraction=0.0))
+    finetune(model, _samples(), _config(val_fraction=0.0))
     assert torch.equal(model.inbn.running_mean, before)
-    run_finetune(model, _samples(), _config(val_fraction=0.0, freeze_batchnorm=False))
+    finetune(model, _samples(), _config(val_fraction=0.0, freeze_batchnorm=False))
     assert not torch.equal(model.inbn.running_mean, before)

@@ -19,7 +19,6 @@ from tqdm import tqdm
 from ..errors import SegRefineError
 from ..limits import check_pixels
 from ..models import create_model, get_spec, load_checkpoint, model_config
-from ..models.weights import default_weights_path, shipped_weights_path
 
 if TYPE_CHECKING:
     from ..io import ImageData
@@ -160,19 +159,13 @@ def registered_model(name: str, *, untrained: bool = False) -> nn.Module:
         SegRefineError: no weights to be had and ``untrained`` is False; the message
             says how to get them.
     """
-    spec = get_spec(name)
     if untrained:
         warn(
             f"{name} starts from random, UNTRAINED weights (--untrained); until it is "
             "trained its output means nothing"
         )
         return create_model(name)
-    if shipped_weights_path(name) is None and not spec.weights:
-        raise SegRefineError(
-            f"{name} has no shipped or published weights; give a checkpoint file of "
-            "trained weights, or pass --untrained to run it with random ones"
-        )
-    return load_checkpoint(default_weights_path(spec), arch=name)
+    return create_model(name, pretrained=True)
 
 
 def load_prn(name_or_file: str, *, untrained: bool = False) -> nn.Module:

@@ -26,7 +26,7 @@ from ..io import read_image
 from ..limits import check_memory
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
 from ..models.adapted import DEEP_CHOICES
-from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
+from ..train import FinetuneConfig, FinetuneResult, TrainEvent, iter_finetune
 from ..train.head import HeadConfig, fit_head
 from . import common, outputs
 
@@ -277,7 +277,7 @@ def _train(model: nn.Module, samples, config: FinetuneConfig) -> FinetuneResult:
         bar.update()
 
     with bar, _stop_on_interrupt(stop):
-        return drain(finetune(model, samples, config, stop=stop), show)
+        return drain(iter_finetune(model, samples, config, stop=stop), show)
 
 
 @contextmanager

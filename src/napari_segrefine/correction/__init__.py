@@ -14,7 +14,7 @@ from .edits import (
     spatial_shape,
 )
 from .history import Change, History
-from .jobs import JobSlot, callback_events, interruptible
+from .jobs import JobSlot, interruptible
 from .session import CorrectionSession, ModelUpdate, SessionEvents, write_snapshot
 from .store import Restored, SessionStore, image_fingerprint, session_identity
 
@@ -29,7 +29,6 @@ __all__ = [
     "Restored",
     "SessionEvents",
     "SessionStore",
-    "callback_events",
     "change_grid",
     "change_map",
     "correction_samples",

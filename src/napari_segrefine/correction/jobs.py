@@ -86,30 +86,6 @@ def _next_event(channel: queue.Queue, stop: threading.Event) -> Any:
             continue
 
 
-def callback_events(call: Callable[[ProgressCallback], T]) -> Generator[tuple[int, int], None, T]:
-    """A callback-style ``call(progress)`` as a generator of its ``(done, total)`` reports.
-
-    Meant to be wrapped by `interruptible`, which runs it in a thread.
-    """
-    reports: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call(lambda done, total: reports.put((done, total)))
-        except BaseException as error:  # re-raised below
-            outcome["error"] = error
-        finally:
-            reports.put(_FINISHED)
-
-    threading.Thread(target=target, name="segrefine-callbacks", daemon=True).start()
-    while (report := reports.get()) is not _FINISHED:
-        yield report
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 class JobSlot:
     """The one job a session runs at a time, with the event that stops it."""
 

@@ -23,7 +23,7 @@ from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
 from ..errors import SegRefineError
 from ..generators import drain
 from ..ranking import PatchScore, rank_patches
-from ..refine import refine
+from ..refine import iter_refine
 from .edits import (
     Key,
     bounding_key,
@@ -34,7 +34,7 @@ from .edits import (
     stroke_before,
 )
 from .history import Change, History
-from .jobs import JobSlot, callback_events, interruptible
+from .jobs import JobSlot, interruptible
 from .store import Restored, SessionStore, image_fingerprint
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -177,11 +177,9 @@ class CorrectionSession:
         threshold = float(np.clip(prediction.threshold, 0.01, 0.99))
         refined = []
         for prob in slices:
-            work = callback_events(
-                lambda report, p=prob: refine(
-                    p, prn=prn, patch_size=patch_size, threshold=threshold, device=device,
-                    stop=stop, progress=report,
-                )
+            work = iter_refine(
+                prob, prn=prn, patch_size=patch_size, threshold=threshold, device=device,
+                stop=stop,
             )  # fmt: skip
             refined.append((yield from interruptible(work, stop)))
         return refined[0] if probabilities.ndim == 2 else np.stack(refined)

@@ -1,8 +1,9 @@
 """Inference: device choice, preprocessing, sliding-window tiling, `predict`, boundary maps."""
 
+from ..generators import Progress
 from .boundary import boundary_map
 from .device import resolve_device
-from .predict import Prediction, Progress, iter_predict, predict, threshold_mask
+from .predict import Prediction, iter_predict, predict, threshold_mask
 from .preprocess import Layout, to_channels_first
 from .tiling import iter_sliding_window, sliding_window, tile_grid
 

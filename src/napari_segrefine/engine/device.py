@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
+from torch import nn
 
 from ..errors import SegRefineError
 
@@ -79,3 +83,14 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return _DTYPES.get(precision)
+
+
+@contextmanager
+def evaluating(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """``model`` moved to ``device`` in eval mode; its training flag restored afterwards."""
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -4,33 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import SegRefineError
-from ..generators import drain
+from ..generators import Progress, ProgressCallback, drain_to_callback, map_events
+from ..models.config import ModelConfig, model_config
 from ..models.normalization import normalize
-from ..models.registry import ModelConfig, model_config
 from .boundary import boundary_map
-from .device import autocast_dtype, resolve_device
+from .device import autocast_dtype, evaluating, resolve_device
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
 from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
 DEFAULT_TILE = 512
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress event of `iter_predict`: ``done`` of ``total`` tiles."""
-
-    done: int
-    total: int
-    message: str
 
 
 @dataclass(frozen=True)
@@ -89,29 +81,31 @@ def predict(
     batch_size: int | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     threshold: float = 0.5,
     channel_axis: int | None = None,
     bands: Sequence[int] | None = None,
     stop: threading.Event | None = None,
 ) -> Prediction:
-    """Segment ``image`` with ``model``; see `iter_predict` for the arguments."""
-    return drain(
-        iter_predict(
-            model,
-            image,
-            tile_size=tile_size,
-            overlap=overlap,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            progress=progress,
-            threshold=threshold,
-            channel_axis=channel_axis,
-            bands=bands,
-            stop=stop,
-        )
+    """Segment ``image`` with ``model``: `iter_predict`, drained.
+
+    Takes `iter_predict`'s arguments, and ``progress``: called as
+    ``progress(tiles done, total)`` after each batch of tiles.
+    """
+    events = iter_predict(
+        model,
+        image,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        threshold=threshold,
+        channel_axis=channel_axis,
+        bands=bands,
+        stop=stop,
     )
+    return drain_to_callback(events, progress)
 
 
 def iter_predict(
@@ -123,7 +117,6 @@ def iter_predict(
     batch_size: int | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
-    progress: Callable[[int, int], None] | None = None,
     threshold: float = 0.5,
     channel_axis: int | None = None,
     bands: Sequence[int] | None = None,
@@ -148,7 +141,6 @@ def iter_predict(
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         precision: ``auto`` (bf16 autocast on CUDA, fp16 where bf16 is missing, fp32
             elsewhere), ``fp32``, ``fp16`` or ``bf16``.
-        progress: also called as ``progress(done, total)`` with every event.
         threshold: binary masks are ``probabilities > threshold``.
         channel_axis: the image's channel axis when it cannot be guessed.
         bands: channel indices to feed the model (e.g. 3 bands of a multiband image).
@@ -169,13 +161,9 @@ def iter_predict(
     batch = batch_size or (1 if torch_device.type == "cpu" else 4)
     per_slice = len(tile_grid(_padded(spatial), tile, overlap))
     total = per_slice * len(stack)
-    start = Progress(0, total, "starting")
-    _report(progress, start)
-    yield start
-    was_training = model.training
-    model.to(torch_device).eval()
+    yield Progress(0, total, "starting")
     slices = []
-    try:
+    with evaluating(model, torch_device):
         for index, raw in enumerate(stack):
             model_input = _model_input(raw, in_channels, config)
             windows = iter_sliding_window(
@@ -183,11 +171,9 @@ def iter_predict(
             )
             del model_input  # the tiling generator holds it only while it runs
             label = f"slice {index + 1}/{len(stack)}: " if layout.is_stack else ""
-            offset = index * per_slice
-            probs = yield from _as_progress(windows, offset, total, label, progress)
+            as_stack_event = partial(_stack_event, index * per_slice, total, label)
+            probs = yield from map_events(windows, as_stack_event)
             slices.append(crop_to(probs, spatial))
-    finally:
-        model.train(was_training)
     return _assemble(np.stack(slices), layout.is_stack, threshold)
 
 
@@ -252,27 +238,9 @@ def _main_output(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     return output
 
 
-def _as_progress(
-    windows: Generator[tuple[int, int], None, np.ndarray],
-    offset: int,
-    total: int,
-    label: str,
-    progress: Callable[[int, int], None] | None,
-) -> Generator[Progress, None, np.ndarray]:
-    """Turn one slice's tile counts into `Progress` events (also sent to ``progress``)."""
-    while True:
-        try:
-            done, per_slice = next(windows)
-        except StopIteration as finished:
-            return finished.value
-        event = Progress(offset + done, total, f"{label}tile {done}/{per_slice}")
-        _report(progress, event)
-        yield event
-
-
-def _report(progress: Callable[[int, int], None] | None, event: Progress) -> None:
-    if progress is not None:
-        progress(event.done, event.total)
+def _stack_event(offset: int, total: int, label: str, tiles: Progress) -> Progress:
+    """One slice's tile event as an event of the whole stack."""
+    return Progress(offset + tiles.done, total, f"{label}{tiles.message}")
 
 
 def _assemble(probs: np.ndarray, is_stack: bool, threshold: float) -> Prediction:

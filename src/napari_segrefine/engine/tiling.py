@@ -16,11 +16,10 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 
 from ..errors import Cancelled, SegRefineError
-from ..generators import drain
+from ..generators import Progress, ProgressCallback, drain_to_callback
 
 BLENDS = ("gaussian", "constant")
 TileFn = Callable[[np.ndarray], np.ndarray]
-ProgressFn = Callable[[int, int], None]
 
 
 _SIGMA_FRACTION = 1 / 8  # Gaussian sigma as a fraction of the tile side
@@ -38,18 +37,27 @@ def as_tile_shape(tile_size: int | Sequence[int]) -> tuple[int, int]:
     return int(sides[0]), int(sides[1])
 
 
-def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: float, align: int = 1) -> list[int]:
     """Start offsets of tiles of side ``tile`` covering ``length`` pixels.
 
     Tiles are spread evenly from 0 to ``length - tile`` with neighbours overlapping by
     at least ``overlap`` of a tile; a tile longer than the axis is cut to the axis.
+    With ``align`` > 1 every start is a multiple of ``align`` (``length`` and ``tile``
+    must then be multiples of it), e.g. to keep PRN's patch grid.
     """
     tile = min(tile, length)
-    if tile == length:
+    if length % align or tile % align:
+        raise SegRefineError(
+            f"tiles of {tile} pixels on an axis of {length} cannot start on multiples of "
+            f"{align}; pad the axis and size the tile to multiples of {align}"
+        )
+    units, tile_units = length // align, tile // align
+    if tile_units == units:
         return [0]
-    stride = max(1, tile - round(tile * overlap))
-    count = math.ceil((length - tile) / stride) + 1
-    return np.round(np.linspace(0, length - tile, count)).astype(int).tolist()
+    stride = max(1, tile_units - round(tile_units * overlap))
+    count = math.ceil((units - tile_units) / stride) + 1
+    starts = np.round(np.linspace(0, units - tile_units, count)).astype(int) * align
+    return starts.tolist()
 
 
 def tile_grid(
@@ -61,12 +69,12 @@ def tile_grid(
 
 
 def _axis_starts(
-    shape: tuple[int, int], tile_shape: tuple[int, int], overlap: float
+    shape: tuple[int, int], tile_shape: tuple[int, int], overlap: float, align: int = 1
 ) -> tuple[list[int], list[int]]:
     _check_overlap(overlap)
     return (
-        tile_starts(shape[0], tile_shape[0], overlap),
-        tile_starts(shape[1], tile_shape[1], overlap),
+        tile_starts(shape[0], tile_shape[0], overlap, align),
+        tile_starts(shape[1], tile_shape[1], overlap, align),
     )
 
 
@@ -107,9 +115,10 @@ def iter_sliding_window(
     blend: str = "gaussian",
     *,
     batch_size: int = 1,
+    align: int = 1,
     stop: threading.Event | None = None,
-) -> Generator[tuple[int, int], None, np.ndarray]:
-    """`sliding_window` as a generator: yields ``(tiles done, total)`` after each batch.
+) -> Generator[Progress, None, np.ndarray]:
+    """`sliding_window` as a generator: yields a `Progress` (tiles done) after each batch.
 
     Returns:
         The blended (K, H, W) float32 result (as the generator's return value).
@@ -121,7 +130,7 @@ def iter_sliding_window(
     height, width = x.shape[1:]
     th, tw = as_tile_shape(tile_size)
     tile_shape = (min(th, height), min(tw, width))
-    starts = _axis_starts((height, width), tile_shape, overlap)
+    starts = _axis_starts((height, width), tile_shape, overlap, align)
     corners = [(y, x) for y in starts[0] for x in starts[1]]
     stitcher = _Stitcher((height, width), starts, axis_weights(tile_shape, blend))
     for start in range(0, len(corners), batch_size):
@@ -129,7 +138,8 @@ def iter_sliding_window(
             raise Cancelled("stopped between tiles")
         batch_corners = corners[start : start + batch_size]
         _run_batch(fn, x, batch_corners, tile_shape, stitcher)
-        yield start + len(batch_corners), len(corners)
+        done = start + len(batch_corners)
+        yield Progress(done, len(corners), f"tile {done}/{len(corners)}")
     return stitcher.result()
 
 
@@ -141,7 +151,8 @@ def sliding_window(
     blend: str = "gaussian",
     *,
     batch_size: int = 1,
-    progress: ProgressFn | None = None,
+    align: int = 1,
+    progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
 ) -> np.ndarray:
     """Apply ``fn`` tile by tile over ``x`` and blend the tiles back together.
@@ -153,6 +164,7 @@ def sliding_window(
         overlap: fraction of a tile shared with each neighbour, in [0, 1).
         blend: ``gaussian`` (centre of a tile weighs most) or ``constant``.
         batch_size: tiles per ``fn`` call.
+        align: tile starts are multiples of it (see `tile_starts`).
         progress: called as ``progress(tiles done, total)`` after each batch.
         stop: when set, `Cancelled` is raised before the next batch.
 
@@ -160,9 +172,9 @@ def sliding_window(
         float32 (K, H, W), equal to ``fn(x)`` for a pointwise ``fn``.
     """
     windows = iter_sliding_window(
-        fn, x, tile_size, overlap, blend, batch_size=batch_size, stop=stop
+        fn, x, tile_size, overlap, blend, batch_size=batch_size, align=align, stop=stop
     )
-    return drain(windows, None if progress is None else lambda event: progress(*event))
+    return drain_to_callback(windows, progress)
 
 
 def _run_batch(

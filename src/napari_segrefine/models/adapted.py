@@ -19,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import SegRefineModel
+from .config import ModelConfig, build_model
 from .filter_bank import DEFAULT_SIGMAS, FilterBank
-from .registry import DEFAULT_BINARY_MODEL, ModelConfig, build_model, get_spec
+from .normalization import BASNET_NORM
+from .registry import DEFAULT_BINARY_MODEL, ModelSpec, get_spec, register_family
 from .trees import TreeEnsemble
 
 DEEP_CHOICES = ("none", "outputs", "encoder")
@@ -34,7 +37,7 @@ def base_config_dict(name: str = DEFAULT_BINARY_MODEL) -> dict[str, Any]:
     return ModelConfig(name, dict(spec.kwargs), spec.normalization, spec.input_kind).to_dict()
 
 
-class AdaptedModel(nn.Module):
+class AdaptedModel(SegRefineModel):
     """Base network + per-pixel features + a tree-ensemble head: one foreground logit.
 
     Args:
@@ -68,6 +71,10 @@ class AdaptedModel(nn.Module):
         self.bank = FilterBank(in_channels, sigmas)
         self.trees = TreeEnsemble(num_trees, num_nodes, depth)
         self.requires_grad_(False)
+
+    def encoder_modules(self) -> list[nn.Module]:
+        """The base network's encoder (the head itself is fitted, not trained)."""
+        return self.base.encoder_modules()
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.pixel_features(x)
@@ -118,3 +125,16 @@ class AdaptedModel(nn.Module):
                 hook.remove()
         outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
         return torch.cat([torch.sigmoid(o) for o in outputs], dim=1), encoded
+
+
+register_family(
+    ModelSpec(
+        "adapted_head",
+        "adapted",
+        AdaptedModel,
+        {},
+        BASNET_NORM,
+        description="a base model plus a tree head fitted to your corrections "
+        "(napari-segrefine train --kind head)",
+    )
+)

@@ -14,7 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .base import SegRefineModel
 from .checks import check_input
+from .normalization import BASNET_NORM
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 from .resnet import RESNET34_BLOCKS, BasicBlock, make_layer
 
 STRIDE = 32
@@ -95,7 +98,7 @@ class RefUnet(_FlatConvBN):
         return logit + self.conv_d0(x)
 
 
-class BASNet(_FlatConvBN):
+class BASNet(_FlatConvBN, SegRefineModel):
     """BASNet with upstream module names; eval returns logits of the refined map.
 
     Args:
@@ -198,3 +201,34 @@ class BASNet(_FlatConvBN):
             x = self._triple(f"{stage}d", torch.cat((x, features[stage - 1]), 1))
             decoded[stage] = x
         return decoded
+
+
+def _settings(state: Tensors) -> Settings:
+    weight = state["inconv.weight"]
+    return {"width": int(weight.shape[0]), "in_channels": int(weight.shape[1])}
+
+
+def _model_name(settings: Settings) -> str:
+    return "basnet_lite" if settings["width"] == 8 else "basnet"
+
+
+register_family(
+    ModelSpec(
+        "basnet",
+        "basnet",
+        BASNet,
+        {},
+        BASNET_NORM,
+        description="BASNet (ResNet-34 encoder, 87.1 M params), salient objects",
+        weights=("basnet_duts",),
+    ),
+    ModelSpec(
+        "basnet_lite",
+        "basnet",
+        BASNet,
+        {"width": 8},
+        BASNET_NORM,
+        description="BASNet at 1/8 width for CPUs, tests and the shipped demo",
+    ),
+    signature=CheckpointSignature("basnet", "refunet.conv0.weight", _settings, _model_name),
+)

@@ -15,12 +15,28 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .base import SegRefineModel
 from .checks import check_input, check_positive
+from .normalization import (
+    ADE20K_MEAN,
+    ADE20K_STD,
+    BISENET_CITY_NORM,
+    COCO_MEAN,
+    COCO_STD,
+    IMAGENET_NORM,
+    Normalization,
+)
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 from .resnet import ResNetTrunk
 
 FFMLayout = Literal["current", "legacy"]
 INPUT_MULTIPLE = 32
 PAD_HINT = "pad the input (predict() pads for you)"
+# BiSeNet release files are told apart by their class count: 171 COCO-Stuff, 150 ADE20k.
+_DATASET_NORMALIZATION = {
+    171: Normalization("dtype_max", COCO_MEAN, COCO_STD),
+    150: Normalization("dtype_max", ADE20K_MEAN, ADE20K_STD),
+}
 
 
 class ConvBNReLU(nn.Module):
@@ -158,7 +174,7 @@ _FUSION_LAYOUTS: dict[str, type[FeatureFusion]] = {
 }
 
 
-class BiSeNetV1(nn.Module):
+class BiSeNetV1(SegRefineModel):
     """BiSeNet V1 (ResNet-18 context path, narrow spatial path) returning logits.
 
     Eval mode returns a B x ``num_classes`` x H x W logit tensor; train mode returns a
@@ -219,3 +235,65 @@ class BiSeNetV1(nn.Module):
         if not self.aux:
             return (logits,)
         return logits, self.conv_out16(context8), self.conv_out32(context16)
+
+
+def dataset_normalization(settings: Settings) -> Normalization | None:
+    """The normalization of a BiSeNet release file with these settings (None: Cityscapes)."""
+    return _DATASET_NORMALIZATION.get(settings["num_classes"])
+
+
+def bisenet_specs(version: str, model_class: type[nn.Module], help_line: str) -> list[ModelSpec]:
+    """BiSeNet ``version``'s semantic model (published weights) and binary model."""
+    family = f"bisenet{version}"
+    title = f"BiSeNet {version.upper()}"
+    weights = tuple(f"{family}_{data}" for data in ("city", "coco", "ade20k"))
+    return [
+        ModelSpec(
+            family,
+            family,
+            model_class,
+            {"num_classes": 19},
+            BISENET_CITY_NORM,
+            description=f"{title} ({help_line}), semantic",
+            weights=weights,
+        ),
+        ModelSpec(
+            f"{family}_binary",
+            family,
+            model_class,
+            {"num_classes": 1},
+            IMAGENET_NORM,
+            description=f"{title} with one foreground logit (binary masks)",
+        ),
+    ]
+
+
+def bisenet_model_name(family: str, settings: Settings) -> str:
+    """The registered BiSeNet of ``family`` for these settings (binary: one class)."""
+    return f"{family}_binary" if settings["num_classes"] == 1 else family
+
+
+def _settings(state: Tensors) -> Settings:
+    return {
+        "num_classes": int(state["conv_out.conv_out.weight"].shape[0]),
+        "in_channels": int(state["cp.resnet.conv1.weight"].shape[1]),
+        "aux": "conv_out16.conv_out.weight" in state,
+        "ffm_layout": "legacy" if "ffm.conv1.weight" in state else "current",
+    }
+
+
+def _unused(settings: Settings) -> tuple[str, ...]:
+    return () if settings.get("aux", True) else ("conv_out16.", "conv_out32.")
+
+
+register_family(
+    *bisenet_specs("v1", BiSeNetV1, "ResNet-18 context path"),
+    signature=CheckpointSignature(
+        "bisenetv1",
+        "cp.resnet.conv1.weight",
+        _settings,
+        lambda settings: bisenet_model_name("bisenetv1", settings),
+        dataset_normalization,
+        _unused,
+    ),
+)

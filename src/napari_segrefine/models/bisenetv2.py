@@ -10,8 +10,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bisenetv1 import INPUT_MULTIPLE, PAD_HINT, ConvBNReLU, global_mean
+from .base import SegRefineModel
+from .bisenetv1 import (
+    INPUT_MULTIPLE,
+    PAD_HINT,
+    ConvBNReLU,
+    bisenet_model_name,
+    bisenet_specs,
+    dataset_normalization,
+    global_mean,
+)
 from .checks import check_input, check_positive
+from .registry import CheckpointSignature, Settings, Tensors, register_family
 
 EXPANSION = 6
 
@@ -197,7 +207,7 @@ class SegmentHead(nn.Module):
         )
 
 
-class BiSeNetV2(nn.Module):
+class BiSeNetV2(SegRefineModel):
     """BiSeNet V2 returning logits.
 
     Eval mode returns a B x ``num_classes`` x H x W logit tensor; train mode returns a
@@ -253,3 +263,28 @@ class BiSeNetV2(nn.Module):
             self.aux5_4(feat32),
         )
         return (logits, *aux_logits)
+
+
+def _settings(state: Tensors) -> Settings:
+    return {
+        "num_classes": int(state["head.conv_out.1.weight"].shape[0]),
+        "in_channels": int(state["detail.S1.0.conv.weight"].shape[1]),
+        "aux": any(k.startswith("aux") for k in state),
+    }
+
+
+def _unused(settings: Settings) -> tuple[str, ...]:
+    return () if settings.get("aux", True) else ("aux2.", "aux3.", "aux4.", "aux5_4.")
+
+
+register_family(
+    *bisenet_specs("v2", BiSeNetV2, "detail + semantic branches"),
+    signature=CheckpointSignature(
+        "bisenetv2",
+        "detail.S1.0.conv.weight",
+        _settings,
+        lambda settings: bisenet_model_name("bisenetv2", settings),
+        dataset_normalization,
+        _unused,
+    ),
+)

@@ -18,12 +18,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .. import __version__
 from ..errors import SegRefineError
 from ..io.atomic import atomic_output, give_default_permissions
 from ..limits import check_archive
+from .config import ModelConfig, build_model, model_config
 from .config_schema import check_finite, check_model_size, parse_header
 from .guess import guess_config
-from .registry import ModelConfig, build_model, get_spec, model_config
+from .registry import get_spec
 
 META_KEY = "segrefine"
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "net")
@@ -45,8 +47,6 @@ def save_checkpoint(
     Returns:
         The path written.
     """
-    from .. import __version__
-
     config = model_config(model)
     path = Path(path)
     if path.suffix != ".safetensors":

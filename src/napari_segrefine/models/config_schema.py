@@ -21,7 +21,8 @@ from torch import nn
 
 from ..errors import SegRefineError
 from ..limits import check_memory
-from .registry import ModelConfig, get_spec
+from .config import ModelConfig
+from .registry import get_spec
 
 # Bounds of the integer constructor settings, by name (far above any real model).
 INT_RANGES = {
@@ -101,7 +102,7 @@ def check_settings(arch: str, kwargs: dict[str, Any], path: Path) -> None:
     Raises:
         SegRefineError: an unknown setting, a wrong type, or a value out of `INT_RANGES`.
     """
-    parameters = inspect.signature(get_spec(arch).model_class()).parameters
+    parameters = inspect.signature(get_spec(arch).model_class).parameters
     for name, value in kwargs.items():
         if name not in parameters:
             raise _fail(path, f"{arch} has no setting {name!r}")
@@ -154,7 +155,7 @@ def check_model_size(config: ModelConfig, path: Path) -> None:
     """
     spec = get_spec(config.arch)
     with torch.device("meta"):
-        model = spec.model_class()(**config.kwargs)
+        model = spec.model_class(**config.kwargs)
     values = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
     check_memory(
         values * 4,

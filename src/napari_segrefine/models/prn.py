@@ -23,8 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SegRefineError
+from .base import SegRefineModel
 from .checks import check_input
+from .normalization import PROBABILITY_NORM
 from .prn_blocks import PRNDecoderStage, PRNEncoder
+from .registry import CheckpointSignature, ModelSpec, Settings, Tensors, register_family
 
 VARIANTS = ("p64", "p4", "p0")
 DEFAULT_GRID = {"p64": 8, "p4": 4}
@@ -90,7 +93,7 @@ def upstream_skip_row_order(rows: int, device: torch.device) -> Tensor | None:
     return order
 
 
-class PatchRefineNet(nn.Module):
+class PatchRefineNet(SegRefineModel):
     """PatchRefineNet on a B x 1 x H x W probability map (H, W multiples of 8).
 
     In eval mode the batched local decoder equals a per-tile loop to float error. In
@@ -131,6 +134,10 @@ class PatchRefineNet(nn.Module):
             if name is not None:
                 head = nn.Sequential(nn.Conv2d(width, 1, kernel, padding=kernel // 2))
                 self.add_module(name, head)
+
+    def encoder_modules(self) -> list[nn.Module]:
+        """The encoder that both decoders share; freezing it trains only the decoders."""
+        return [self.encoding]
 
     @property
     def has_local(self) -> bool:
@@ -211,3 +218,50 @@ def _check_settings(variant: str, width: int, patch_size: int | None) -> None:
         raise SegRefineError(
             f"PRN patch_size must be a positive multiple of {PATCH_MULTIPLE}, got {patch_size}"
         )
+
+
+def _settings(state: Tensors) -> Settings:
+    """Variant and width; a header-less full-width P64 file is upstream's ``p64_weights.th``.
+
+    Upstream published only full-width P64 files (our own files carry a header), so
+    those get ``upstream_row7_quirk=True`` and reproduce the published numbers.
+    """
+    if any(k.startswith("out_local") for k in state):
+        variant = "p64"
+    elif any(k.startswith("conv_last_local") for k in state):
+        variant = "p4"
+    else:
+        variant = "p0"
+    width = int(state["encoding.RRCNN1.Conv_1x1.weight"].shape[0])
+    quirk = variant == "p64" and width == 32
+    return {"variant": variant, "width": width, "upstream_row7_quirk": quirk}
+
+
+def _model_name(settings: Settings) -> str:
+    lite = "_lite" if settings["width"] == 16 and settings["variant"] == "p64" else ""
+    return f"prn_{settings['variant']}{lite}"
+
+
+def _spec(name: str, kwargs: Settings, description: str, weights: tuple = ()) -> ModelSpec:
+    help_line = f"PatchRefineNet on probability maps, {description}"
+    return ModelSpec(
+        name, "prn", PatchRefineNet, kwargs, PROBABILITY_NORM, "probability", help_line, weights
+    )
+
+
+register_family(
+    _spec(
+        "prn_p64",
+        {"variant": "p64"},
+        "8x8 local patches",
+        ("prn_p64_duts", "prn_p64_kvasir", "prn_p64_deepglobe"),
+    ),
+    _spec("prn_p4", {"variant": "p4"}, "4x4 local patches"),
+    _spec("prn_p0", {"variant": "p0"}, "global path only"),
+    _spec(
+        "prn_p64_lite", {"variant": "p64", "width": 16}, "8x8 patches, half width (shipped demo)"
+    ),
+    signature=CheckpointSignature(
+        "prn", "encoding.RRCNN1.Conv_1x1.weight", _settings, _model_name
+    ),
+)

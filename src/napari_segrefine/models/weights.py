@@ -1,9 +1,10 @@
-"""Published upstream weights and the weights shipped with the package.
+"""Where a model's weights come from: shipped, cache, download or a file (`resolve_weights`).
 
-BiSeNet release files are downloaded with pooch into a cache folder
-(``$NAPARI_SEGREFINE_CACHE``, else the OS cache dir). BASNet and PatchRefineNet
-weights live on Google Drive, which needs a browser: we print where to download
-them and where to put them.
+`resolve_weights` is the one resolver that `create_model(pretrained=...)`, the CLI,
+the widgets and the demo all use. BiSeNet release files are downloaded with pooch
+into a cache folder (``$NAPARI_SEGREFINE_CACHE``, else the OS cache dir). BASNet and
+PatchRefineNet weights live on Google Drive, which needs a browser: we say where to
+download them and where to put them in the cache.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SegRefineError
-from .registry import ModelSpec
+from .registry import get_spec
 
 CACHE_ENV = "NAPARI_SEGREFINE_CACHE"
+SHIPPED = "shipped"  # `resolve_weights` source: the demo weights shipped in the package
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 _BISENET_RELEASE = "https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/"
 
@@ -167,14 +169,52 @@ def shipped_weights_path(arch: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def default_weights_path(spec: ModelSpec) -> Path:
-    """Weights for ``pretrained=True``: shipped demo weights, else the first published."""
-    shipped = shipped_weights_path(spec.name)
-    if shipped is not None:
+def available_weights(arch: str) -> list[str]:
+    """The named weights ``arch`` can load, the best first: `SHIPPED`, then published."""
+    shipped = [SHIPPED] if shipped_weights_path(arch) is not None else []
+    return [*shipped, *get_spec(arch).weights]
+
+
+def resolve_weights(
+    arch: str, source: bool | str | os.PathLike[str] = True, *, progress: bool = True
+) -> Path:
+    """The file that holds the weights of registered model ``arch``.
+
+    Args:
+        arch: a registered model name.
+        source: True: the best of `available_weights` (shipped demo weights, else the
+            first published weights); `SHIPPED`; the name of published weights (from
+            the cache, else downloaded; see `PUBLISHED_WEIGHTS`); or a checkpoint path.
+        progress: show a download progress bar.
+
+    Raises:
+        SegRefineError: one line saying what is missing and how to get it.
+    """
+    if source is True:
+        choices = available_weights(arch)
+        if not choices:
+            raise SegRefineError(
+                f"{arch} has no shipped or published weights; give a checkpoint file of "
+                "trained weights instead, train it (napari-segrefine train), or start from "
+                "random weights (--untrained, or pretrained=False)"
+            )
+        source = choices[0]
+    if source is False:
+        raise SegRefineError(f"no weights asked for {arch}; pass True, a name or a path")
+    if source == SHIPPED:
+        shipped = shipped_weights_path(arch)
+        if shipped is None:
+            raise SegRefineError(
+                f"{arch} has no shipped demo weights; choose one of "
+                f"{available_weights(arch) or 'none'} or a checkpoint file"
+            )
         return shipped
-    if not spec.weights:
+    if isinstance(source, str) and source in PUBLISHED_WEIGHTS:
+        return fetch_weights(source, progress=progress)
+    path = Path(source).expanduser()
+    if not path.is_file():
         raise SegRefineError(
-            f"{spec.name} has no published or shipped weights; train it "
-            "(napari-segrefine train) or pass a checkpoint path as pretrained="
+            f"no weights file at {str(path)!r}; check the path, or pass True, "
+            f"{SHIPPED!r} or a published name ({', '.join(PUBLISHED_WEIGHTS)})"
         )
-    return fetch_weights(spec.weights[0])
+    return path

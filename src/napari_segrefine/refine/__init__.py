@@ -1,29 +1,19 @@
 """Refinement: patch-optimal thresholds (PRN pseudo-labels) and the PRN refinement pipeline.
 
-``napari_segrefine.refine`` is both this package and, as the public API promises, the
-function ``refine(prob, ...)``: importing the subpackage sets the attribute on the
-parent package, so the module itself is made callable and forwards to `refine`.
+``napari_segrefine.refine`` (the attribute of the package root) is the function
+`refine`; this subpackage is imported by its full name, e.g.
+``from napari_segrefine.refine import patch_optimal_thresholds``.
 """
 
-import sys
-import types
-
-from .pipeline import combine_prn_outputs, refine, refine_stats
+from .pipeline import combine_prn_outputs, iter_refine, refine, refine_stats
 from .thresholds import DEFAULT_THRESHOLDS, make_pseudo_labels, patch_optimal_thresholds
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "combine_prn_outputs",
+    "iter_refine",
     "make_pseudo_labels",
     "patch_optimal_thresholds",
     "refine",
     "refine_stats",
 ]
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return refine(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

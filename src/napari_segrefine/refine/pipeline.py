@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Generator
+
 import numpy as np
 import torch
 from scipy import ndimage
 from torch import nn
 
 from ..errors import SegRefineError
+from ..generators import Progress, ProgressCallback, drain_to_callback
 from .fallback import adaptive_threshold_mask
 from .patches import (
     as_binary_mask,
@@ -16,7 +20,7 @@ from .patches import (
     patch_pixel_counts,
     patch_sums,
 )
-from .prn_windows import ProgressCallback, StopFlag, prn_probabilities
+from .prn_windows import iter_prn_probabilities
 
 DILATION = np.ones((3, 3), dtype=bool)
 
@@ -31,9 +35,39 @@ def refine(
     window: int = 512,
     overlap: float = 0.25,
     progress: ProgressCallback | None = None,
-    stop: StopFlag | None = None,
+    stop: threading.Event | None = None,
 ) -> np.ndarray:
-    """Refine the mask of a probability map.
+    """Refine the mask of a probability map: `iter_refine`, drained.
+
+    Takes `iter_refine`'s arguments, and ``progress``: called as
+    ``progress(windows done, windows in all)`` after each window (the fallback
+    reports ``(1, 1)``).
+    """
+    events = iter_refine(
+        prob,
+        patch_size=patch_size,
+        prn=prn,
+        threshold=threshold,
+        device=device,
+        window=window,
+        overlap=overlap,
+        stop=stop,
+    )
+    return drain_to_callback(events, progress)
+
+
+def iter_refine(
+    prob: np.ndarray,
+    *,
+    patch_size: int = 64,
+    prn: nn.Module | None = None,
+    threshold: float = 0.5,
+    device: str | torch.device = "auto",
+    window: int = 512,
+    overlap: float = 0.25,
+    stop: threading.Event | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """Refine the mask of a probability map, yielding a `Progress` after each window.
 
     With a PRN model (``create_model("prn_p64")`` or a loaded checkpoint), PRN runs at
     ``patch_size`` on maps of any size: the map is mirror-padded to whole patches and,
@@ -57,11 +91,11 @@ def refine(
             moved there. Unused by the fallback.
         window: largest PRN window side in pixels.
         overlap: fraction of a window shared with its neighbour, in [0, 1).
-        progress: called with (windows done, windows in all); the fallback reports (1, 1).
-        stop: an event checked between windows; when set, `Cancelled` is raised.
+        stop: a `threading.Event` checked between windows; when set, `Cancelled` is
+            raised.
 
     Returns:
-        uint8 (H, W) mask of 0 and 1.
+        uint8 (H, W) mask of 0 and 1 (as the generator's return value).
     """
     prob = as_probability_map(prob)
     patch_size = check_patch_size(patch_size)
@@ -69,17 +103,15 @@ def refine(
         raise SegRefineError(f"threshold must lie strictly between 0 and 1, got {threshold!r}")
     if prn is None:
         mask = adaptive_threshold_mask(prob, patch_size, threshold)
-        if progress is not None:
-            progress(1, 1)
+        yield Progress(1, 1, "adaptive thresholds")
         return mask
-    global_prob, local_prob = prn_probabilities(
+    global_prob, local_prob = yield from iter_prn_probabilities(
         prn,
         prob,
         patch_size=patch_size,
         device=device,
         window=window,
         overlap=overlap,
-        progress=progress,
         stop=stop,
     )
     return combine_prn_outputs(global_prob, local_prob, threshold)

@@ -7,6 +7,7 @@ from .loop import (
     TrainEvent,
     TrainState,
     finetune,
+    iter_finetune,
     run_finetune,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "TrainEvent",
     "TrainState",
     "finetune",
+    "iter_finetune",
     "run_finetune",
     "split_samples",
 ]

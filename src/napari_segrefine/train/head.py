@@ -28,9 +28,9 @@ from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_fir
 from ..errors import SegRefineError
 from ..metrics import iou
 from ..models.adapted import AdaptedModel
+from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from ..models.normalization import normalize
-from ..models.registry import ModelConfig, build_model, model_config
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed in windows of this side around corrected pixels

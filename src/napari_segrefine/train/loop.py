@@ -1,8 +1,9 @@
 """Fine-tune a model on (image, corrected label, valid mask) triples.
 
-`finetune` is a generator: it yields a `TrainEvent` after every step (loss, and the
-validation IoU when one was measured) and returns a `FinetuneResult` holding the
-model with its best weights. Set the ``stop`` event to end it cleanly between steps.
+`iter_finetune` is a generator: it yields a `TrainEvent` after every step (loss, and
+the validation IoU when one was measured) and returns a `FinetuneResult` holding the
+model with its best weights; `finetune` drains it. Set the ``stop`` event to end it
+cleanly between steps: the result then keeps the best weights so far.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..engine import resolve_device
 from ..errors import SegRefineError
-from ..generators import drain
-from ..models.registry import get_spec, model_config
+from ..generators import Progress, drain
+from ..models import get_spec, model_config
 from .datasets import CorrectionDataset, split_samples
 from .steps import TaskAdapter, task_adapter
 
@@ -58,16 +59,19 @@ class FinetuneConfig:
             raise SegRefineError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
-@dataclass
-class TrainEvent:
-    """Progress of one step; ``val_iou`` is set on the steps that validated."""
+@dataclass(frozen=True)
+class TrainEvent(Progress):
+    """Progress of one step (``done`` steps of ``total``); ``val_iou`` on validation steps."""
 
-    step: int
-    total: int
-    loss: float
+    loss: float = 0.0
     val_iou: float | None = None
     best_iou: float | None = None
     seconds_left: float = 0.0
+
+    @property
+    def step(self) -> int:
+        """The step just done (``done``)."""
+        return self.done
 
 
 @dataclass
@@ -112,21 +116,17 @@ class FinetuneResult:
 
 
 def _train_mode(model: nn.Module, config: FinetuneConfig) -> None:
-    """Train mode, with frozen parts held in eval mode (no BatchNorm statistics drift).
+    """Train mode, with frozen BatchNorm statistics unless the config says otherwise.
 
     Frozen BatchNorm statistics are the default: a few corrected patches are too
-    narrow a sample to re-estimate them, and doing so degrades the whole image.
+    narrow a sample to re-estimate them, and doing so degrades the whole image. A
+    frozen encoder (`SegRefineModel.freeze_encoder`) stays in eval mode by itself.
     """
     model.train()
     if config.freeze_batchnorm:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
-    if config.freeze_encoder:
-        for module in model.encoder_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad_(False)
 
 
 def _validation_set(val_samples, adapter: TaskAdapter, config: FinetuneConfig):
@@ -161,9 +161,58 @@ def _batches(dataset: CorrectionDataset, first_step: int, config: FinetuneConfig
     return iter(DataLoader(items, size, sampler=order, num_workers=config.num_workers))
 
 
+def _validate_when_due(
+    adapter: TaskAdapter,
+    model: nn.Module,
+    val_items: list | None,
+    device: torch.device,
+    state: TrainState,
+    config: FinetuneConfig,
+) -> float | None:
+    """Validation IoU on validation steps (keeping the best weights), else None."""
+    due = state.step % config.val_every == 0 or state.step == config.steps
+    if val_items is None or not due:
+        return None
+    val_iou = adapter.validate(model, val_items, device)
+    if state.best_iou is None or val_iou > state.best_iou:
+        state.best_iou, state.since_best, state.improved = val_iou, 0, True
+        state.best_weights = copy.deepcopy(model.state_dict())
+    else:
+        state.since_best += 1
+    return val_iou
+
+
+def _event(
+    state: TrainState, total: int, loss: float, val_iou: float | None, seconds_left: float
+) -> TrainEvent:
+    message = f"step {state.step}/{total}, loss {loss:.4f}"
+    if state.best_iou is not None:
+        message += f", best val IoU {state.best_iou:.3f}"
+    message += f", {seconds_left:.0f} s left"
+    return TrainEvent(state.step, total, message, loss, val_iou, state.best_iou, seconds_left)
+
+
+Samples = Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+
+
 def finetune(
     model: nn.Module,
-    samples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    samples: Samples,
+    config: FinetuneConfig | None = None,
+    *,
+    stop: threading.Event | None = None,
+    resume: TrainState | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``model`` on corrected pixels: `iter_finetune`, drained."""
+    return drain(iter_finetune(model, samples, config, stop=stop, resume=resume))
+
+
+run_finetune = finetune  # its name before `finetune` drained `iter_finetune`
+
+
+def iter_finetune(
+    model: nn.Module,
+    samples: Samples,
     config: FinetuneConfig | None = None,
     *,
     stop: threading.Event | None = None,
@@ -176,8 +225,10 @@ def finetune(
             PRN samples are (probability map, ground truth, valid)).
         samples: (image, label, valid) triples; ``valid`` marks the corrected or
             confirmed pixels (None: all). Only those pixels drive the loss.
-        config: settings; defaults to `FinetuneConfig()`.
-        stop: set it to stop between steps; the best weights so far are kept.
+        config: settings; defaults to `FinetuneConfig()`. ``freeze_encoder`` freezes
+            the model's `encoder_modules` (for PRN: the encoder both decoders share).
+        stop: set it to stop between steps; the result keeps the best weights so far
+            and says ``stopped_by_user``.
         resume: a `TrainState` from an earlier result to continue from.
 
     Yields:
@@ -196,6 +247,7 @@ def finetune(
     val_items = _validation_set(val_samples, adapter, config)
     device = resolve_device(config.device)
     model.to(device)
+    model.freeze_encoder(config.freeze_encoder)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     state = resume or TrainState()
@@ -220,20 +272,10 @@ def finetune(
         loss.backward()
         optimizer.step()
         state.step += 1
-        event = TrainEvent(state.step, config.steps, float(loss.detach()))
-        if val_items is not None and (
-            state.step % config.val_every == 0 or state.step == config.steps
-        ):
-            event.val_iou = adapter.validate(model, val_items, device)
-            if state.best_iou is None or event.val_iou > state.best_iou:
-                state.best_iou, state.since_best, state.improved = event.val_iou, 0, True
-                state.best_weights = copy.deepcopy(model.state_dict())
-            else:
-                state.since_best += 1
-        event.best_iou = state.best_iou
+        val_iou = _validate_when_due(adapter, model, val_items, device, state, config)
         elapsed = time.perf_counter() - started
-        done = state.step - first_step
-        event.seconds_left = elapsed / done * (config.steps - state.step)
+        seconds_left = elapsed / (state.step - first_step) * (config.steps - state.step)
+        event = _event(state, config.steps, float(loss.detach()), val_iou, seconds_left)
         state.history.append(event)
         yield event
         if state.since_best >= config.patience:
@@ -251,8 +293,3 @@ def finetune(
         "final_loss": state.history[-1].loss if state.history else None,
     }
     return result
-
-
-def run_finetune(model: nn.Module, samples, config: FinetuneConfig | None = None, **kwargs):
-    """Drive `finetune` to the end and return its `FinetuneResult` (no progress)."""
-    return drain(finetune(model, samples, config, **kwargs))

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.registry import ModelConfig
+from ..models.config import ModelConfig
+from ..refine.thresholds import patch_optimal_thresholds
 from .datasets import CorrectionDataset
 from .losses import basnet_hybrid_loss, bisenet_loss, prn_loss
 
@@ -73,8 +74,6 @@ class TaskAdapter:
         return bisenet_loss(outputs, label, valid)
 
     def _pseudo_labels(self, prob: Tensor, gt: Tensor) -> Tensor:
-        from ..refine import patch_optimal_thresholds
-
         labels = [
             patch_optimal_thresholds(p[0].cpu().numpy(), g[0].cpu().numpy(), self.prn_patch_size)[
                 1

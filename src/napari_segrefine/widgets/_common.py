@@ -30,7 +30,6 @@ from qtpy.QtWidgets import QFrame, QSizePolicy
 from ..correction import CorrectionSession
 from ..engine import Progress
 from ..errors import Cancelled, SegRefineError
-from ..train import TrainEvent
 
 LOG = logging.getLogger("napari_segrefine.widgets")
 
@@ -72,14 +71,9 @@ def _guarded(job: Job, stop: threading.Event) -> Generator[Any, None, _Outcome]:
 
 
 def describe(event: Any) -> tuple[int, int, str]:
-    """(done, total, text) of a job's event: engine `Progress`, `TrainEvent` or a pair."""
+    """(done, total, text) of a job's event: a `Progress` (`TrainEvent` too) or a pair."""
     if isinstance(event, Progress):
         return event.done, event.total, event.message
-    if isinstance(event, TrainEvent):
-        text = f"step {event.step}/{event.total}, loss {event.loss:.4f}"
-        if event.best_iou is not None:
-            text += f", best val IoU {event.best_iou:.3f}"
-        return event.step, event.total, f"{text}, {event.seconds_left:.0f} s left"
     if isinstance(event, tuple) and len(event) == 2:
         return int(event[0]), int(event[1]), f"{event[0]}/{event[1]}"
     return 0, 0, str(event)

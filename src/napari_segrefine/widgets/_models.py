@@ -12,7 +12,7 @@ from torch import nn
 from ..engine.device import PRECISIONS
 from ..errors import SegRefineError
 from ..models import create_model, get_spec, list_models, load_checkpoint
-from ..models.weights import fetch_weights, shipped_weights_path
+from ..models.weights import SHIPPED, resolve_weights, shipped_weights_path
 
 DEMO = "demo weights (shipped)"
 RANDOM = "random init (untrained)"
@@ -43,12 +43,10 @@ def load_model(arch: str, weights: str, checkpoint: str | Path | None = None) ->
                 ".th file, or other weights"
             )
         return load_checkpoint(checkpoint)
-    if weights == DEMO:
-        return create_model(arch, pretrained=str(shipped_weights_path(arch)))
-    if weights.startswith(PUBLISHED):
-        path = fetch_weights(weights[len(PUBLISHED) :], progress=False)
-        return create_model(arch, pretrained=str(path))
-    return create_model(arch)
+    if weights == RANDOM:
+        return create_model(arch)
+    source = SHIPPED if weights == DEMO else weights[len(PUBLISHED) :]
+    return create_model(arch, pretrained=resolve_weights(arch, source, progress=False))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ..correction import GAINED, LOST, CorrectionSession, change_map, keep_corre
 from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import load_checkpoint, save_checkpoint
-from ..train import FinetuneConfig, FinetuneResult, TrainEvent, finetune
+from ..train import FinetuneConfig, FinetuneResult, TrainEvent, iter_finetune
 from ._common import (
     MASK,
     Dock,
@@ -66,7 +66,7 @@ def finetune_job(
     Stop ends the training (the best weights so far are kept); the re-prediction then
     starts with the stop event cleared, so a second Stop cancels it.
     """
-    result = yield from finetune(model, samples, config, stop=stop)
+    result = yield from iter_finetune(model, samples, config, stop=stop)
     stop.clear()
     shown = {}
     for session in sessions:
