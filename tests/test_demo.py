@@ -9,7 +9,7 @@ from napari_segrefine.io import read_image
 
 def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     settings = DemoSettings(
-        domain="polyps", size=96, corrected_patches=2, review_patch=32, prn_patch=16, steps=1
+        domain="polyps", size=96, corrected_patches=2, review_patch=32, prn_patch=16, trees=4
     )
     lines = []
     result = run_demo(tmp_path, settings, log=lines.append)
@@ -20,7 +20,7 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
         chosen[patch.slices] = True
     corrected = read_image(tmp_path / "corrected_pixels.tif").array > 0
     np.testing.assert_array_equal(corrected, chosen)
-    assert {"before", "PRN refined", "after fine-tune", "held-out after"} <= set(result.rows)
+    assert {"before", "PRN refined", "after update", "held-out after"} <= set(result.rows)
     assert all(0 <= row["IoU"] <= 1 for row in result.rows.values())
     names = {p.name for p in result.files}
     assert {"mask_before.tif", "mask_after.tif", "overview.png"} <= names
@@ -31,8 +31,8 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
 
 def test_demo_command(tmp_path, capsys):
     code = main(
-        ["demo", "--out", str(tmp_path), "--size", "64", "--steps", "1", "--domain", "salient"]
+        ["demo", "--out", str(tmp_path), "--size", "64", "--trees", "4", "--domain", "salient"]
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "after fine-tune" in out and "overview.png" in out
+    assert "after update" in out and "overview.png" in out

@@ -1,8 +1,8 @@
 """The whole correction loop on shipped sample data, offline, in about a minute on a CPU.
 
 predict -> boundary -> PRN refine -> a simulated user corrects the top-ranked patches
--> short fine-tune on just those pixels -> predict again; metrics before and after on
-the corrected image and on a held-out image of the same domain. The loop is a
+-> a head fitted to just those pixels (seconds, guarded) -> predict again; metrics
+before and after on the corrected image and on a held-out image of the same domain. The loop is a
 `CorrectionSession`, the same one the napari widgets show.
 """
 
@@ -23,7 +23,7 @@ from .generators import drain
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
 from .models.weights import SHIPPED, available_weights
 from .ranking import PatchScore
-from .train import FinetuneConfig, run_finetune
+from .train.head import HeadConfig, fit_head
 
 DEMO_SEED = 7
 HELD_OUT_SEED = 8
@@ -38,9 +38,7 @@ class DemoSettings:
     corrected_patches: int = 4
     review_patch: int = 64
     prn_patch: int = 32
-    steps: int = 25
-    lr: float = 1e-4
-    freeze_encoder: bool = True
+    trees: int = 64
     device: str = "auto"
 
 
@@ -109,17 +107,15 @@ def run_demo(
     for patch in result.patches:
         session.paint(patch.slices, sample.label[patch.slices])
     ((_, _, valid),) = session.training_samples()
-    log(f"4/5 fine-tune {settings.steps} steps on {int(valid.sum())} corrected pixels")
-    config = FinetuneConfig(
-        steps=settings.steps,
-        lr=settings.lr,
-        batch_size=4,
-        patch_size=128,
-        val_fraction=0.0,
-        freeze_encoder=settings.freeze_encoder,
-        device=settings.device,
+    log(f"4/5 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
+    update = fit_head(
+        model,
+        session.training_samples(),
+        HeadConfig(num_trees=settings.trees, device=settings.device),
     )
-    run_finetune(model, session.training_samples(), config)
+    log(f"    {update.reason} ({update.seconds:.1f} s)")
+    if update.adopted:
+        model = update.model
     log("5/5 predict again")
     after = session.predict(model, device=settings.device)
     held_after = predict(model, held_out.image, device=settings.device)
@@ -128,7 +124,7 @@ def run_demo(
         "corrected patches after": _region_scores(after.mask, sample.label, valid),
         "before": _scores(before.mask, sample.label, before.probabilities),
         "PRN refined": _scores(refined, sample.label),
-        "after fine-tune": _scores(after.mask, sample.label, after.probabilities),
+        "after update": _scores(after.mask, sample.label, after.probabilities),
         "held-out before": _scores(held_before.mask, held_out.label, held_before.probabilities),
         "held-out after": _scores(held_after.mask, held_out.label, held_after.probabilities),
     }

@@ -184,8 +184,8 @@ def test_nan_weights_from_a_diverged_training_are_not_saved(cli, dataset, tmp_pa
     """``--lr 1e6`` blows the weights up; the checkpoint is refused, nothing written."""
     out = tmp_path / "m.safetensors"
     result = cli(
-        "train", "--images", dataset[0], "--labels", dataset[1], "--checkpoint",
-        checkpoints["basnet_lite"], "--steps", "3", "--lr", "1e6", "--patch", "32",
+        "train", "--images", dataset[0], "--labels", dataset[1], "--kind", "finetune",
+        "--checkpoint", checkpoints["basnet_lite"], "--steps", "3", "--lr", "1e6", "--patch", "32",
         "--batch-size", "2", "--val-fraction", "0", "--device", "cpu", "--out", out,
     )  # fmt: skip
     _one_error_line(result, "NaN or infinite", "--lr")

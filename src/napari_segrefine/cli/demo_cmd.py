@@ -13,19 +13,21 @@ from ..demo import DemoSettings, format_table, run_demo
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="predict, refine, correct 4 patches, fine-tune and predict again on sample data",
+        help="predict, refine, correct 4 patches, adapt and predict again on sample data",
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     parser.add_argument("--domain", choices=DOMAINS, default=DemoSettings.domain)
     parser.add_argument("--size", type=int, default=DemoSettings.size, help="image side (px)")
-    parser.add_argument("--steps", type=int, default=DemoSettings.steps, help="fine-tune steps")
+    parser.add_argument(
+        "--trees", type=int, default=DemoSettings.trees, help="trees of the fitted head"
+    )
     parser.add_argument("--device", default=DemoSettings.device)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     settings = DemoSettings(
-        domain=args.domain, size=args.size, steps=args.steps, device=args.device
+        domain=args.domain, size=args.size, trees=args.trees, device=args.device
     )
     result = run_demo(args.out, settings, log=lambda line: print(line, file=sys.stderr))
     print(format_table(result.rows))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any, TypeVar
 
 from ..errors import Cancelled, SegRefineError
 
 T = TypeVar("T")
-ProgressCallback = Callable[[int, int], None]
 POLL_S = 0.05
 
 _FINISHED = object()

@@ -1,9 +1,11 @@
 """Instant adaptation: fit a tree head to the corrected pixels in seconds, guarded.
 
 `fit_head` computes per-pixel features (filters plus the base network's own outputs
-and early activations, see `AdaptedModel`) at the corrected pixels only, window by
-window, grows a random forest on them (scikit-learn), and stores its trees in an
-`AdaptedModel` that predicts like any other model.
+and early activations, see `AdaptedModel`) at the corrected pixels, window by window,
+grows a random forest on them (scikit-learn), and stores its trees in an
+`AdaptedModel` that predicts like any other model. Context pixels, the current
+model's own answers in a few uncorrected windows, also train it, weighted by how well
+that model agrees with the corrections, so the head keeps what was right elsewhere.
 
 The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
 cross-validated on blocks it did not see and compared with the current model on the
@@ -47,6 +49,8 @@ class HeadConfig:
     max_pixels: int = 40_000
     deep: str = "encoder"
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
+    context_weight: float = 2.0
+    context_windows: int = 4
     folds: int = 3
     guard_trees: int = 24
     tolerance: float = 0.01
@@ -54,6 +58,8 @@ class HeadConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if not 0 <= self.context_weight <= 10:
+            raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
         for name in ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees"):
             if int(getattr(self, name)) < 1:
                 raise SegRefineError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -106,18 +112,19 @@ def fit_head(
     head = new_head(base, config)
     device = resolve_device(config.device)
     head.to(device)
-    rows, labels, groups, current = _corrected_pixels(head, samples, config, device)
+    rng = np.random.default_rng(config.seed)
+    rows, labels, groups, current, context = _training_pixels(head, samples, config, device, rng)
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
             "the corrected pixels are all "
             f"{'foreground' if labels[0] else 'background'}; correct or confirm some pixels "
             "of the other class too, then update again"
         )
-    rng = np.random.default_rng(config.seed)
     keep = rng.permutation(len(labels))[: config.max_pixels]
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    head_iou, current_iou = _guard(rows, labels, groups, current, config)
-    forest = _forest(config.num_trees, config).fit(rows, labels)
+    context = _weighted_context(context, labels, current, config)
+    head_iou, current_iou = _guard(rows, labels, groups, current, context, config)
+    forest = _fit(config.num_trees, config, (rows, labels, np.ones(len(labels))), context)
     set_trees(head, forest)
     adopted, reason = _verdict(head_iou, current_iou, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
@@ -174,18 +181,38 @@ def set_trees(head: AdaptedModel, forest: RandomForestClassifier) -> None:
     head.segrefine_config.kwargs.update(num_trees=len(trees), num_nodes=nodes, depth=depth)
 
 
-def _forest(trees: int, config: HeadConfig) -> RandomForestClassifier:
-    return RandomForestClassifier(
+def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:
+    """A forest grown on the union of (rows, labels, weights) parts."""
+    rows, labels, weights = (np.concatenate(column) for column in zip(*parts))
+    forest = RandomForestClassifier(
         n_estimators=trees,
         max_depth=config.max_depth,
         min_samples_leaf=2,
         n_jobs=-1,
         random_state=config.seed,
     )
+    return forest.fit(rows, labels, sample_weight=weights)
 
 
-def _guard(rows, labels, groups, current, config: HeadConfig) -> tuple[float | None, float]:
-    """Cross-validated head IoU on held-out blocks, and the current model's IoU there."""
+def _weighted_context(context, labels, current, config: HeadConfig):
+    """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
+
+    The trust is the current model's IoU on the corrected pixels: where it agrees with
+    the user, its answers elsewhere are worth keeping; where it is useless, they are not.
+    """
+    rows, answers = context
+    weight = config.context_weight * iou(current[None], labels[None])
+    if weight == 0 or not len(answers):
+        return rows[:0], answers[:0], np.zeros(0)
+    return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
+
+
+def _guard(rows, labels, groups, current, context, config) -> tuple[float | None, float]:
+    """Cross-validated head IoU on held-out corrected blocks, and the current model's there.
+
+    Context pixels (the current model's own confident answers away from the
+    corrections) always train, never test.
+    """
     current_iou = iou(current[None], labels[None])
     folds = min(config.folds, len(np.unique(groups)))
     if folds < 2:
@@ -195,10 +222,10 @@ def _guard(rows, labels, groups, current, config: HeadConfig) -> tuple[float | N
         if len(np.unique(labels[train])) < 2:
             held_out[test] = labels[train][0]
             continue
-        forest = _forest(config.guard_trees, config).fit(rows[train], labels[train])
-        held_out[test] = (
-            forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)] > 0.5
-        )
+        part = (rows[train], labels[train], np.ones(len(train)))
+        forest = _fit(config.guard_trees, config, part, context)
+        foreground = list(forest.classes_).index(True)
+        held_out[test] = forest.predict_proba(rows[test])[:, foreground] > 0.5
     return iou(held_out[None], labels[None]), current_iou
 
 
@@ -214,40 +241,62 @@ def _verdict(head_iou: float | None, current_iou: float, tolerance: float) -> tu
 
 
 @torch.no_grad()
-def _corrected_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device):
-    """Features, labels, block ids and current-model masks of every corrected pixel."""
-    rows, labels, groups, current = [], [], [], []
+def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
+    """Features, labels, block ids and current-model masks of every corrected pixel, and
+    (features, labels) of context pixels: the current model's answers elsewhere."""
+    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
+    for index, (image, label, valid) in enumerate(samples):
+        x, label, valid = _checked_sample(head, image, label, valid, index)
+        cells = list(_windows(valid))
+        others = [cell for cell in _windows(~valid) if cell not in cells]
+        if config.context_weight > 0:
+            picks = rng.permutation(len(others))[: config.context_windows]
+            cells += [others[i] for i in picks]
+        for window, inner in cells:
+            features, base_prob = _window_features(head, x, window, device)
+            top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
+            crop = (
+                slice(top, top + valid[inner].shape[0]),
+                slice(left, left + valid[inner].shape[1]),
+            )
+            inside, prob = features[:, crop[0], crop[1]], base_prob[crop]
+            spot = valid[inner]
+            rows_r, rows_c = np.nonzero(spot)
+            found[0].append(inside[:, spot].T)
+            found[1].append(label[inner][spot] != 0)
+            block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
+                rows_c + inner[1].start
+            ) // GROUP
+            found[2].append(index * 1_000_000_000 + block)
+            found[3].append(prob[spot] > 0.5)
+            free = np.flatnonzero(~spot.ravel())
+            sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
+            found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
+            found[5].append(prob.ravel()[sample] > 0.5)
+    if not found[0] or not sum(len(part) for part in found[1]):
+        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
+    rows, labels, groups, current, context_rows, context_labels = (
+        np.concatenate(part) for part in found
+    )
+    return rows, labels, groups, current, (context_rows, context_labels)
+
+
+def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
+    """The normalized model input, the label and the bool valid mask of one sample."""
     config_of = model_config(head)
     in_channels = int(config_of.kwargs["base"]["kwargs"].get("in_channels", 3))
-    for index, (image, label, valid) in enumerate(samples):
-        stack, _ = to_channels_first(np.asarray(image), None, None)
-        if len(stack) != 1:
-            raise SegRefineError(
-                "fit_head takes 2-D images; pass each slice of a stack as a sample"
-            )
-        x = normalize(match_channels(stack[0], in_channels), config_of.normalization)
-        label = np.asarray(label)
-        valid = np.ones(label.shape, bool) if valid is None else np.asarray(valid) != 0
-        if label.shape != x.shape[1:] or valid.shape != label.shape:
-            raise SegRefineError(
-                f"sample {index}: image {x.shape[1:]}, label {label.shape} and valid "
-                f"{valid.shape} must have the same height and width"
-            )
-        for window, inner in _windows(valid):
-            features, base_prob = _window_features(head, x, window, device)
-            spot = valid[inner]
-            top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
-            crop = (slice(top, top + spot.shape[0]), slice(left, left + spot.shape[1]))
-            rows.append(features[:, crop[0], crop[1]][:, spot].T)
-            labels.append(label[inner][spot] != 0)
-            current.append(base_prob[crop][spot] > 0.5)
-            block_r, block_c = np.nonzero(spot)
-            block_r = (block_r + inner[0].start) // GROUP
-            block_c = (block_c + inner[1].start) // GROUP
-            groups.append(index * 1_000_000_000 + block_r * 100_000 + block_c)
-    if not rows:
-        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    return tuple(np.concatenate(part) for part in (rows, labels, groups, current))
+    stack, _ = to_channels_first(np.asarray(image), None, None)
+    if len(stack) != 1:
+        raise SegRefineError("fit_head takes 2-D images; pass each slice of a stack as a sample")
+    x = normalize(match_channels(stack[0], in_channels), config_of.normalization)
+    label = np.asarray(label)
+    valid = np.ones(label.shape, bool) if valid is None else np.asarray(valid) != 0
+    if label.shape != x.shape[1:] or valid.shape != label.shape:
+        raise SegRefineError(
+            f"sample {index}: image {x.shape[1:]}, label {label.shape} and valid "
+            f"{valid.shape} must have the same height and width"
+        )
+    return x, label, valid
 
 
 def _windows(valid: np.ndarray):
