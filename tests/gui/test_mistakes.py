@@ -26,7 +26,7 @@ def test_every_widget_explains_that_there_is_no_image(viewer, notifications):
     assert len(errors) == 5
     assert "no image layer" in errors[0] and "no image layer" in errors[1]
     assert "no image layer" in errors[2]
-    assert "no model to fine-tune" in errors[3]
+    assert "no model yet" in errors[3]
     assert "no labels layer" in errors[4]
 
 

@@ -21,9 +21,10 @@ from torch import nn
 
 from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
 from ..errors import SegRefineError
-from ..generators import drain
+from ..generators import Progress, drain
 from ..ranking import PatchScore, rank_patches
 from ..refine import iter_refine
+from ..train.head import HeadConfig, HeadResult, fit_head
 from .edits import (
     Key,
     bounding_key,
@@ -236,6 +237,31 @@ class CorrectionSession:
         prediction = self.propose_update(update)
         self.set_prediction(prediction)
         return prediction
+
+    def iter_adapt(
+        self,
+        model: nn.Module,
+        config: HeadConfig | None = None,
+        *,
+        stop: threading.Event | None = None,
+    ) -> Generator[Any, None, tuple[HeadResult, Prediction | None]]:
+        """Fit a head to the corrections and, when its guard adopts it, predict with it.
+
+        Pure (see `set_prediction`); returns the `HeadResult` and the new prediction,
+        None when the head was not adopted (its ``reason`` says why).
+        """
+        samples = self.training_samples()
+        yield Progress(0, 0, f"fitting a head to {self.corrected_pixels} corrected pixels")
+        result = fit_head(model, samples, config)
+        if not result.adopted:
+            return result, None
+        threshold = self.prediction.threshold if self.prediction is not None else 0.5
+        prediction = yield from self.iter_predict(result.model, stop=stop, threshold=threshold)
+        return result, prediction
+
+    @property
+    def corrected_pixels(self) -> int:
+        return 0 if self.valid is None else int(np.count_nonzero(self.valid))
 
     # -- edits and history ----------------------------------------------------------
 

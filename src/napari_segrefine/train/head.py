@@ -197,14 +197,24 @@ def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:
 def _weighted_context(context, labels, current, config: HeadConfig):
     """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
 
-    The trust is the current model's IoU on the corrected pixels: where it agrees with
-    the user, its answers elsewhere are worth keeping; where it is useless, they are not.
+    The trust is the current model's agreement with the corrected pixels beyond chance
+    (Matthews correlation, 0 for a constant mask): where it agrees with the user, its
+    answers elsewhere are worth keeping; where it is useless, they are not.
     """
     rows, answers = context
-    weight = config.context_weight * iou(current[None], labels[None])
+    weight = config.context_weight * max(0.0, _matthews(current, labels))
     if weight == 0 or not len(answers):
         return rows[:0], answers[:0], np.zeros(0)
     return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
+
+
+def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
+    tp = float(np.sum(pred & truth))
+    tn = float(np.sum(~pred & ~truth))
+    fp = float(np.sum(pred & ~truth))
+    fn = float(np.sum(~pred & truth))
+    scale = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
 def _guard(rows, labels, groups, current, context, config) -> tuple[float | None, float]:

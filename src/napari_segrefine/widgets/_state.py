@@ -25,6 +25,9 @@ from ._views import SessionView
 WATCHED_ROLES = (MASK, CORRECTIONS, PROBABILITY)
 
 
+NO_MODEL = "no model yet: run Segment once (it loads the model), or load a checkpoint in Fine-tune"
+
+
 class ViewerState:
     """The model in use and the session of each image of one viewer."""
 

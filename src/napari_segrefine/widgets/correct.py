@@ -4,7 +4,9 @@ The mask and corrections layers hold the image session's own arrays: each stroke
 recorded as corrected (see `_views.SessionView`), and Ctrl+Z undoes mask and record
 together. "Next patch to check" (Shift+N) ranks the patches in a worker and moves the
 camera to the top one not yet corrected or confirmed; "Confirm patch" (Shift+C)
-records it as checked and moves on.
+records it as checked and moves on. "Update as I correct" fits a head to the
+corrections after each edit (in a worker, seconds) and shows its prediction when its
+guard adopts it; "Update now" does it once.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_info
 
 from ..correction import CorrectionSession
 from ..errors import SegRefineError
 from ..ranking import PatchScore
+from ..train.head import HeadResult
 from ._common import (
     IMAGE_KEY,
     Dock,
@@ -35,7 +38,7 @@ from ._common import (
     source_images,
     wrapped_label,
 )
-from ._state import state_for
+from ._state import NO_MODEL, state_for
 
 OUTLINE = "next patch"
 NEXT_KEY, CONFIRM_KEY = "Shift-N", "Shift-C"
@@ -66,6 +69,11 @@ def rank_job(session: CorrectionSession, patch_size: int, index: int | None, sto
     yield  # a generator, as every job
 
 
+def adapt_job(session: CorrectionSession, model: Any, stop) -> Any:
+    """Fit a head to the corrections and predict with it when adopted (in a worker)."""
+    return (yield from session.iter_adapt(model, stop=stop))
+
+
 class CorrectWidget(Dock):
     """Start editing, next patch to check, confirm patch; progress of the review."""
 
@@ -82,9 +90,19 @@ class CorrectWidget(Dock):
         self.status = wrapped_label("segment an image, then Start editing", "status")
         _, (cancel,) = buttons("Cancel")
         self.runner = TaskRunner("Next patch", self.next_button, cancel, self.status)
+        self.live = CheckBox(text="Update as I correct", value=False)
+        update_row, (self.update_button, update_cancel) = buttons("Update now", "Cancel")
+        self.update_status = wrapped_label("", "update status")
+        self.updater = TaskRunner("Update", self.update_button, update_cancel, self.update_status)
+        self.pending = False
         super().__init__()
-        self.lay_out([self.image, wrapped_label(HELP), self.patch_size, row, self.status])
+        self.lay_out(
+            [self.image, wrapped_label(HELP), self.patch_size, row, self.status, self.live,
+             update_row, self.update_status]
+        )  # fmt: skip
         cancel_when_closed(self, self.runner)
+        cancel_when_closed(self, self.updater)
+        self.update_button.changed.connect(self.update_now)
         self.watched: CorrectionSession | None = None
         self.edit_button.changed.connect(self.start_editing)
         self.next_button.changed.connect(self.next_patch)
@@ -105,6 +123,7 @@ class CorrectWidget(Dock):
         """Live counts while painting: follow the session's record."""
         if self.watched is not session:
             session.events.valid.connect(self._on_valid)
+            session.events.history.connect(self._on_edit)
             self.watched = session
 
     def start_editing(self) -> None:
@@ -191,6 +210,50 @@ class CorrectWidget(Dock):
             translate=layer.translate,
             metadata={IMAGE_KEY: layer.name},
         )
+
+    def update_now(self) -> Any:
+        """Fit a head to this image's corrections in a worker; show it if adopted."""
+        try:
+            layer, session = self._session()
+            if self.state.model is None:
+                raise SegRefineError(NO_MODEL)
+        except SegRefineError as error:
+            notify_error("Update", error)
+            return None
+        self.pending = False
+        job = partial(adapt_job, session, self.state.model)
+        return self.updater.start(
+            job,
+            on_done=partial(self._show_update, session),
+            on_finished=self._update_finished,
+            sessions=[session],
+        )
+
+    def _on_edit(self, *_: Any) -> None:
+        """After an edit: update now when live, or once the running update ends."""
+        if self.live.value:
+            if self.updater.busy:
+                self.pending = True
+            else:
+                self.update_now()
+
+    def _update_finished(self) -> None:
+        if self.pending and self.live.value:
+            self.update_now()
+
+    def _show_update(self, session: CorrectionSession, outcome: tuple) -> None:
+        result, prediction = outcome
+        self._describe_update(result)
+        if prediction is None:
+            return
+        session.set_prediction(prediction)
+        self.state.set_model(result.model, "head fitted to your corrections")
+
+    def _describe_update(self, result: HeadResult) -> None:
+        text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
+        self.update_status.value = f"Update: {text}"
+        if not result.adopted:
+            show_info(f"Update {text}")
 
     def _on_valid(self, key: Any) -> None:
         if self.watched is not None and self.watched.valid is not None:

@@ -44,14 +44,11 @@ from ._common import (
 )
 from ._models import CHECKPOINT_FILTER, device_choices
 from ._plot import TrainingPlot
-from ._state import state_for
+from ._state import NO_MODEL, state_for
 
 CHANGES = "changes"
 CHANGE_COLORS = {GAINED: "dodgerblue", LOST: "magenta"}
 LEARNING_RATES = ["1e-5", "3e-5", "1e-4", "3e-4", "1e-3"]
-NO_MODEL = (
-    "no model to fine-tune: run Segment once (it loads the model), or load a checkpoint here"
-)
 
 
 def finetune_job(

@@ -1,0 +1,54 @@
+"""`CorrectionSession.iter_adapt`: a head fitted to the corrections, guarded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_segrefine.correction import CorrectionSession
+from napari_segrefine.generators import drain
+from napari_segrefine.models import create_model
+from napari_segrefine.models.adapted import AdaptedModel
+from napari_segrefine.train.head import HeadConfig
+
+FAST = HeadConfig(num_trees=8, guard_trees=4, max_pixels=4000, deep="outputs")
+
+
+def _disk_session(tmp_path) -> tuple[CorrectionSession, np.ndarray]:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    label = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
+    image = (label * 120 + 60 + rng.normal(0, 12, label.shape)).clip(0, 255).astype(np.uint8)
+    session = CorrectionSession(image, name="disk", autosave_root=tmp_path)
+    return session, label
+
+
+def test_adapting_to_corrections_predicts_what_the_user_painted(tmp_path):
+    session, label = _disk_session(tmp_path)
+    model = create_model("basnet_lite", width=4)
+    session.predict(model)
+    key = (slice(16, 80), slice(16, 48))
+    session.paint(key, label[key])
+
+    result, prediction = drain(session.iter_adapt(model, FAST))
+
+    assert result.adopted and isinstance(result.model, AdaptedModel)
+    assert result.pixels == session.corrected_pixels == 64 * 32
+    right = (slice(None), slice(48, None))  # never painted
+    pred = prediction.mask[right] > 0
+    assert (pred & (label[right] > 0)).sum() / (pred | (label[right] > 0)).sum() > 0.8
+    session.set_prediction(prediction)
+    np.testing.assert_array_equal(session.mask[key], label[key])  # corrections kept
+
+
+def test_a_refused_head_leaves_no_prediction_to_show(tmp_path):
+    session, label = _disk_session(tmp_path)
+    model = create_model("basnet_lite", width=4)
+    session.predict(model)
+    key = (slice(16, 80), slice(16, 48))
+    session.paint(key, label[key])
+    refuse = HeadConfig(num_trees=4, guard_trees=2, max_pixels=2000, deep="none", tolerance=-1)
+
+    result, prediction = drain(session.iter_adapt(model, refuse))
+
+    assert prediction is None and not result.adopted
+    assert result.reason.startswith("not adopted")

@@ -1,0 +1,53 @@
+"""Correct dock: "Update now" and "Update as I correct" fit a head in a worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_segrefine.models.adapted import AdaptedModel
+from napari_segrefine.widgets._state import state_for
+
+from .conftest import open_widget, segment, wait_for
+
+pytestmark = pytest.mark.gui
+
+
+def _paint_both_classes(session):
+    key = (slice(16, 80), slice(16, 48))
+    values = np.zeros((64, 32), np.uint8)
+    values[16:48, 8:24] = 1
+    session.paint(key, values)
+    return key, values
+
+
+def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_layer):
+    segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    key, values = _paint_both_classes(session)
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+
+    worker = widget.update_now()
+    assert worker is not None
+    wait_for(qtbot, widget.updater)
+
+    assert widget.update_status.value.startswith("Update: ")
+    np.testing.assert_array_equal(session.mask[key], values)
+    if "not adopted" not in widget.update_status.value:
+        assert isinstance(state_for(viewer).model, AdaptedModel)
+
+
+def test_live_updates_follow_each_edit(qtbot, viewer, image_layer):
+    segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+    widget.start_editing()  # watches the session's edits
+    widget.live.value = True
+
+    _paint_both_classes(session)
+
+    assert widget.updater.busy
+    wait_for(qtbot, widget.updater)
+    assert widget.update_status.value.startswith("Update: ")
