@@ -50,6 +50,7 @@ class HeadConfig:
     deep: str = "encoder"
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     context_weight: float = 2.0
+    balanced: bool = False
     context_windows: int = 4
     folds: int = 3
     guard_trees: int = 24
@@ -122,8 +123,9 @@ def fit_head(
         )
     keep = rng.permutation(len(labels))[: config.max_pixels]
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    context = _weighted_context(context, labels, current, config)
-    head_iou, current_iou = _guard(rows, labels, groups, current, context, config)
+    context, head_iou, current_iou = _choose_context(
+        _weighted_context(context, labels, current, config), rows, labels, groups, current, config
+    )
     forest = _fit(config.num_trees, config, (rows, labels, np.ones(len(labels))), context)
     set_trees(head, forest)
     adopted, reason = _verdict(head_iou, current_iou, config.tolerance)
@@ -188,6 +190,7 @@ def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:
         n_estimators=trees,
         max_depth=config.max_depth,
         min_samples_leaf=2,
+        class_weight="balanced" if config.balanced else None,
         n_jobs=-1,
         random_state=config.seed,
     )
@@ -206,6 +209,21 @@ def _weighted_context(context, labels, current, config: HeadConfig):
     if weight == 0 or not len(answers):
         return rows[:0], answers[:0], np.zeros(0)
     return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
+
+
+def _choose_context(context, rows, labels, groups, current, config):
+    """Keep the context pixels only if they help on held-out corrected blocks.
+
+    Returns the context to train with and the guard's (head, current) IoUs for it.
+    """
+    empty = tuple(part[:0] for part in context)
+    head_iou, current_iou = _guard(rows, labels, groups, current, empty, config)
+    if not len(context[1]) or head_iou is None:
+        return empty, head_iou, current_iou
+    with_context, _ = _guard(rows, labels, groups, current, context, config)
+    if with_context > head_iou:
+        return context, with_context, current_iou
+    return empty, head_iou, current_iou
 
 
 def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
