@@ -66,6 +66,15 @@ class OutputTarget:
         return {_record_index(name) for name in names if name.startswith("r")}
 
 
+def unwritable(path: Path, error: OSError) -> SegRefineError:
+    """The one-line error for an output that cannot be written."""
+    reason = (error.strerror or type(error).__name__).lower()
+    return SegRefineError(
+        f"cannot write {path}: {reason}; choose an output folder you can write to "
+        "(on a cluster: one every worker can write to at the same path)"
+    )
+
+
 def _record_name(index: tuple[int, int]) -> str:
     return f"r{index[0]}_c{index[1]}"
 
@@ -96,11 +105,8 @@ def prepare_output(
         if _settings_of(target.path) is None:
             _create(target, plan, settings, num_classes, scale, geo)
         (target.path / DONE_FOLDER).mkdir(exist_ok=True)
-    except PermissionError as error:
-        raise SegRefineError(
-            f"cannot write {path}: {error.strerror.lower()}; choose an output folder you "
-            "can write to"
-        ) from None
+    except OSError as error:
+        raise unwritable(path, error) from None
     _check_same_run(target.path, settings)
     return target
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from distributed import Client
 from distributed import progress as dask_progress
-from torch import nn
 
 from ..errors import SegRefineError
 from ..io import list_images
@@ -53,6 +54,7 @@ def predict_to_zarr(
     chunk: int = DEFAULT_CHUNK,
     threshold: float = 0.5,
     batch_size: int | None = None,
+    device: str = "auto",
     precision: str = "auto",
     save_prob: bool = False,
     channel_axis: int | None = None,
@@ -78,6 +80,8 @@ def predict_to_zarr(
         chunk: output chunk side: a multiple of 32, at least the tile.
         threshold: binary masks are ``probability > threshold``.
         batch_size: tiles per model call (default 1 on a CPU worker, 4 on a GPU).
+        device: where workers run the model: ``auto`` (each worker's GPU when it has
+            one, else its CPU), ``cpu``, ``cuda`` ...
         precision: as in `predict`.
         save_prob: also write the probabilities.
         channel_axis: the images' channel axis when it cannot be guessed.
@@ -105,7 +109,7 @@ def predict_to_zarr(
     summary = RunSummary(outputs=targets)
     with connect(scheduler, workers) as client:
         threads = local_torch_threads(workers or 1) if scheduler == "local" else None
-        client.register_plugin(ModelPlugin(payload, torch_threads=threads))
+        client.register_plugin(ModelPlugin(payload, device, threads))
         futures = []
         for image, target in zip(images, prepared):
             futures += image.submit(client, target, summary, batch_size, precision)

@@ -9,7 +9,6 @@ the workers once.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ class ImageSource:
         shape: the stored array's shape.
         dtype: the stored pixels' dtype.
         channel_axis: the stored array's channel axis, or None for gray (H, W).
-        bands: channel indices kept, or None (all; RGBA loses alpha as in `predict`).
+        bands: channel indices kept, or None for all (RGBA's alpha is dropped on opening,
+            as `predict` drops it).
         path: the file, opened on the worker; None for an in-memory ``array``.
         array: the in-memory pixels (numpy or dask), None for a file.
         scale: (Y, X) pixel size when the file has one.
@@ -67,10 +67,16 @@ class ImageSource:
         region = self.pixels()[tuple(index)]
         if hasattr(region, "compute"):  # a dask array: read here, in this task
             region = region.compute(scheduler="synchronous")
-        with warnings.catch_warnings():  # the RGBA warning was given once, on opening
-            warnings.simplefilter("ignore")
-            stack, _ = to_channels_first(np.asarray(region), self.channel_axis, self.bands)
-        return stack[0]
+        region = np.asarray(region)
+        if region.dtype.kind == "f" and not np.isfinite(region).all():
+            raise SegRefineError(
+                f"{self.name} has NaN or infinite values in rows {rows}, columns {cols}; "
+                "replace them (e.g. np.nan_to_num) first"
+            )
+        if self.channel_axis is None:
+            return region[None]
+        region = np.moveaxis(region, self.channel_axis, 0)
+        return region if self.bands is None else region[list(self.bands)]
 
     def read_padded(self, region: Region, padded: tuple[int, int]) -> np.ndarray:
         """``region`` of the image reflect-padded to ``padded`` (H, W), as `predict` pads it.
@@ -115,28 +121,24 @@ def open_source(
     if isinstance(image, str | Path):
         data = read_image(image, lazy=True)
         axis = data.channel_axis if channel_axis is None else channel_axis
-        source = ImageSource(
+        return ImageSource(
             stem(Path(image)),
             tuple(data.shape),
             np.dtype(data.array.dtype),
-            _resolve_channels(data.shape, data.array.dtype, axis, bands),
-            None if bands is None else tuple(bands),
+            *_resolve_channels(data.shape, data.array.dtype, axis, bands),
             Path(image),
             scale=_plane_scale(data.scale),
             geo=data.geo,
         )
-        return source
     shape, dtype = tuple(image.shape), np.dtype(image.dtype)
-    axis = _resolve_channels(shape, dtype, channel_axis, bands)
-    return ImageSource(
-        "image", shape, dtype, axis, None if bands is None else tuple(bands), None, image
-    )
+    axis, kept = _resolve_channels(shape, dtype, channel_axis, bands)
+    return ImageSource("image", shape, dtype, axis, kept, None, image)
 
 
 def _resolve_channels(
     shape: tuple[int, ...], dtype: np.dtype, channel_axis: int | None, bands: Any
-) -> int | None:
-    """The channel axis `to_channels_first` would use; stacks are refused.
+) -> tuple[int | None, tuple[int, ...] | None]:
+    """The channel axis and kept channels `to_channels_first` would use; no stacks.
 
     The layout is checked on a stand-in of the same layout with sides of `MIN_SIDE`
     pixels, so nothing is read.
@@ -149,9 +151,13 @@ def _resolve_channels(
             f"input, got shape {shape} which reads as a stack; save its slices as a "
             "folder of images, or pass channel_axis if one axis holds channels"
         )
-    if channel_axis is not None:
-        return channel_axis % len(shape)
-    return None if len(shape) == 2 else len(shape) - 1
+    if len(shape) == 2:
+        return None, None
+    axis = len(shape) - 1 if channel_axis is None else channel_axis % len(shape)
+    if bands is not None:
+        return axis, tuple(int(band) for band in bands)
+    dropped = layout.channels < shape[axis]  # RGBA / gray + alpha: alpha dropped
+    return axis, tuple(range(layout.channels)) if dropped else None
 
 
 def _plane_scale(scale: tuple[float, ...] | None) -> tuple[float, float] | None:

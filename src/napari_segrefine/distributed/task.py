@@ -17,7 +17,7 @@ from ..engine.tiling import sliding_window
 from ..models.normalization import normalize, scale_divisor
 from ..models.registry import model_config
 from .model_cache import worker_model
-from .output import OutputTarget
+from .output import OutputTarget, unwritable
 from .plan import Plan
 from .sources import ImageSource, Region
 
@@ -66,8 +66,11 @@ def run_chunk(source: ImageSource, job: ChunkJob) -> int:
         window=window,
     )
     mask = _mask(probs, job.threshold)
-    job.target.write(job.region, mask, probs[0] if len(probs) == 1 else probs)
-    job.target.mark_done(job.index)
+    try:
+        job.target.write(job.region, mask, probs[0] if len(probs) == 1 else probs)
+        job.target.mark_done(job.index)
+    except OSError as error:
+        raise unwritable(job.target.path, error) from None
     return job.plan.tiles_in(job.region)
 
 

@@ -84,9 +84,7 @@ def scale_divisor(image: np.ndarray, norm: Normalization) -> float:
     return 1.0
 
 
-def normalize(
-    image: np.ndarray, norm: Normalization, divisor: float | None = None
-) -> np.ndarray:
+def normalize(image: np.ndarray, norm: Normalization, divisor: float | None = None) -> np.ndarray:
     """Scale a channels-first image (C, H, W) of any dtype as ``norm`` says.
 
     Args:
