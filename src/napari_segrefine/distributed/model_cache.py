@@ -32,7 +32,11 @@ BUILDS = {"count": 0}  # models built in this process (a test checks once per wo
 
 @dataclass(frozen=True)
 class ModelPayload:
-    """A model as bytes: ``config`` (JSON-able dict) and safetensors ``weights``."""
+    """A model as bytes: ``config`` (JSON-able dict) and safetensors ``weights``.
+
+    ``digest`` covers the weights and the config except its provenance: two copies of
+    one model (in memory, and loaded back from its checkpoint) share a digest.
+    """
 
     config: dict[str, Any]
     weights: bytes
@@ -45,7 +49,9 @@ class ModelPayload:
             key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()
         }
         weights = save_tensors(state)
-        text = json.dumps(config, sort_keys=True, default=str).encode()
+        # provenance (training notes, package version) does not change the output
+        behaviour = {key: value for key, value in config.items() if key != "provenance"}
+        text = json.dumps(behaviour, sort_keys=True, default=str).encode()
         digest = hashlib.sha256(text + weights).hexdigest()
         return cls(config, weights, digest)
 
