@@ -73,8 +73,8 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
     Ctrl+C would); the memory high-water marks then cover those chunks.
     """
     import torch
-
     from distributed import Client, LocalCluster
+
     from napari_segrefine.distributed import make_plan
     from napari_segrefine.distributed.cluster import local_torch_threads
     from napari_segrefine.distributed.model_cache import ModelPayload, install

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from distributed import Client
 from distributed import progress as dask_progress
+from torch import nn
 
 from ..errors import SegRefineError
 from ..io import list_images
@@ -70,8 +69,8 @@ def predict_to_zarr(
     Args:
         inputs: a zarr / OME-Zarr / TIFF / image file, a folder of images, a list of
             files, or an in-memory 2-D array (numpy or dask).
-        out: the output zarr store for one image; for several, a folder that gets one
-            ``<stem>.zarr`` per image.
+        out: the output zarr store of one image; for a folder or list of images, a
+            folder that gets one ``<stem>.zarr`` per image.
         model: a segmentation model of napari-segrefine; sent to each worker once.
         scheduler: ``local``, a scheduler address (``tcp://host:8786``), or a `Client`.
         workers: local worker processes (``local`` only; default 1).
@@ -97,8 +96,8 @@ def predict_to_zarr(
         raise SegRefineError(
             f"{config.arch!r} refines probability maps; give a segmentation model"
         )
-    sources = _sources(inputs, channel_axis, bands)
-    targets = _output_paths(Path(out), sources)
+    sources, many = _sources(inputs, channel_axis, bands)
+    targets = _output_paths(Path(out), sources, many)
     plans = [make_plan(source.spatial, tile_size, overlap, chunk) for source in sources]
     payload = ModelPayload.from_model(model)
     images = [
@@ -202,23 +201,24 @@ class _Image:
         return image_divisor(max(client.gather(peaks)), self.source.dtype, norm)
 
 
-def _sources(inputs: Any, channel_axis: int | None, bands: Any) -> list[ImageSource]:
+def _sources(inputs: Any, channel_axis: int | None, bands: Any) -> tuple[list[ImageSource], bool]:
+    """The images, and whether they came as a folder or list (one output store each)."""
     bands = None if bands is None else tuple(bands)
-    if isinstance(inputs, str | Path) or not isinstance(inputs, Sequence):
-        if isinstance(inputs, str | Path) and Path(inputs).is_dir() and not _is_zarr(inputs):
-            inputs = list_images(inputs)
-        else:
-            return [open_source(inputs, channel_axis=channel_axis, bands=bands)]
+    single_path = isinstance(inputs, str | Path)
+    if not single_path and not isinstance(inputs, Sequence):  # an in-memory array
+        return [open_source(inputs, channel_axis=channel_axis, bands=bands)], False
+    if single_path and not (Path(inputs).is_dir() and not _is_zarr(inputs)):
+        return [open_source(inputs, channel_axis=channel_axis, bands=bands)], False
     paths = list_images(inputs)
-    return [open_source(path, channel_axis=channel_axis, bands=bands) for path in paths]
+    return [open_source(path, channel_axis=channel_axis, bands=bands) for path in paths], True
 
 
 def _is_zarr(path: str | Path) -> bool:
     return Path(path).name.lower().endswith(".zarr")
 
 
-def _output_paths(out: Path, sources: list[ImageSource]) -> list[Path]:
-    if len(sources) == 1:
+def _output_paths(out: Path, sources: list[ImageSource], many: bool) -> list[Path]:
+    if not many:
         return [out]
     names = [source.name for source in sources]
     repeated = sorted({name for name in names if names.count(name) > 1})
