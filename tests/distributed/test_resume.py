@@ -48,9 +48,9 @@ def big(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 
 def test_rerun_computes_only_missing_chunks_and_rewrites_partial_ones(
-    client, model, big, tmp_path
+    client, model, image_zarr, tmp_path
 ):
-    path, image = big
+    path, image = image_zarr
     out = tmp_path / "out.zarr"
     run = dict(scheduler=client, tile_size=TILE, chunk=CHUNK, save_prob=True)
     predict_to_zarr(path, out, model, **run)
