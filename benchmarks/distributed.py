@@ -5,7 +5,11 @@ starts a `LocalCluster` of worker processes (one thread each, torch threads = co
 workers, as ``--scheduler local`` does), builds the model on every worker, records each
 worker's resident memory (high-water mark) as the baseline, runs `predict_to_zarr`,
 and records each worker's high-water mark again. The difference is what chunks and
-tiles cost a worker; it should not grow with the image.
+tiles cost a worker; it should not grow with the image. A run given a third number
+(``8192:2:6``) is interrupted once that many chunks are finished, as a Ctrl+C would:
+on a busy 2-core machine a whole 16384 x 16384 run takes hours, and every chunk is the
+same kind of task, so a worker's high-water mark is reached within its first chunks.
+"Steady Mpx/s" is measured between the first and the last finished chunk.
 
 The mosaic is one rendered 2048 x 2048 block of `LazyMosaic("salient")` repeated over
 the image (rendering every pixel of a 16384 x 16384 mosaic takes longer than the
@@ -13,8 +17,8 @@ prediction here); the content does not change the cost of a tile.
 
 Usage::
 
-    python benchmarks/distributed.py                       # 8192 (1 and 2 workers), 16384 (2)
-    python benchmarks/distributed.py --runs 4096:1 4096:2  # quicker
+    python benchmarks/distributed.py                    # 8192 (1, 2 workers), 16384 (2)
+    python benchmarks/distributed.py --runs 8192:1 8192:2 --tile 512 --chunk 2048
 
 Prints a markdown table (and the machine, with its load) to stdout.
 """
@@ -98,6 +102,7 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
         peaks = client.run(peak_rss_mib)
     plan = make_plan((side, side), args.tile, 0.25, args.chunk)
     regions = plan.regions()
+    steady = _steady_rate(out, plan)
     shutil.rmtree(out, ignore_errors=True)
     return {
         "side": side,
@@ -108,6 +113,7 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
         "grid_tiles": _grid_tiles(plan),
         "seconds": seconds,
         "mpx_per_s": side * side * done / len(regions) / 1e6 / seconds,
+        "steady": steady,
         "baseline": max(baseline.values()),
         "peak": max(peaks.values()),
         "grow": max(peaks[w] - baseline[w] for w in peaks),
@@ -139,6 +145,17 @@ def _predict(client, source: Path, out: Path, model, stop_after: int, args) -> i
 def _quietly(function, *args, **kwargs) -> None:
     with contextlib.suppress(Exception):  # the run is cancelled on purpose
         function(*args, **kwargs)
+
+
+def _steady_rate(out: Path, plan) -> float:
+    """Mpx/s between the first and the last chunk finished (completion records' times):
+    the rate once the cluster is busy, without the start and the divisor's pass."""
+    from napari_segrefine.distributed.output import DONE_FOLDER
+
+    times = sorted(entry.stat().st_mtime for entry in (out / DONE_FOLDER).iterdir())
+    if len(times) < 2 or times[-1] <= times[0]:
+        return float("nan")
+    return (len(times) - 1) * plan.chunk**2 / 1e6 / (times[-1] - times[0])
 
 
 def _grid_tiles(plan) -> int:
@@ -178,11 +195,11 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         nargs="+",
-        default=["8192:1", "8192:2", "16384:2:8"],
+        default=["8192:1:3", "8192:2:6", "16384:2:6"],
         help="SIDE:WORKERS[:STOP_AFTER_CHUNKS] ...",
     )
-    parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--chunk", type=int, default=2048)
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--width", type=int, default=2, help="basnet_lite width (8 = shipped)")
     args = parser.parse_args()
     runs = [tuple(int(part) for part in f"{run}:0".split(":")[:3]) for run in args.runs]
@@ -208,16 +225,17 @@ def main() -> None:
     print()
     print(
         "| image | workers | torch threads/worker | chunks done | tiles run (whole grid) | "
-        "time (s) | "
-        "Mpx/s | worker RSS before (MiB) | worker peak RSS (MiB) | peak growth (MiB) | "
-        "chunk working set (MiB) | load avg before -> after |"
+        "time (s) | Mpx/s | steady Mpx/s | worker RSS before (MiB) | "
+        "worker peak RSS (MiB) | peak growth (MiB) | chunk working set (MiB) | "
+        "load avg before -> after |"
     )
-    print("|---" * 12 + "|")
+    print("|---" * 13 + "|")
     for r in rows:
         load = f"{r['load'][0][0]:.1f} -> {r['load'][1][0]:.1f}"
         print(
             f"| {r['side']}x{r['side']} | {r['workers']} | {r['threads']} | {r['chunks']} | "
             f"{r['tiles']} ({r['grid_tiles']}) | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
+            f"{r['steady']:.3f} | "
             f"{r['baseline']:.0f} | {r['peak']:.0f} | {r['grow']:.0f} | "
             f"{r['working_set']:.0f} | {load} |"
         )
