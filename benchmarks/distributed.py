@@ -89,7 +89,7 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
     out = source.parent / f"out-{side}-{workers}.zarr"
     shutil.rmtree(out, ignore_errors=True)
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with cluster, Client(cluster) as client:
         client.run(torch.set_num_threads, threads)

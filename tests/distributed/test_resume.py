@@ -15,8 +15,9 @@ import pytest
 import zarr
 
 from napari_segrefine import save_checkpoint
-from napari_segrefine.distributed import predict_to_zarr
+from napari_segrefine.distributed import iter_predict_to_zarr, predict_to_zarr
 from napari_segrefine.distributed.output import DONE_FOLDER
+from napari_segrefine.errors import Cancelled
 from napari_segrefine.io.zarr_io import write_zarr
 
 from .conftest import CHUNK, TILE, assert_equals_predict, rgb_image
@@ -69,11 +70,11 @@ import sys, torch
 torch.set_num_threads(1)
 from distributed import Client, LocalCluster
 from napari_segrefine import load_checkpoint
-from napari_segrefine.distributed import predict_to_zarr
+from napari_segrefine.distributed import iter_predict_to_zarr, predict_to_zarr
 if __name__ == "__main__":
     model = load_checkpoint(sys.argv[1])
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         predict_to_zarr(sys.argv[2], sys.argv[3], model, scheduler=client,
                         tile_size={TILE}, chunk={CHUNK}, save_prob=True)
 """
@@ -116,7 +117,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_chunks_retried(model, big, 
     out = tmp_path / "out.zarr"
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as dask_client,
     ):
@@ -146,4 +147,23 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_chunks_retried(model, big, 
     assert result["summary"].computed == TOTAL
     assert pids[busy[0]] not in alive.values()
     assert _records(out) == TOTAL
+    assert_equals_predict(out, model, image)
+
+
+def test_progress_per_chunk_and_stop_between_chunks(client, model, image_zarr, tmp_path):
+    path, image = image_zarr
+    out = tmp_path / "out.zarr"
+    options = dict(scheduler=client, tile_size=TILE, chunk=CHUNK, save_prob=True)
+    stop = threading.Event()
+    events = []
+    with pytest.raises(Cancelled):
+        for event in iter_predict_to_zarr(path, out, model, stop=stop, **options):
+            events.append((event.done, event.total))
+            if event.done == 1:
+                stop.set()
+    assert events == [(0, 16), (1, 16)]
+    assert _records(out) >= 1
+    # chunks already running when it stopped may still finish: the rerun counts them
+    rest = predict_to_zarr(path, out, model, **options)
+    assert rest.already_done >= 1 and rest.already_done + rest.computed == 16
     assert_equals_predict(out, model, image)

@@ -9,6 +9,6 @@ Needs ``dask[distributed]`` and ``zarr`` (``pip install 'napari-segrefine[dask]'
 """
 
 from .plan import Plan, make_plan
-from .run import RunSummary, predict_to_zarr
+from .run import RunSummary, iter_predict_to_zarr, predict_to_zarr
 
-__all__ = ["Plan", "RunSummary", "make_plan", "predict_to_zarr"]
+__all__ = ["Plan", "RunSummary", "iter_predict_to_zarr", "make_plan", "predict_to_zarr"]

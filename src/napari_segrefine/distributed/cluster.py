@@ -43,7 +43,7 @@ def connect(scheduler: str | Client = "local", workers: int | None = None) -> It
             n_workers=count,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never a clash with another cluster
         )
         with cluster, Client(cluster) as client:
             yield client

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from distributed import Client
+from distributed import Client, as_completed
 from distributed import progress as dask_progress
 from torch import nn
 
-from ..errors import SegRefineError
+from ..engine.predict import Progress
+from ..errors import Cancelled, SegRefineError
+from ..generators import drain
 from ..io import list_images
 from ..models.registry import model_config
 from .cluster import connect, local_torch_threads
@@ -41,7 +44,15 @@ class RunSummary:
     tiles: int = 0
 
 
-def predict_to_zarr(
+def predict_to_zarr(inputs: Any, out: str | Path, model: nn.Module, **options: Any) -> RunSummary:
+    """Segment large images chunk by chunk on a Dask cluster, into OME-Zarr.
+
+    `iter_predict_to_zarr` run to its end; it takes the same arguments.
+    """
+    return drain(iter_predict_to_zarr(inputs, out, model, **options))
+
+
+def iter_predict_to_zarr(
     inputs: str | Path | Any | Sequence[str | Path],
     out: str | Path,
     model: nn.Module,
@@ -59,8 +70,9 @@ def predict_to_zarr(
     channel_axis: int | None = None,
     bands: Sequence[int] | None = None,
     show_progress: bool = False,
-) -> RunSummary:
-    """Segment large images chunk by chunk on a Dask cluster, into OME-Zarr.
+    stop: threading.Event | None = None,
+) -> Generator[Progress, None, RunSummary]:
+    """Segment large images chunk by chunk on a Dask cluster, yielding a `Progress` per chunk.
 
     The result equals `predict(model, image, tile_size=..., overlap=...)` (same tiles,
     same blending), written as a multiscale mask (and probabilities) chunk by chunk.
@@ -85,7 +97,13 @@ def predict_to_zarr(
         save_prob: also write the probabilities.
         channel_axis: the images' channel axis when it cannot be guessed.
         bands: channels to feed the model.
-        show_progress: print Dask's progress bar.
+        show_progress: print Dask's progress bar (for a console; it blocks until the
+            chunks are done, so `Progress` events come at the end).
+        stop: when set, the chunks not yet finished are cancelled and `Cancelled` is
+            raised; finished chunks stay and a rerun goes on from them.
+
+    Returns:
+        The `RunSummary` (as the generator's return value).
 
     Raises:
         SegRefineError: bad input, a chunk that does not fit the tile, an output that
@@ -112,9 +130,15 @@ def predict_to_zarr(
         futures = []
         for image, target in zip(images, prepared):
             futures += image.submit(client, target, summary, batch_size, precision)
+        yield Progress(0, len(futures), f"{summary.already_done} chunk(s) already done")
         if show_progress and futures:
             dask_progress(futures)
-        summary.tiles = sum(client.gather(futures))
+        for done, future in enumerate(as_completed(futures), 1):
+            if stop is not None and stop.is_set():
+                client.cancel(futures)
+                raise Cancelled("stopped between chunks; rerun to finish")
+            summary.tiles += future.result()
+            yield Progress(done, len(futures), f"chunk {done}/{len(futures)}")
     return summary
 
 
