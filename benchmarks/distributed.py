@@ -5,7 +5,9 @@ starts a `LocalCluster` of worker processes (one thread each, torch threads = co
 workers, as ``--scheduler local`` does), builds the model on every worker, records each
 worker's resident memory (high-water mark) as the baseline, runs `predict_to_zarr`,
 and records each worker's high-water mark again. The difference is what chunks and
-tiles cost a worker; it should not grow with the image. A run given a third number
+tiles cost a worker; it should not grow with the image. "numpy peak" is the largest
+allocation total tracemalloc saw on a worker during the run (numpy arrays: chunk input,
+accumulators, outputs; torch's own buffers are not traced). A run given a third number
 (``8192:2:6``) is interrupted once that many chunks are finished, as a Ctrl+C would:
 on a busy 2-core machine a whole 16384 x 16384 run takes hours, and every chunk is the
 same kind of task, so a worker's high-water mark is reached within its first chunks.
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +73,7 @@ def build_model(width: int):
     return create_model("basnet_lite", width=width).eval()
 
 
-def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> dict:
+def run_once(source: Path, side: int, workers: int, stop_after: int, threads: int, args) -> dict:
     """One run on a fresh cluster; times exclude starting the cluster and the model.
 
     ``stop_after`` > 0: the run is interrupted once that many chunks are finished (as a
@@ -85,7 +88,7 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
 
     model = build_model(args.width)
     payload = ModelPayload.from_model(model)
-    threads = local_torch_threads(workers)
+    threads = threads or local_torch_threads(workers)
     out = source.parent / f"out-{side}-{workers}.zarr"
     shutil.rmtree(out, ignore_errors=True)
     cluster = LocalCluster(
@@ -95,11 +98,13 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
         client.run(torch.set_num_threads, threads)
         client.run(install, payload)  # the run's plugin then finds the model built
         baseline = client.run(peak_rss_mib)
+        client.run(tracemalloc.start)
         load_before = os.getloadavg()
         start = time.perf_counter()
         done = _predict(client, source, out, model, stop_after, args)
         seconds = time.perf_counter() - start
         peaks = client.run(peak_rss_mib)
+        traced = client.run(lambda: tracemalloc.get_traced_memory()[1] / MIB)
     plan = make_plan((side, side), args.tile, 0.25, args.chunk)
     regions = plan.regions()
     steady = _steady_rate(out, plan)
@@ -117,6 +122,7 @@ def run_once(source: Path, side: int, workers: int, stop_after: int, args) -> di
         "baseline": max(baseline.values()),
         "peak": max(peaks.values()),
         "grow": max(peaks[w] - baseline[w] for w in peaks),
+        "traced": max(traced.values()),
         "load": (load_before, os.getloadavg()),
         "working_set": _working_set(plan),
     }
@@ -196,24 +202,25 @@ def main() -> None:
         "--runs",
         nargs="+",
         default=["8192:1:3", "8192:2:6", "16384:2:6"],
-        help="SIDE:WORKERS[:STOP_AFTER_CHUNKS] ...",
+        help="SIDE:WORKERS[:STOP_AFTER_CHUNKS[:TORCH_THREADS]] ... (0 = all chunks / "
+        "cores divided by workers)",
     )
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--width", type=int, default=2, help="basnet_lite width (8 = shipped)")
     args = parser.parse_args()
-    runs = [tuple(int(part) for part in f"{run}:0".split(":")[:3]) for run in args.runs]
+    runs = [tuple(int(part) for part in f"{run}:0:0".split(":")[:4]) for run in args.runs]
     print(f"machine: {machine()}")
     print(f"load average at start: {os.getloadavg()}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="segrefine-bench-") as folder:
-        for side in sorted({side for side, _, _ in runs}):
+        for side in sorted({run[0] for run in runs}):
             source = Path(folder) / f"mosaic-{side}.zarr"
             start = time.perf_counter()
             write_mosaic(source, side)
             print(f"wrote the {side} mosaic in {time.perf_counter() - start:.0f} s")
-            for workers, stop_after in [(w, k) for s, w, k in runs if s == side]:
-                row = run_once(source, side, workers, stop_after, args)
+            for _, workers, stop_after, threads in [run for run in runs if run[0] == side]:
+                row = run_once(source, side, workers, stop_after, threads, args)
                 rows.append(row)
                 print(row, flush=True)
             shutil.rmtree(source)
@@ -226,17 +233,18 @@ def main() -> None:
     print(
         "| image | workers | torch threads/worker | chunks done | tiles run (whole grid) | "
         "time (s) | Mpx/s | steady Mpx/s | worker RSS before (MiB) | "
-        "worker peak RSS (MiB) | peak growth (MiB) | chunk working set (MiB) | "
+        "worker peak RSS (MiB) | peak growth (MiB) | numpy peak (MiB) | "
+        "chunk working set (MiB) | "
         "load avg before -> after |"
     )
-    print("|---" * 13 + "|")
+    print("|---" * 14 + "|")
     for r in rows:
         load = f"{r['load'][0][0]:.1f} -> {r['load'][1][0]:.1f}"
         print(
             f"| {r['side']}x{r['side']} | {r['workers']} | {r['threads']} | {r['chunks']} | "
             f"{r['tiles']} ({r['grid_tiles']}) | {r['seconds']:.0f} | {r['mpx_per_s']:.3f} | "
             f"{r['steady']:.3f} | "
-            f"{r['baseline']:.0f} | {r['peak']:.0f} | {r['grow']:.0f} | "
+            f"{r['baseline']:.0f} | {r['peak']:.0f} | {r['grow']:.0f} | {r['traced']:.0f} | "
             f"{r['working_set']:.0f} | {load} |"
         )
 
