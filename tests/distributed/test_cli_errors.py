@@ -62,6 +62,7 @@ def test_unreachable_scheduler_is_one_line(capsys, weights, image_zarr, tmp_path
         (("--scheduler", "local", "--chunk", 32), "at least as large as the tile"),
         (("--workers", 2), "--workers needs --scheduler"),
         (("--scheduler", "local", "--save-boundary"), "--save-boundary is not available"),
+        (("--scheduler", "local", "--overwrite"), "--overwrite is not available"),
     ],
 )
 def test_bad_options_are_one_line(capsys, weights, image_zarr, tmp_path, extra, expected):

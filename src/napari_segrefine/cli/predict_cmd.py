@@ -168,8 +168,12 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `predict_to_zarr` with Dask's progress bar."""
     if not args.scheduler:
         raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
-    if args.save_boundary:
-        raise SegRefineError("--save-boundary is not available with --scheduler; leave it out")
+    if args.save_boundary or args.overwrite:
+        option = "--save-boundary" if args.save_boundary else "--overwrite"
+        raise SegRefineError(
+            f"{option} is not available with --scheduler; leave it out (a rerun resumes "
+            "the run in --out: delete --out to start over)"
+        )
     common.check_positive("--workers", args.workers)
     from ..distributed import predict_to_zarr
 
