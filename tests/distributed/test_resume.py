@@ -15,7 +15,7 @@ import pytest
 import zarr
 
 from napari_segrefine import save_checkpoint
-from napari_segrefine.distributed import iter_predict_to_zarr, predict_to_zarr
+from napari_segrefine.distributed import iter_predict_to_zarr, model_cache, predict_to_zarr
 from napari_segrefine.distributed.output import DONE_FOLDER
 from napari_segrefine.errors import Cancelled
 from napari_segrefine.io.zarr_io import write_zarr
@@ -70,7 +70,7 @@ import sys, torch
 torch.set_num_threads(1)
 from distributed import Client, LocalCluster
 from napari_segrefine import load_checkpoint
-from napari_segrefine.distributed import iter_predict_to_zarr, predict_to_zarr
+from napari_segrefine.distributed import iter_predict_to_zarr, model_cache, predict_to_zarr
 if __name__ == "__main__":
     model = load_checkpoint(sys.argv[1])
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -143,9 +143,12 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_chunks_retried(model, big, 
         os.kill(pids[busy[0]], signal.SIGKILL)
         thread.join(timeout=600)
         alive = dask_client.run(os.getpid)
+        builds = dask_client.run(lambda: model_cache.BUILDS["count"])
     assert "summary" in result, "the run did not finish after a worker was killed"
     assert result["summary"].computed == TOTAL
     assert pids[busy[0]] not in alive.values()
+    # once per worker process: never twice (a worker still joining may not have it yet)
+    assert max(builds.values()) == 1
     assert _records(out) == TOTAL
     assert_equals_predict(out, model, image)
 
