@@ -5,6 +5,9 @@ sums; the sum of the weights is separable and kept per axis), so memory holds th
 output plus ``batch_size`` tiles of activations, never the whole image's. Every pixel
 ends up as ``sum(w * v) / sum(w)`` with strictly positive weights and float64 sums, so
 a pointwise ``fn`` comes back exactly: ``fn(x)`` after the cast to float32.
+
+A `Window` computes one region of a larger image's grid (the tiles touching it, summed
+in the same order), so chunks computed apart equal the whole image's result there.
 """
 
 from __future__ import annotations
