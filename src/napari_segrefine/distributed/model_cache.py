@@ -23,7 +23,7 @@ from torch import nn
 
 from ..engine import resolve_device
 from ..errors import SegRefineError
-from ..models.registry import ModelConfig, build_model, model_config
+from ..models.config import ModelConfig, build_model, model_config
 
 _MODELS: dict[str, tuple[nn.Module, torch.device]] = {}
 _LOCK = threading.Lock()

@@ -12,11 +12,10 @@ from distributed import Client, as_completed
 from distributed import progress as dask_progress
 from torch import nn
 
-from ..engine.predict import Progress
 from ..errors import Cancelled, SegRefineError
-from ..generators import drain
+from ..generators import Progress, drain
 from ..io import list_images
-from ..models.registry import model_config
+from ..models.config import model_config
 from .cluster import connect, local_torch_threads
 from .model_cache import ModelPayload, ModelPlugin
 from .output import prepare_output

@@ -14,8 +14,8 @@ import numpy as np
 from ..engine.predict import model_in_channels, threshold_mask, tile_function
 from ..engine.preprocess import match_channels
 from ..engine.tiling import sliding_window
+from ..models.config import model_config
 from ..models.normalization import normalize, scale_divisor
-from ..models.registry import model_config
 from .model_cache import worker_model
 from .output import OutputTarget, unwritable
 from .plan import Plan
