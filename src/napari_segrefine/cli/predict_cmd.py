@@ -44,7 +44,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--save-boundary", action="store_true", help="also write <stem>_boundary")
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
+    _add_cluster_options(parser)
     return parser
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Dask cluster (images too large for one machine)",
+        "With --scheduler, each image is cut into chunks computed on Dask workers and "
+        "written into OME-Zarr (mask, and prob with --save-prob, with a pyramid): --out is "
+        "the output .zarr for one image, or a folder of <stem>.zarr; rerunning the same "
+        "command finishes an interrupted run; --format does not apply. Paths must be "
+        "visible to every worker.",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="'local' (a cluster of --workers processes on this machine) or a Dask "
+        "scheduler address such as tcp://host:8786",
+    )
+    group.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default 1)")
+    group.add_argument(
+        "--chunk",
+        type=int,
+        default=2048,
+        metavar="N",
+        help="output chunk side, a multiple of 32 and at least the tile (default 2048)",
+    )
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -56,6 +82,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_options(args)
+    if args.scheduler or args.workers is not None:
+        return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=common.OUTPUT_KINDS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path) for path in inputs]
@@ -134,3 +162,41 @@ def _output_names(stems: list[str], suffix: str, args: argparse.Namespace) -> li
 
 def _named(base: Path, kind: str, suffix: str) -> Path:
     return base.with_name(f"{base.name}_{kind}{suffix}")
+
+
+def _run_on_cluster(args: argparse.Namespace) -> int:
+    """``--scheduler``: `predict_to_zarr` with Dask's progress bar."""
+    if not args.scheduler:
+        raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
+    if args.save_boundary or args.overwrite:
+        option = "--save-boundary" if args.save_boundary else "--overwrite"
+        raise SegRefineError(
+            f"{option} is not available with --scheduler; leave it out (a rerun resumes "
+            "the run in --out: delete --out to start over)"
+        )
+    common.check_positive("--workers", args.workers)
+    from ..distributed import predict_to_zarr
+
+    model = common.load_model(
+        args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL, untrained=args.untrained
+    )
+    summary = predict_to_zarr(
+        args.inputs[0] if len(args.inputs) == 1 else args.inputs,
+        args.out,
+        model,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        tile_size=args.tile or 512,
+        overlap=args.overlap,
+        chunk=args.chunk,
+        threshold=args.threshold,
+        batch_size=args.batch_size,
+        save_prob=args.save_prob,
+        device=args.device,
+        show_progress=True,
+    )
+    print(
+        f"\nwrote {summary.computed} of {summary.chunks} chunk(s) to {args.out} "
+        f"({summary.already_done} already done)"
+    )
+    return 0

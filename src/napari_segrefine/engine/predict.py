@@ -214,6 +214,14 @@ def _padded(shape: tuple[int, int]) -> tuple[int, int]:
     return tuple(-(-side // PAD_MULTIPLE) * PAD_MULTIPLE for side in shape)
 
 
+def tile_function(model: nn.Module, device: torch.device, precision: str = "auto") -> TileFn:
+    """The tile call `predict` makes: a (B, C, h, w) float32 batch in, probabilities out.
+
+    ``model`` must already be on ``device`` and in eval mode.
+    """
+    return _tile_function(model, device, autocast_dtype(device, precision))
+
+
 def _tile_function(model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> TileFn:
     """numpy batch in, per-pixel probabilities (sigmoid or softmax) out."""
 

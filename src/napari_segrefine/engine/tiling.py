@@ -5,6 +5,9 @@ sums; the sum of the weights is separable and kept per axis), so memory holds th
 output plus ``batch_size`` tiles of activations, never the whole image's. Every pixel
 ends up as ``sum(w * v) / sum(w)`` with strictly positive weights and float64 sums, so
 a pointwise ``fn`` comes back exactly: ``fn(x)`` after the cast to float32.
+
+A `Window` computes one region of a larger image's grid (the tiles touching it, summed
+in the same order), so chunks computed apart equal the whole image's result there.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -102,6 +106,61 @@ def _gaussian_1d(side: int) -> np.ndarray:
     return np.maximum(np.exp(-0.5 * offsets**2), _MIN_WEIGHT)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One part of a larger image's tiling, for work split over chunks (see `distributed`).
+
+    The tile grid is the one of the whole ``image_shape``; only the tiles touching
+    ``region`` run, and only ``region``'s output is blended, so the result equals the
+    same pixels of the whole image's `sliding_window` (same tiles, same sums).
+
+    Attributes:
+        image_shape: (H, W) of the whole image the grid is laid over.
+        region: ``(y0, y1, x0, x1)`` of the whole image to compute.
+        origin: ``(y, x)`` in the whole image of ``x[:, 0, 0]``; ``x`` must hold every
+            tile that touches ``region`` (`tiles_reach` says which rows and columns).
+    """
+
+    image_shape: tuple[int, int]
+    region: tuple[int, int, int, int]
+    origin: tuple[int, int] = (0, 0)
+
+
+def tiles_reach(
+    window: Window, tile_size: int | Sequence[int], overlap: float
+) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)``: the rows and columns that the tiles touching the region cover.
+
+    This is the region plus its halo: at most one tile minus one pixel on each side.
+    """
+    tile_shape = _tile_within(as_tile_shape(tile_size), window.image_shape)
+    starts = _touching(window, _axis_starts(window.image_shape, tile_shape, overlap), tile_shape)
+    return (
+        starts[0][0],
+        starts[0][-1] + tile_shape[0],
+        starts[1][0],
+        starts[1][-1] + tile_shape[1],
+    )
+
+
+def _tile_within(tile_shape: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
+    return min(tile_shape[0], shape[0]), min(tile_shape[1], shape[1])
+
+
+def _touching(
+    window: Window, starts: tuple[list[int], list[int]], tile_shape: tuple[int, int]
+) -> tuple[list[int], list[int]]:
+    """The row and column starts of the tiles that overlap ``window.region``."""
+    y0, y1, x0, x1 = window.region
+    if not (0 <= y0 < y1 <= window.image_shape[0] and 0 <= x0 < x1 <= window.image_shape[1]):
+        raise SegRefineError(
+            f"window region {window.region} is empty or outside the image {window.image_shape}"
+        )
+    rows = [s for s in starts[0] if s < y1 and s + tile_shape[0] > y0]
+    cols = [s for s in starts[1] if s < x1 and s + tile_shape[1] > x0]
+    return rows, cols
+
+
 def _check_overlap(overlap: float) -> None:
     if not 0 <= overlap < 1:
         raise SegRefineError(f"overlap must be in [0, 1), got {overlap!r}; 0.25 is a good start")
@@ -117,30 +176,50 @@ def iter_sliding_window(
     batch_size: int = 1,
     align: int = 1,
     stop: threading.Event | None = None,
+    window: Window | None = None,
 ) -> Generator[Progress, None, np.ndarray]:
     """`sliding_window` as a generator: yields a `Progress` (tiles done) after each batch.
 
     Returns:
-        The blended (K, H, W) float32 result (as the generator's return value).
+        The blended (K, H, W) float32 result (as the generator's return value); with a
+        ``window``, the (K, h, w) of its region.
     """
     if x.ndim != 3 or x.size == 0:
         raise SegRefineError(f"sliding_window expects a non-empty (C, H, W) array, got {x.shape}")
     if batch_size < 1:
         raise SegRefineError(f"batch_size must be at least 1, got {batch_size}")
-    height, width = x.shape[1:]
-    th, tw = as_tile_shape(tile_size)
-    tile_shape = (min(th, height), min(tw, width))
-    starts = _axis_starts((height, width), tile_shape, overlap, align)
+    window = window or Window(x.shape[1:], (0, x.shape[1], 0, x.shape[2]))
+    tile_shape = _tile_within(as_tile_shape(tile_size), window.image_shape)
+    all_starts = _axis_starts(window.image_shape, tile_shape, overlap, align)
+    starts = _touching(window, all_starts, tile_shape)
+    _check_reach(x, window, starts, tile_shape)
+    y0, y1, x0, x1 = window.region
+    stitcher = _Stitcher(
+        (y1 - y0, x1 - x0),
+        ([s - y0 for s in starts[0]], [s - x0 for s in starts[1]]),
+        axis_weights(tile_shape, blend),
+    )
     corners = [(y, x) for y in starts[0] for x in starts[1]]
-    stitcher = _Stitcher((height, width), starts, axis_weights(tile_shape, blend))
     for start in range(0, len(corners), batch_size):
         if stop is not None and stop.is_set():
             raise Cancelled("stopped between tiles")
         batch_corners = corners[start : start + batch_size]
-        _run_batch(fn, x, batch_corners, tile_shape, stitcher)
+        _run_batch(fn, x, batch_corners, tile_shape, stitcher, window)
         done = start + len(batch_corners)
         yield Progress(done, len(corners), f"tile {done}/{len(corners)}")
     return stitcher.result()
+
+
+def _check_reach(
+    x: np.ndarray, window: Window, starts: tuple[list[int], list[int]], tile_shape: tuple
+) -> None:
+    oy, ox = window.origin
+    needed = (starts[0][-1] + tile_shape[0] - oy, starts[1][-1] + tile_shape[1] - ox)
+    if starts[0][0] < oy or starts[1][0] < ox or needed[0] > x.shape[1] or needed[1] > x.shape[2]:
+        raise SegRefineError(
+            f"the window's input (origin {window.origin}, {x.shape[1]} x {x.shape[2]}) does "
+            "not hold every tile touching its region; read it with tiles_reach()"
+        )
 
 
 def sliding_window(
@@ -154,6 +233,7 @@ def sliding_window(
     align: int = 1,
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    window: Window | None = None,
 ) -> np.ndarray:
     """Apply ``fn`` tile by tile over ``x`` and blend the tiles back together.
 
@@ -167,12 +247,23 @@ def sliding_window(
         align: tile starts are multiples of it (see `tile_starts`).
         progress: called as ``progress(tiles done, total)`` after each batch.
         stop: when set, `Cancelled` is raised before the next batch.
+        window: compute only one region of a larger image's tiling (see `Window`);
+            ``x`` then holds the tiles touching that region.
 
     Returns:
-        float32 (K, H, W), equal to ``fn(x)`` for a pointwise ``fn``.
+        float32 (K, H, W), equal to ``fn(x)`` for a pointwise ``fn``; with a
+        ``window``, the (K, h, w) of its region.
     """
     windows = iter_sliding_window(
-        fn, x, tile_size, overlap, blend, batch_size=batch_size, align=align, stop=stop
+        fn,
+        x,
+        tile_size,
+        overlap,
+        blend,
+        batch_size=batch_size,
+        align=align,
+        stop=stop,
+        window=window,
     )
     return drain_to_callback(windows, progress)
 
@@ -183,16 +274,21 @@ def _run_batch(
     corners: list[tuple[int, int]],
     tile_shape: tuple[int, int],
     stitcher: _Stitcher,
+    window: Window,
 ) -> None:
-    """Cut one batch of tiles straight into a float32 array, run ``fn``, stitch."""
+    """Cut one batch of tiles straight into a float32 array, run ``fn``, stitch.
+
+    ``corners`` are in the whole image; ``x`` starts at ``window.origin``.
+    """
     th, tw = tile_shape
+    (oy, ox), (ry, rx) = window.origin, window.region[::2]
     batch = np.empty((len(corners), x.shape[0], th, tw), np.float32)
     for slot, (y0, x0) in zip(batch, corners):
-        slot[...] = x[:, y0 : y0 + th, x0 : x0 + tw]
+        slot[...] = x[:, y0 - oy : y0 - oy + th, x0 - ox : x0 - ox + tw]
     out = np.asarray(fn(batch))
     _check_output(out, len(corners), tile_shape)
-    for corner, tile_out in zip(corners, out):
-        stitcher.add(corner, tile_out)
+    for (y0, x0), tile_out in zip(corners, out):
+        stitcher.add((y0 - ry, x0 - rx), tile_out)
 
 
 def _check_output(out: np.ndarray, batch: int, tile_shape: tuple[int, int]) -> None:
@@ -208,7 +304,8 @@ class _Stitcher:
 
     Tiles sit on a grid of row starts x column starts and their weights are an outer
     product, so the sum of weights is the outer product of two 1D sums: only the
-    weighted values need an image-sized accumulator.
+    weighted values need an image-sized accumulator. Starts are relative to the area
+    kept (``shape``) and may lie before it; what falls outside is cut off.
     """
 
     def __init__(
@@ -228,9 +325,12 @@ class _Stitcher:
     def add(self, corner: tuple[int, int], tile: np.ndarray) -> None:
         if self.value_sum is None:
             self.value_sum = np.zeros((tile.shape[0], *self.shape), np.float64)
-        rows = slice(corner[0], corner[0] + tile.shape[1])
-        cols = slice(corner[1], corner[1] + tile.shape[2])
-        self.value_sum[:, rows, cols] += tile * self.tile_weights
+        (rows, tile_rows), (cols, tile_cols) = (
+            _clip(corner[0], tile.shape[1], self.shape[0]),
+            _clip(corner[1], tile.shape[2], self.shape[1]),
+        )
+        weighted = tile[:, tile_rows, tile_cols] * self.tile_weights[tile_rows, tile_cols]
+        self.value_sum[:, rows, cols] += weighted
 
     def result(self) -> np.ndarray:
         assert self.value_sum is not None, "no tile was added"
@@ -240,8 +340,15 @@ class _Stitcher:
         return self.value_sum.astype(np.float32)
 
 
+def _clip(start: int, size: int, length: int) -> tuple[slice, slice]:
+    """Where a tile of ``size`` at ``start`` lands in ``[0, length)``, and which part of it."""
+    first, last = max(start, 0), min(start + size, length)
+    return slice(first, last), slice(first - start, last - start)
+
+
 def _axis_weight_sum(length: int, starts: list[int], weights: np.ndarray) -> np.ndarray:
     total = np.zeros(length, np.float64)
     for start in starts:
-        total[start : start + len(weights)] += weights
+        kept, part = _clip(start, len(weights), length)
+        total[kept] += weights[part]
     return total

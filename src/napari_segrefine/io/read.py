@@ -33,7 +33,8 @@ def read_image(path: PathLike, *, lazy: bool | None = None) -> ImageData:
         path: the file, or the ``.zarr`` directory.
         lazy: for zarr and .npy: keep the pixels on disk (zarr as a ``dask.array.Array``,
             .npy as a read-only memory map) when True, load them when False, and decide
-            by size when None (on disk above 256 MiB).
+            by size when None (on disk above 256 MiB). TIFFs stay on disk (a
+            `TiffRegions`) only when True.
 
     Raises:
         SegRefineError: missing file, unsupported extension, not a regular file (a
@@ -80,7 +81,7 @@ def _check_regular(path: Path, fmt: str) -> None:
 
 def _read(fmt: str, path: Path, lazy: bool | None) -> ImageData:
     if fmt == "tiff":
-        return read_tiff(path)
+        return read_tiff(path, lazy=bool(lazy))
     if fmt == "zarr":
         return read_zarr(path, lazy)
     if fmt == "npy":

@@ -10,6 +10,7 @@ centimetre, so both OME readers and plain TIFF readers (Fiji, GIS) see it.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,12 +54,45 @@ _MICROMETRES_PER_RESUNIT = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}  # inch, cm, mm,
 _RESUNIT_NONE = 1
 
 
-def read_tiff(path: Path) -> ImageData:
-    """Read the first series of a TIFF, OME-TIFF or GeoTIFF, with its scale and tags."""
+class TiffRegions:
+    """The first series of a TIFF as an on-disk array: indexing reads only what it needs.
+
+    Picklable (it holds the path, not an open file), so workers of a cluster open it on
+    their side; each process keeps its file open after the first read.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path = Path(path)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(_opened(str(self.path))[key])
+
+    def __repr__(self) -> str:
+        return f"<TIFF {self.path.name} {self.shape} {self.dtype}>"
+
+
+@functools.lru_cache(maxsize=8)
+def _opened(path: str) -> Any:
+    import zarr
+
+    return zarr.open(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
+
+
+def read_tiff(path: Path, lazy: bool = False) -> ImageData:
+    """Read the first series of a TIFF, OME-TIFF or GeoTIFF, with its scale and tags.
+
+    ``lazy``: keep the pixels on disk as a `TiffRegions` (needs zarr).
+    """
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        check_pixels(series.shape, series.dtype.itemsize, path.name)
-        array = series.asarray()
+        if lazy:
+            array = TiffRegions(path, series.shape, series.dtype)
+        else:
+            check_pixels(series.shape, series.dtype.itemsize, path.name)
+            array = series.asarray()
         axes = series.axes
         channel_axis = next((i for i, axis in enumerate(axes) if axis in "SC"), None)
         sizes = _ome_sizes(tif.ome_metadata) if tif.is_ome else {}

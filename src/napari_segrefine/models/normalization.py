@@ -84,8 +84,14 @@ def scale_divisor(image: np.ndarray, norm: Normalization) -> float:
     return 1.0
 
 
-def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
+def normalize(image: np.ndarray, norm: Normalization, divisor: float | None = None) -> np.ndarray:
     """Scale a channels-first image (C, H, W) of any dtype as ``norm`` says.
+
+    Args:
+        image: the pixels.
+        norm: the model's `Normalization`.
+        divisor: what to divide by before mean/std; None: `scale_divisor` of ``image``.
+            A part of a larger image passes the whole image's divisor.
 
     Returns:
         float32 array of the same shape. Grayscale images given to a 3-channel
@@ -93,7 +99,7 @@ def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
         the caller replicates channels beforehand when the model needs 3.
     """
     x = image.astype(np.float32, copy=True)
-    x /= np.float32(scale_divisor(image, norm))
+    x /= np.float32(scale_divisor(image, norm) if divisor is None else divisor)
     if norm.mean is not None and norm.std is not None:
         channels = x.shape[0]
         mean = np.resize(np.asarray(norm.mean, np.float32), channels)

@@ -1,0 +1,253 @@
+"""`predict_to_zarr`: segment images too large for one machine on a Dask cluster."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, as_completed
+from distributed import progress as dask_progress
+from torch import nn
+
+from ..errors import Cancelled, SegRefineError
+from ..generators import Progress, drain
+from ..io import list_images
+from ..models.config import model_config
+from .cluster import connect, local_torch_threads
+from .model_cache import ModelPayload, ModelPlugin
+from .output import prepare_output
+from .plan import DEFAULT_CHUNK, DEFAULT_TILE, Plan, make_plan
+from .sources import ImageSource, open_source
+from .task import ChunkJob, image_divisor, needs_peak, region_peak, run_chunk
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        outputs: the zarr store of each image.
+        chunks: chunks of all images together.
+        already_done: chunks a previous run had finished (not computed again).
+        computed: chunks computed by this run.
+        tiles: tiles this run ran (tiles across chunk borders count once per chunk).
+    """
+
+    outputs: list[Path] = field(default_factory=list)
+    chunks: int = 0
+    already_done: int = 0
+    computed: int = 0
+    tiles: int = 0
+
+
+def predict_to_zarr(inputs: Any, out: str | Path, model: nn.Module, **options: Any) -> RunSummary:
+    """Segment large images chunk by chunk on a Dask cluster, into OME-Zarr.
+
+    `iter_predict_to_zarr` run to its end; it takes the same arguments.
+    """
+    return drain(iter_predict_to_zarr(inputs, out, model, **options))
+
+
+def iter_predict_to_zarr(
+    inputs: str | Path | Any | Sequence[str | Path],
+    out: str | Path,
+    model: nn.Module,
+    *,
+    scheduler: str | Client = "local",
+    workers: int | None = None,
+    tile_size: int | Sequence[int] = DEFAULT_TILE,
+    overlap: float = 0.25,
+    chunk: int = DEFAULT_CHUNK,
+    threshold: float = 0.5,
+    batch_size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    save_prob: bool = False,
+    channel_axis: int | None = None,
+    bands: Sequence[int] | None = None,
+    show_progress: bool = False,
+    stop: threading.Event | None = None,
+) -> Generator[Progress, None, RunSummary]:
+    """Segment large images chunk by chunk on a Dask cluster, yielding a `Progress` per chunk.
+
+    The result equals `predict(model, image, tile_size=..., overlap=...)` (same tiles,
+    same blending), written as a multiscale mask (and probabilities) chunk by chunk.
+    A rerun with the same settings computes only the chunks not yet finished.
+
+    Args:
+        inputs: a zarr / OME-Zarr / TIFF / image file, a folder of images, a list of
+            files, or an in-memory 2-D array (numpy or dask).
+        out: the output zarr store of one image; for a folder or list of images, a
+            folder that gets one ``<stem>.zarr`` per image.
+        model: a segmentation model of napari-segrefine; sent to each worker once.
+        scheduler: ``local``, a scheduler address (``tcp://host:8786``), or a `Client`.
+        workers: local worker processes (``local`` only; default 1).
+        tile_size: tile side (rounded up to a multiple of 32), as in `predict`.
+        overlap: tile overlap fraction, as in `predict`.
+        chunk: output chunk side: a multiple of 32, at least the tile.
+        threshold: binary masks are ``probability > threshold``.
+        batch_size: tiles per model call (default 1 on a CPU worker, 4 on a GPU).
+        device: where workers run the model: ``auto`` (each worker's GPU when it has
+            one, else its CPU), ``cpu``, ``cuda`` ...
+        precision: as in `predict`.
+        save_prob: also write the probabilities.
+        channel_axis: the images' channel axis when it cannot be guessed.
+        bands: channels to feed the model.
+        show_progress: print Dask's progress bar (for a console; it blocks until the
+            chunks are done, so `Progress` events come at the end).
+        stop: when set, the chunks not yet finished are cancelled and `Cancelled` is
+            raised; finished chunks stay and a rerun goes on from them.
+
+    Returns:
+        The `RunSummary` (as the generator's return value).
+
+    Raises:
+        SegRefineError: bad input, a chunk that does not fit the tile, an output that
+            cannot be written or holds another run, an unreachable scheduler.
+    """
+    config = model_config(model)
+    if config.input_kind != "image":
+        raise SegRefineError(
+            f"{config.arch!r} refines probability maps; give a segmentation model"
+        )
+    sources, many = _sources(inputs, channel_axis, bands)
+    targets = _output_paths(Path(out), sources, many)
+    plans = [make_plan(source.spatial, tile_size, overlap, chunk) for source in sources]
+    payload = ModelPayload.from_model(model)
+    images = [
+        _Image(source, plan, path, payload, config, save_prob)
+        for source, plan, path in zip(sources, plans, targets)
+    ]
+    prepared = [image.prepare(threshold) for image in images]  # before any cluster starts
+    summary = RunSummary(outputs=targets)
+    with connect(scheduler, workers) as client:
+        threads = local_torch_threads(workers or 1) if scheduler == "local" else None
+        client.register_plugin(ModelPlugin(payload, device, threads))
+        futures = []
+        for image, target in zip(images, prepared):
+            futures += image.submit(client, target, summary, batch_size, precision)
+        yield Progress(0, len(futures), f"{summary.already_done} chunk(s) already done")
+        if show_progress and futures:
+            dask_progress(futures)
+        for done, future in enumerate(as_completed(futures), 1):
+            if stop is not None and stop.is_set():
+                client.cancel(futures)
+                raise Cancelled("stopped between chunks; rerun to finish")
+            summary.tiles += future.result()
+            yield Progress(done, len(futures), f"chunk {done}/{len(futures)}")
+    return summary
+
+
+@dataclass
+class _Image:
+    source: ImageSource
+    plan: Plan
+    path: Path
+    payload: ModelPayload
+    config: Any
+    save_prob: bool
+
+    def prepare(self, threshold: float) -> ChunkJob:
+        """Create (or reopen) the output; a template job for this image's chunks."""
+        target = prepare_output(
+            self.path,
+            self.plan,
+            self._settings(threshold),
+            num_classes=self.config.num_classes,
+            with_prob=self.save_prob,
+            scale=self.source.scale,
+            geo=self.source.geo,
+        )
+        return ChunkJob(
+            (0, 0), (0, 0, 0, 0), self.plan, self.payload.digest, target, 1.0, threshold
+        )
+
+    def submit(
+        self,
+        client: Client,
+        template: ChunkJob,
+        summary: RunSummary,
+        batch_size: int | None,
+        precision: str,
+    ) -> list:
+        """Submit the chunks without a completion record; count them in ``summary``."""
+        done = template.target.done()
+        regions = self.plan.regions()
+        todo = {index: region for index, region in regions.items() if index not in done}
+        summary.chunks += len(regions)
+        summary.already_done += len(regions) - len(todo)
+        summary.computed += len(todo)
+        if not todo:
+            return []
+        source = self._shipped_source(client)
+        divisor = self._divisor(client, source, regions)
+        jobs = [
+            replace(
+                template,
+                index=index,
+                region=region,
+                divisor=divisor,
+                batch_size=batch_size,
+                precision=precision,
+            )
+            for index, region in todo.items()
+        ]
+        return client.map(run_chunk, [source] * len(jobs), jobs, pure=False)
+
+    def _settings(self, threshold: float) -> dict[str, Any]:
+        return {
+            "source": self.source.name,
+            "shape": list(self.source.shape),
+            "dtype": str(self.source.dtype),
+            "model": self.payload.digest,
+            "tile": list(self.plan.tile),
+            "overlap": self.plan.overlap,
+            "chunk": self.plan.chunk,
+            "threshold": float(threshold),
+            "probabilities": self.save_prob,
+        }
+
+    def _shipped_source(self, client: Client) -> Any:
+        """Files travel as their path; in-memory pixels are scattered to every worker once."""
+        if self.source.path is not None:
+            return self.source
+        return client.scatter(self.source, broadcast=True, hash=False)
+
+    def _divisor(self, client: Client, source: Any, regions: dict) -> float:
+        norm = self.config.normalization
+        if not needs_peak(self.source.dtype, norm):
+            return image_divisor(None, self.source.dtype, norm)
+        peaks = client.map(region_peak, [source] * len(regions), list(regions.values()))
+        return image_divisor(max(client.gather(peaks)), self.source.dtype, norm)
+
+
+def _sources(inputs: Any, channel_axis: int | None, bands: Any) -> tuple[list[ImageSource], bool]:
+    """The images, and whether they came as a folder or list (one output store each)."""
+    bands = None if bands is None else tuple(bands)
+    single_path = isinstance(inputs, str | Path)
+    if not single_path and not isinstance(inputs, Sequence):  # an in-memory array
+        return [open_source(inputs, channel_axis=channel_axis, bands=bands)], False
+    if single_path and not (Path(inputs).is_dir() and not _is_zarr(inputs)):
+        return [open_source(inputs, channel_axis=channel_axis, bands=bands)], False
+    paths = list_images(inputs)
+    return [open_source(path, channel_axis=channel_axis, bands=bands) for path in paths], True
+
+
+def _is_zarr(path: str | Path) -> bool:
+    return Path(path).name.lower().endswith(".zarr")
+
+
+def _output_paths(out: Path, sources: list[ImageSource], many: bool) -> list[Path]:
+    if not many:
+        return [out]
+    names = [source.name for source in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SegRefineError(
+            f"several inputs are named {repeated[0]!r}; their outputs would collide in "
+            f"{out}; rename them or run them apart"
+        )
+    return [out / f"{name}.zarr" for name in names]
