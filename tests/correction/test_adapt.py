@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.generators import drain
@@ -13,21 +14,25 @@ from napari_segrefine.train.head import HeadConfig
 FAST = HeadConfig(num_trees=8, guard_trees=4, max_pixels=4000, deep="outputs")
 
 
-def _disk_session(tmp_path) -> tuple[CorrectionSession, np.ndarray]:
+KEY = (slice(16, 80), slice(16, 48))  # the painted region: half the disk and around it
+
+
+@pytest.fixture
+def painted(tmp_path):
+    """A session of a bright disk whose left half the user painted, its label, model."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:96, :96]
     label = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
     image = (label * 120 + 60 + rng.normal(0, 12, label.shape)).clip(0, 255).astype(np.uint8)
     session = CorrectionSession(image, name="disk", autosave_root=tmp_path)
-    return session, label
-
-
-def test_adapting_to_corrections_predicts_what_the_user_painted(tmp_path):
-    session, label = _disk_session(tmp_path)
     model = create_model("basnet_lite", width=4)
     session.predict(model)
-    key = (slice(16, 80), slice(16, 48))
-    session.paint(key, label[key])
+    session.paint(KEY, label[KEY])
+    return session, label, model
+
+
+def test_adapting_to_corrections_predicts_what_the_user_painted(painted):
+    session, label, model = painted
 
     result, prediction = drain(session.iter_adapt(model, FAST))
 
@@ -37,15 +42,11 @@ def test_adapting_to_corrections_predicts_what_the_user_painted(tmp_path):
     pred = prediction.mask[right] > 0
     assert (pred & (label[right] > 0)).sum() / (pred | (label[right] > 0)).sum() > 0.8
     session.set_prediction(prediction)
-    np.testing.assert_array_equal(session.mask[key], label[key])  # corrections kept
+    np.testing.assert_array_equal(session.mask[KEY], label[KEY])  # corrections kept
 
 
-def test_a_refused_head_leaves_no_prediction_to_show(tmp_path):
-    session, label = _disk_session(tmp_path)
-    model = create_model("basnet_lite", width=4)
-    session.predict(model)
-    key = (slice(16, 80), slice(16, 48))
-    session.paint(key, label[key])
+def test_a_refused_head_leaves_no_prediction_to_show(painted):
+    session, _, model = painted
     refuse = HeadConfig(num_trees=4, guard_trees=2, max_pixels=2000, deep="none", tolerance=-1)
 
     result, prediction = drain(session.iter_adapt(model, refuse))
