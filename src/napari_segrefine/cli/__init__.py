@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from .. import __version__
 from ..errors import Cancelled, SegRefineError
 from ..io.oserror import output_error
+from ..openmp import prefer_passive_waiting
+
+prefer_passive_waiting()  # before any subcommand imports torch
 
 SUBCOMMANDS = ("models", "predict", "refine", "evaluate", "train", "demo")
 
