@@ -53,7 +53,9 @@ HELD_OUT = ("voc_objects", "zurich_buildings", "zurich_roads", "zurich_trees")
 RGB_BANDS = {"zurich_buildings": [2, 1, 0], "zurich_roads": [2, 1, 0], "zurich_trees": [2, 1, 0]}
 
 
-def load_cases(which: str, per_set: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def load_cases(
+    which: str, per_set: int, crop: int = CROP
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     names = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}[which]
     real = load_real_sets()
     cases = {}
@@ -63,7 +65,7 @@ def load_cases(which: str, per_set: int) -> dict[str, list[tuple[np.ndarray, np.
         picked = pairs[::step][:per_set]
         if name in RGB_BANDS:
             picked = [(image[..., RGB_BANDS[name]], mask) for image, mask in picked]
-        cases[name] = [(image[:CROP, :CROP], mask[:CROP, :CROP]) for image, mask in picked]
+        cases[name] = [(image[:crop, :crop], mask[:crop, :crop]) for image, mask in picked]
     return cases
 
 
@@ -172,7 +174,7 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
     print(f"# Corrections that pay off: held-out IoU per corrected patch ({args.cases})\n")
     print(
         f"Model `{args.model}` (shipped weights); patches of {PATCH} px corrected in the left "
-        f"half of each image (crops of at most {CROP} px), IoU pooled over the right halves; "
+        f"half of each image (crops of at most {args.crop} px), IoU pooled over the right halves; "
         f"seeds {','.join(map(str, args.seeds))} (mean over seeds). Machine: {_machine()}; "
         f"{elapsed:.0f} s in all.\n"
     )
@@ -219,6 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="all", choices=("tuning", "held-out", "all"))
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
+    parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
     parser.add_argument("--ks", default="1,2,4,8,16")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--heads", default="encoder", help="head feature sets to compare")
@@ -227,7 +230,7 @@ def main() -> None:
     args.ks = [int(k) for k in args.ks.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-    cases = load_cases(args.cases, args.per_set)
+    cases = load_cases(args.cases, args.per_set, args.crop)
     pooled, seconds, adopted = run(cases, args)
     report(cases, pooled, seconds, adopted, args, time.perf_counter() - started)
 

@@ -147,6 +147,8 @@ class Shots:
             mask.data_setitem(index, self.truth[index])  # as the user's brush would
             widget.confirm_patch()
             wait(widget.runner)
+        widget.update_now()  # a head fitted to the corrections, shown when adopted
+        wait(widget.updater)
         self.hide("probability")
         self.save("correct")
 
