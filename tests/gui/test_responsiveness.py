@@ -24,10 +24,11 @@ pytestmark = pytest.mark.gui
 
 HEAVY = [
     (session_module, "iter_predict"),
-    (session_module, "refine"),
+    (session_module, "iter_refine"),
+    (session_module, "fit_head"),
     (session_module, "rank_patches"),
     (refine_module, "change_grid"),
-    (finetune_module, "finetune"),
+    (finetune_module, "iter_finetune"),
     (finetune_module, "change_map"),
     (store_module.SessionStore, "save"),
     (export_module, "write_labels"),
@@ -63,6 +64,10 @@ def test_every_heavy_step_of_the_loop_runs_in_a_worker(
     wait_for(qtbot, correct.runner)
     correct.confirm_patch()
     wait_for(qtbot, correct.runner)
+    session = state_for(viewer).existing("salient")
+    session.paint((slice(0, 16), slice(0, 16)), 1)  # both classes corrected
+    correct.update_now()
+    wait_for(qtbot, correct.updater)
     view = state_for(viewer).views["salient"]
     worker = view.autosave()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)

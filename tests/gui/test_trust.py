@@ -12,6 +12,7 @@ from app_model.types import KeyBinding
 from napari_segrefine.correction import session as session_module
 from napari_segrefine.data import make_sample
 from napari_segrefine.engine import Prediction, Progress, boundary_map
+from napari_segrefine.errors import SegRefineError
 from napari_segrefine.widgets import finetune as finetune_module
 from napari_segrefine.widgets._state import state_for
 
@@ -45,9 +46,13 @@ def test_undo_takes_back_the_stroke_and_its_record_so_it_is_not_trained_on(
     assert mask.data[70, 70] == before_second and corrections.data[70, 70] == 0
     assert corrections.data[20, 20] == 1 and mask.data[20, 20] == kept
     trained_on = []
-    monkeypatch.setattr(
-        finetune_module, "finetune", lambda model, samples, *a, **k: trained_on.append(samples)
-    )
+
+    def record_samples(model, samples, *args, **kwargs):
+        trained_on.append(samples)
+        raise SegRefineError("samples recorded; no training in this test")
+        yield  # a generator, as iter_finetune
+
+    monkeypatch.setattr(finetune_module, "iter_finetune", record_samples)
     finetune = open_widget(viewer, "Fine-tune")
     finetune.images.value = [image_layer]
     finetune.train()
