@@ -20,7 +20,7 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
         chosen[patch.slices] = True
     corrected = read_image(tmp_path / "corrected_pixels.tif").array > 0
     np.testing.assert_array_equal(corrected, chosen)
-    assert {"before", "PRN refined", "after update", "held-out after"} <= set(result.rows)
+    assert {"before", "PRN refined", "after update", "held-out, head"} <= set(result.rows)
     assert all(0 <= row["IoU"] <= 1 for row in result.rows.values())
     names = {p.name for p in result.files}
     assert {"mask_before.tif", "mask_after.tif", "overview.png"} <= names

@@ -114,11 +114,9 @@ def run_demo(
         HeadConfig(num_trees=settings.trees, device=settings.device),
     )
     log(f"    {update.reason} ({update.seconds:.1f} s)")
-    if update.adopted:
-        model = update.model
-    log("5/5 predict again")
-    after = session.predict(model, device=settings.device)
-    held_after = predict(model, held_out.image, device=settings.device)
+    log("5/5 predict again (and, to see how far it carries, the held-out image with it)")
+    after = session.predict(update.model if update.adopted else model, device=settings.device)
+    held_after = predict(update.model, held_out.image, device=settings.device)
     result.rows = {
         "corrected patches before": _region_scores(before.mask, sample.label, valid),
         "corrected patches after": _region_scores(after.mask, sample.label, valid),
@@ -126,7 +124,7 @@ def run_demo(
         "PRN refined": _scores(refined, sample.label),
         "after update": _scores(after.mask, sample.label, after.probabilities),
         "held-out before": _scores(held_before.mask, held_out.label, held_before.probabilities),
-        "held-out after": _scores(held_after.mask, held_out.label, held_after.probabilities),
+        "held-out, head": _scores(held_after.mask, held_out.label, held_after.probabilities),
     }
     result.files = _write_outputs(out, sample, before, refined, after, valid)
     result.seconds = time.perf_counter() - started

@@ -246,8 +246,7 @@ class CorrectWidget(Dock):
         self._describe_update(result)
         if prediction is None:
             return
-        session.set_prediction(prediction)
-        self.state.set_model(result.model, "head fitted to your corrections")
+        session.set_prediction(prediction)  # the head stays with the image it was fitted to
 
     def _describe_update(self, result: HeadResult) -> None:
         text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
