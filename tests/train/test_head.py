@@ -107,3 +107,15 @@ def test_heads_do_not_stack(base, disk_sample):
 def test_bad_settings_are_refused():
     with pytest.raises(SegRefineError, match="num_trees must be at least 1"):
         HeadConfig(num_trees=0)
+
+
+def test_a_rare_class_survives_the_pixel_limit(base):
+    """Three foreground pixels among thousands are kept when the pixels are thinned."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (96, 96), dtype=np.uint8)
+    label = np.zeros((96, 96), np.uint8)
+    label[50, 50:53] = 1
+    config = HeadConfig(num_trees=4, guard_trees=2, max_pixels=500, deep="none")
+    result = fit_head(base, [(image, label, None)], config)
+    assert result.pixels == 500
+    assert result.model.trees.value.max() > 0  # some leaf predicts foreground

@@ -121,7 +121,7 @@ def fit_head(
             f"{'foreground' if labels[0] else 'background'}; correct or confirm some pixels "
             "of the other class too, then update again"
         )
-    keep = rng.permutation(len(labels))[: config.max_pixels]
+    keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context, head_iou, current_iou = _choose_context(
         _weighted_context(context, labels, current, config), rows, labels, groups, current, config
@@ -181,6 +181,15 @@ def set_trees(head: AdaptedModel, forest: RandomForestClassifier) -> None:
             buffer = getattr(head.trees, name)
             buffer[index, :count] = torch.from_numpy(np.asarray(column)).to(buffer.dtype)
     head.segrefine_config.kwargs.update(num_trees=len(trees), num_nodes=nodes, depth=depth)
+
+
+def _subsample(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` indices; the rarer class kept whole up to half of them."""
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    rare, common = sorted((np.flatnonzero(labels), np.flatnonzero(~labels)), key=len)
+    rare = rng.permutation(rare)[: limit // 2]
+    return np.concatenate([rare, rng.permutation(common)[: limit - len(rare)]])
 
 
 def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:

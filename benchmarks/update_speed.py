@@ -1,0 +1,98 @@
+"""How long one instant update takes: a head fitted to k corrected 64 px patches of a
+512 x 512 image, then the whole image predicted with it (what "Update now" runs).
+
+Also times ``napari-segrefine train`` with its defaults on 16 corrected patches.
+
+    python benchmarks/update_speed.py > benchmarks/results/update_speed_cpu.md
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from napari_segrefine import create_model, predict
+from napari_segrefine.data import make_sample
+from napari_segrefine.train.head import fit_head
+
+SIZE, PATCH = 512, 64
+
+
+def corrected(k: int, label: np.ndarray, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cells = [(r, c) for r in range(SIZE // PATCH) for c in range(SIZE // PATCH)]
+    valid = np.zeros(label.shape, bool)
+    for index in rng.permutation(len(cells))[:k]:
+        r, c = cells[index]
+        valid[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = True
+    return valid
+
+
+def time_updates(sample, model) -> list[tuple[int, float, float]]:
+    rows = []
+    for k in (1, 4, 16):
+        valid = corrected(k, sample.label)
+        started = time.perf_counter()
+        result = fit_head(model, [(sample.image, sample.label, valid)])
+        fitted = time.perf_counter()
+        predict(result.model, sample.image)
+        rows.append((k, fitted - started, time.perf_counter() - fitted))
+    return rows
+
+
+def time_train_command(sample) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name in ("images", "labels", "valid"):
+            (root / name).mkdir()
+        Image.fromarray(sample.image).save(root / "images" / "a.png")
+        Image.fromarray(sample.label.astype(np.uint8)).save(root / "labels" / "a.png")
+        valid = corrected(16, sample.label).astype(np.uint8) * 255
+        Image.fromarray(valid).save(root / "valid" / "a.png")
+        command = [
+            sys.executable, "-m", "napari_segrefine.cli", "train", "--images",
+            root / "images", "--labels", root / "labels", "--masks", root / "valid",
+            "--out", root / "head.safetensors",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    sample = make_sample("polyps", (SIZE, SIZE), seed=11)
+    model = create_model("basnet_lite", pretrained=True)
+    predict(model, sample.image)  # warm up
+    rows = time_updates(sample, model)
+    train_seconds = time_train_command(sample)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print("# Instant update speed (CPU)\n")
+    print(
+        f"Machine: {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, load "
+        f"average {load} at the end), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+        f"{os.environ.get('OMP_WAIT_POLICY', 'default')}. Image {SIZE} x {SIZE} RGB "
+        f"(synthetic polyps), base `basnet_lite`, head defaults.\n"
+    )
+    print("| corrected 64 px patches | fit (s) | predict the image (s) | update (s) |")
+    print("|---|---|---|---|")
+    for k, fit, pred in rows:
+        print(f"| {k} | {fit:.1f} | {pred:.1f} | {fit + pred:.1f} |")
+    print(
+        f"\n`napari-segrefine train` with its defaults (a head) on 16 corrected patches "
+        f"of one {SIZE} x {SIZE} image, process start to saved checkpoint: "
+        f"{train_seconds:.1f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()
