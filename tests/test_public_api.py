@@ -91,23 +91,11 @@ DESIGN_MODELS = {"basnet", "bisenetv1", "bisenetv2", "prn_p64", "prn_p4", "prn_p
     ("module", "name", "parameters"), DESIGN_API, ids=[f"{m}.{n}" for m, n, _ in DESIGN_API]
 )
 def test_design_names_exist_with_their_parameters(module, name, parameters):
-    if module == "napari_segrefine.correction" and not _exists(module):
-        pytest.skip("napari_segrefine.correction is built on another branch (issue 8)")
     value = getattr(importlib.import_module(module), name)
     if parameters is None:
         return
     actual = list(inspect.signature(value).parameters.values())
     assert [(p.name, p.kind, p.default) for p in actual[: len(parameters)]] == parameters
-
-
-def _exists(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as missing:
-        if missing.name != module:
-            raise
-        return False
-    return True
 
 
 def test_errors_are_value_errors_and_models_are_listed():
