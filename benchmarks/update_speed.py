@@ -28,12 +28,17 @@ SIZE, PATCH = 512, 64
 
 
 def corrected(k: int, label: np.ndarray, seed: int = 0) -> np.ndarray:
+    """k patches, those holding both classes first (a user corrects around objects)."""
     rng = np.random.default_rng(seed)
-    cells = [(r, c) for r in range(SIZE // PATCH) for c in range(SIZE // PATCH)]
+    cells = [
+        (slice(r, r + PATCH), slice(c, c + PATCH))
+        for r in range(0, SIZE, PATCH)
+        for c in range(0, SIZE, PATCH)
+    ]
+    order = sorted(rng.permutation(len(cells)), key=lambda i: not 0 < label[cells[i]].mean() < 1)
     valid = np.zeros(label.shape, bool)
-    for index in rng.permutation(len(cells))[:k]:
-        r, c = cells[index]
-        valid[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = True
+    for index in order[:k]:
+        valid[cells[index]] = True
     return valid
 
 

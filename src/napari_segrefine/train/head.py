@@ -44,7 +44,8 @@ GROUP = 32  # side of the blocks the guard holds out together
 class HeadConfig:
     """Settings of `fit_head` (recorded in the checkpoint provenance)."""
 
-    num_trees: int = 64
+    num_trees: int = 48
+    sample_share: float = 0.5
     max_depth: int = 14
     max_pixels: int = 40_000
     deep: str = "encoder"
@@ -53,7 +54,8 @@ class HeadConfig:
     balanced: bool = False
     context_windows: int = 4
     folds: int = 3
-    guard_trees: int = 24
+    guard_trees: int = 16
+    guard_pixels: int = 10_000
     tolerance: float = 0.01
     seed: int = 0
     device: str = "auto"
@@ -61,7 +63,16 @@ class HeadConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
-        for name in ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees"):
+        if not 0 < self.sample_share <= 1:
+            raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
+        for name in (
+            "num_trees",
+            "max_depth",
+            "max_pixels",
+            "folds",
+            "guard_trees",
+            "guard_pixels",
+        ):
             if int(getattr(self, name)) < 1:
                 raise SegRefineError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -199,6 +210,7 @@ def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:
         n_estimators=trees,
         max_depth=config.max_depth,
         min_samples_leaf=2,
+        max_samples=config.sample_share,
         class_weight="balanced" if config.balanced else None,
         n_jobs=-1,
         random_state=config.seed,
@@ -223,13 +235,19 @@ def _weighted_context(context, labels, current, config: HeadConfig):
 def _choose_context(context, rows, labels, groups, current, config):
     """Keep the context pixels only if they help on held-out corrected blocks.
 
-    Returns the context to train with and the guard's (head, current) IoUs for it.
+    The guard works on at most ``guard_pixels`` corrected pixels (and the same share of
+    the context). Returns the context to train with and the guard's (head, current) IoUs.
     """
+    rng = np.random.default_rng(config.seed + 1)
+    keep = _subsample(labels, config.guard_pixels, rng)
+    picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
+    sampled = tuple(part[picked] for part in context)
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     empty = tuple(part[:0] for part in context)
     head_iou, current_iou = _guard(rows, labels, groups, current, empty, config)
-    if not len(context[1]) or head_iou is None:
+    if not len(sampled[1]) or head_iou is None:
         return empty, head_iou, current_iou
-    with_context, _ = _guard(rows, labels, groups, current, context, config)
+    with_context, _ = _guard(rows, labels, groups, current, sampled, config)
     if with_context > head_iou:
         return context, with_context, current_iou
     return empty, head_iou, current_iou
