@@ -38,7 +38,7 @@ class DemoSettings:
     corrected_patches: int = 4
     review_patch: int = 64
     prn_patch: int = 32
-    trees: int = 64
+    trees: int = HeadConfig.num_trees
     device: str = "auto"
 
 
