@@ -42,7 +42,16 @@ GROUP = 32  # side of the blocks the guard holds out together
 
 @dataclass
 class HeadConfig:
-    """Settings of `fit_head` (recorded in the checkpoint provenance)."""
+    """Settings of `fit_head` (recorded in the checkpoint provenance).
+
+    The forest: ``num_trees`` trees of depth ``max_depth``, each grown on a
+    ``sample_share`` of at most ``max_pixels`` corrected pixels; features: filters at
+    ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
+    uncorrected windows weighing ``context_weight`` times the corrections (times the
+    current model's agreement with them). The guard: ``folds`` block folds, forests of
+    ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
+    ``tolerance``.
+    """
 
     num_trees: int = 48
     sample_share: float = 0.5
@@ -51,7 +60,6 @@ class HeadConfig:
     deep: str = "encoder"
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     context_weight: float = 2.0
-    balanced: bool = False
     context_windows: int = 4
     folds: int = 3
     guard_trees: int = 16
@@ -211,7 +219,6 @@ def _fit(trees: int, config: HeadConfig, *parts) -> RandomForestClassifier:
         max_depth=config.max_depth,
         min_samples_leaf=2,
         max_samples=config.sample_share,
-        class_weight="balanced" if config.balanced else None,
         n_jobs=-1,
         random_state=config.seed,
     )
