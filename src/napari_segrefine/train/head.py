@@ -33,6 +33,7 @@ from ..models.adapted import AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from ..models.normalization import normalize
+from .loop import require_counts
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed in windows of this side around corrected pixels
@@ -73,16 +74,8 @@ class HeadConfig:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
-        for name in (
-            "num_trees",
-            "max_depth",
-            "max_pixels",
-            "folds",
-            "guard_trees",
-            "guard_pixels",
-        ):
-            if int(getattr(self, name)) < 1:
-                raise SegRefineError(f"{name} must be at least 1, got {getattr(self, name)}")
+        counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
+        require_counts(self, counts)
 
 
 @dataclass

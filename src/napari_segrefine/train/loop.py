@@ -28,6 +28,13 @@ from .datasets import CorrectionDataset, split_samples
 from .steps import TaskAdapter, task_adapter
 
 
+def require_counts(settings: object, names: Sequence[str]) -> None:
+    """Refuse settings among ``names`` below 1, naming the first one."""
+    for name in names:
+        if int(getattr(settings, name)) < 1:
+            raise SegRefineError(f"{name} must be at least 1, got {getattr(settings, name)}")
+
+
 @dataclass
 class FinetuneConfig:
     """Settings of one fine-tuning run (all recorded in the checkpoint provenance)."""
@@ -50,9 +57,7 @@ class FinetuneConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "patch_size", "val_every", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise SegRefineError(f"{name} must be at least 1, got {getattr(self, name)}")
+        require_counts(self, ("steps", "batch_size", "patch_size", "val_every", "patience"))
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise SegRefineError(f"learning rate must be a positive number, got {self.lr}")
         if not 0 <= self.val_fraction < 1:
