@@ -50,6 +50,7 @@ PATCH = 64
 CROP = 768
 TUNING = ("nuclei_dsb2018", "bacteria_phase", "spacenet_buildings", "spacenet_roads")
 HELD_OUT = ("voc_objects", "zurich_buildings", "zurich_roads", "zurich_trees")
+FRESH = ("skin_corneum", "conifer_cells", "quokka_animal")
 RGB_BANDS = {"zurich_buildings": [2, 1, 0], "zurich_roads": [2, 1, 0], "zurich_trees": [2, 1, 0]}
 
 
@@ -57,7 +58,7 @@ def load_cases(
     which: str, per_set: int, crop: int = CROP
 ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """The named group of sets, or one set by name; crops centred on the objects."""
-    groups = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT}
+    groups = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT, "fresh": FRESH}
     names = groups.get(which, (which,))
     real = load_real_sets()
     cases = {}

