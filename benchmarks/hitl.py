@@ -50,7 +50,7 @@ PATCH = 64
 CROP = 768
 TUNING = ("nuclei_dsb2018", "bacteria_phase", "spacenet_buildings", "spacenet_roads")
 HELD_OUT = ("voc_objects", "zurich_buildings", "zurich_roads", "zurich_trees")
-FRESH = ("skin_corneum", "conifer_cells", "quokka_animal")
+FRESH = ("skin_corneum", "skin_epidermis", "conifer_cells", "quokka_animal")
 RGB_BANDS = {"zurich_buildings": [2, 1, 0], "zurich_roads": [2, 1, 0], "zurich_trees": [2, 1, 0]}
 
 

