@@ -36,10 +36,11 @@ import numpy as np
 import torch
 from skimage.color import rgb2gray
 from skimage.feature import multiscale_basic_features
-from skimage.filters import threshold_otsu
+from skimage.filters import gaussian, threshold_otsu
 from sklearn.ensemble import RandomForestClassifier
 
 from napari_segrefine import create_model, predict
+from napari_segrefine.data import make_sample
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.train.head import HeadConfig, fit_head
 
@@ -58,6 +59,8 @@ def load_cases(
     which: str, per_set: int, crop: int = CROP
 ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """The named group of sets, or one set by name; crops centred on the objects."""
+    if which == "shift":
+        return shifted_cases(per_set, crop)
     groups = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT, "fresh": FRESH}
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -70,6 +73,49 @@ def load_cases(
             picked = [(image[..., RGB_BANDS[name]], mask) for image, mask in picked]
         cases[name] = [_crop_on_objects(image, mask, crop) for image, mask in picked]
     return cases
+
+
+def shifted_cases(per_set: int, size: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Synthetic domain shift: the shipped model's training domains, acquired differently.
+
+    Each case takes samples of a domain the model was trained on (seeds it never saw) and
+    changes how they look: inverted contrast with uneven illumination, blur with noise in a
+    12-bit range, or the scene at half scale (objects half as large).
+    """
+    rng = np.random.default_rng(SHIFT_SEED)
+    cases = {}
+    for name, (domain, shift) in SHIFTS.items():
+        pairs = []
+        for index in range(per_set):
+            sample = make_sample(domain, (size, size), SHIFT_SEED + index)
+            pairs.append(shift(sample.image.astype(np.float64) / 255, sample.label > 0, rng))
+        cases[name] = pairs
+    return cases
+
+
+def _inverted_uneven(image, label, rng):
+    ramp = np.linspace(0.6, 1.4, image.shape[1])[None, :, None]
+    return (1 - image) * ramp, label
+
+
+def _blurred_noisy_12bit(image, label, rng):
+    blurred = gaussian(image, sigma=2, channel_axis=-1)
+    noisy = blurred + rng.normal(0, 0.08, image.shape)
+    return np.clip(noisy * 4095, 0, 4095).astype(np.uint16), label
+
+
+def _half_scale(image, label, rng):
+    tiled = np.concatenate([np.concatenate([image, image[:, ::-1]], 1)] * 2, 0)
+    mask = np.concatenate([np.concatenate([label, label[:, ::-1]], 1)] * 2, 0)
+    return tiled[::2, ::2], mask[::2, ::2]
+
+
+SHIFT_SEED = 9000
+SHIFTS = {
+    "polyps_inverted_uneven": ("polyps", _inverted_uneven),
+    "salient_blur_noise_12bit": ("salient", _blurred_noisy_12bit),
+    "roads_half_scale": ("roads", _half_scale),
+}
 
 
 def _crop_on_objects(image: np.ndarray, mask: np.ndarray, crop: int):
@@ -234,7 +280,7 @@ def _machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="all", help="tuning, held-out, all, or a set name")
+    parser.add_argument("--cases", default="all", help="tuning, held-out, all, fresh, shift, or a set name")
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
     parser.add_argument("--ks", default="1,2,4,8,16")

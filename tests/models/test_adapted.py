@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from scipy.ndimage import gaussian_filter
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 from napari_segrefine import create_model, load_checkpoint
 from napari_segrefine.errors import SegRefineError
@@ -42,15 +42,16 @@ def test_filter_bank_on_a_constant_image_gives_no_structure():
     assert features[1::4].abs().max() < 1e-5
 
 
-def _forest(seed=0):
+def _forest(seed=0, kind=RandomForestClassifier):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(600, 6)).astype(np.float32)
     y = x[:, 0] + x[:, 3] * x[:, 4] > 0.2
-    return x, RandomForestClassifier(12, max_depth=6, random_state=seed).fit(x, y)
+    return x, kind(12, max_depth=6, random_state=seed).fit(x, y)
 
 
-def test_tree_ensemble_equals_scikit_learn():
-    x, forest = _forest()
+@pytest.mark.parametrize("kind", [RandomForestClassifier, ExtraTreesClassifier])
+def test_tree_ensemble_equals_scikit_learn(kind):
+    x, forest = _forest(kind=kind)
     head = create_model("adapted_head")
     set_trees(head, forest)
     rows = np.random.default_rng(1).normal(size=(5000, 6)).astype(np.float32)
