@@ -280,7 +280,9 @@ def _machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="all", help="tuning, held-out, all, fresh, shift, or a set name")
+    parser.add_argument(
+        "--cases", default="all", help="tuning, held-out, all, fresh, shift, or a set name"
+    )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
     parser.add_argument("--ks", default="1,2,4,8,16")
