@@ -119,3 +119,31 @@ def test_a_rare_class_survives_the_pixel_limit(base):
     result = fit_head(base, [(image, label, None)], config)
     assert result.pixels == 500
     assert result.model.trees.value.max() > 0  # some leaf predicts foreground
+
+
+def test_auto_features_and_threshold_come_from_the_guard(base, disk_sample):
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    kwargs = result.model.segrefine_config.kwargs
+    assert kwargs["deep"] in ("none", "outputs", "encoder")
+    assert f"features: {kwargs['deep']}, threshold {kwargs['threshold']:.1f}" in result.reason
+    assert result.head_iou is not None and result.head_iou > 0.8
+
+
+def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(deep="none", **FAST))
+    low = create_model(
+        "adapted_head", **{**result.model.segrefine_config.kwargs, "threshold": 0.2}
+    )
+    low.load_state_dict(result.model.state_dict())
+    plain = predict(result.model, image).probabilities
+    # The same trees: a lower threshold only raises the shown probability.
+    assert np.all(predict(low, image).probabilities >= plain - 1e-6)
+    loaded = load_checkpoint(save_checkpoint(low, tmp_path / "low"))
+    assert loaded.segrefine_config.kwargs["threshold"] == 0.2
+
+
+def test_unknown_feature_choice_is_a_clear_error():
+    with pytest.raises(SegRefineError, match="deep must be one of"):
+        HeadConfig(deep="everything")

@@ -12,6 +12,7 @@ The whole thing is an ordinary model: `predict` tiles it, `save_checkpoint` writ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,8 @@ class AdaptedModel(SegRefineModel):
             probabilities of its main and side outputs); ``encoder`` (those plus its
             encoder activations up to stride 8, upsampled).
         num_trees, num_nodes, depth: size of the tree ensemble (set by the fitting code).
+        threshold: the trees' foreground share at which the output logit is 0 (chosen
+            by the fitting code to suit the corrections; 0.5 is a plain vote).
 
     Input: B x C x H x W, normalized as the base expects; output: B x 1 x H x W logits.
     """
@@ -60,6 +63,7 @@ class AdaptedModel(SegRefineModel):
         num_trees: int = 1,
         num_nodes: int = 1,
         depth: int = 1,
+        threshold: float = 0.5,
     ) -> None:
         super().__init__()
         if deep not in DEEP_CHOICES:
@@ -70,6 +74,7 @@ class AdaptedModel(SegRefineModel):
         in_channels = int(base_config.kwargs.get("in_channels", 3))
         self.bank = FilterBank(in_channels, sigmas)
         self.trees = TreeEnsemble(num_trees, num_nodes, depth)
+        self.shift = math.log(threshold / (1 - threshold))
         self.requires_grad_(False)
 
     def encoder_modules(self) -> list[nn.Module]:
@@ -81,7 +86,7 @@ class AdaptedModel(SegRefineModel):
         batch, count, height, width = features.shape
         flat = features.permute(0, 2, 3, 1).reshape(-1, count)
         prob = self.trees(flat).reshape(batch, height, width, 1).permute(0, 3, 1, 2)
-        return torch.logit(prob.clamp(EPS, 1 - EPS)).to(x.dtype)
+        return (torch.logit(prob.clamp(EPS, 1 - EPS)) - self.shift).to(x.dtype)
 
     @torch.no_grad()
     def pixel_features(self, x: Tensor) -> Tensor:
@@ -93,6 +98,22 @@ class AdaptedModel(SegRefineModel):
             if self.deep == "encoder":
                 parts.extend(encoded)
         return torch.cat([part.float() for part in parts], dim=1)
+
+    @torch.no_grad()
+    def feature_counts(self) -> dict[str, int]:
+        """How many features each `deep` setting up to this model's own gives.
+
+        The sets are nested prefixes of `pixel_features`: filters, then the outputs,
+        then the encoder activations.
+        """
+        probe = torch.zeros(1, self.bank.in_channels, 64, 64, device=self.bank.derivatives.device)
+        counts = {"none": self.bank.num_features}
+        if self.deep != "none":
+            outputs, encoded = self._run_base(probe)
+            counts["outputs"] = counts["none"] + outputs.shape[1]
+            if self.deep == "encoder":
+                counts["encoder"] = counts["outputs"] + sum(part.shape[1] for part in encoded)
+        return counts
 
     def _run_base(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Sigmoid of all outputs (main and side) and the fine encoder activations.

@@ -34,6 +34,7 @@ INT_RANGES = {
     "num_nodes": (1, 1 << 22),
     "depth": (1, 128),
 }
+FLOAT_RANGES = {"threshold": (0.01, 0.99)}  # an adapted model's decision threshold
 MAX_SIGMA, MAX_SIGMAS = 256, 16  # filter-bank scales of an adapted model
 _SCALES = ("image_max", "dtype_max", "none")
 _INPUT_KINDS = ("image", "probability")
@@ -100,7 +101,8 @@ def check_settings(arch: str, kwargs: dict[str, Any], path: Path) -> None:
     """Constructor settings known to ``arch``'s class, of the default's type and in range.
 
     Raises:
-        SegRefineError: an unknown setting, a wrong type, or a value out of `INT_RANGES`.
+        SegRefineError: an unknown setting, a wrong type, or a value out of `INT_RANGES`
+            or `FLOAT_RANGES`.
     """
     parameters = inspect.signature(get_spec(arch).model_class).parameters
     for name, value in kwargs.items():
@@ -115,14 +117,16 @@ def check_settings(arch: str, kwargs: dict[str, Any], path: Path) -> None:
             ok = isinstance(value, bool)
         elif isinstance(default, str):
             ok = isinstance(value, str)
+        elif isinstance(default, float):
+            ok = _is_number(value)
         else:  # ints, and ints that default to None (patch_size)
             ok = (value is None and default is None) or (
                 isinstance(value, int) and not isinstance(value, bool)
             )
         if not ok:
             raise _fail(path, f"{arch} setting {name}={value!r} has the wrong type")
-        low, high = INT_RANGES.get(name, (None, None))
-        if isinstance(value, int) and low is not None and not low <= value <= high:
+        low, high = {**INT_RANGES, **FLOAT_RANGES}.get(name, (None, None))
+        if _is_number(value) and low is not None and not low <= value <= high:
             raise _fail(path, f"{arch} setting {name}={value} is outside {low}..{high}")
 
 

@@ -31,7 +31,7 @@ from ..engine import resolve_device
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
 from ..errors import SegRefineError
 from ..metrics import iou
-from ..models.adapted import AdaptedModel
+from ..models.adapted import DEEP_CHOICES, AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from ..models.normalization import normalize
@@ -41,6 +41,8 @@ Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed per cell of this side, around its corrected pixels
 MARGIN = 64  # context added on each side of a window
 GROUP = 32  # side of the blocks the guard holds out together
+FEATURE_CHOICES = (*DEEP_CHOICES, "auto")
+THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
 
 
 @dataclass
@@ -49,7 +51,8 @@ class HeadConfig:
 
     The forest: ``num_trees`` trees of depth ``max_depth``, each grown on a
     ``sample_share`` of at most ``max_pixels`` corrected pixels; features: filters at
-    ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
+    ``sigmas`` plus the base's ``deep`` features (``auto``: the set that the guard's
+    cross-validation scores best, see `fit_head`). Context: up to ``context_windows``
     uncorrected windows weighing ``context_weight`` times the corrections (times the
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
@@ -60,7 +63,7 @@ class HeadConfig:
     sample_share: float = 0.5
     max_depth: int = 14
     max_pixels: int = 40_000
-    deep: str = "encoder"
+    deep: str = "auto"
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     context_weight: float = 2.0
     context_windows: int = 4
@@ -72,6 +75,10 @@ class HeadConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.deep not in FEATURE_CHOICES:
+            raise SegRefineError(
+                f"deep must be one of {', '.join(FEATURE_CHOICES)}, got {self.deep!r}"
+            )
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
         if not 0 < self.sample_share <= 1:
@@ -124,11 +131,12 @@ def fit_head(
     """
     config = config or HeadConfig()
     started = time.perf_counter()
-    head = new_head(base, config)
+    candidates = DEEP_CHOICES if config.deep == "auto" else (config.deep,)
+    widest = new_head(base, config, deep=candidates[-1])
     device = resolve_device(config.device)
-    head.to(device)
+    widest.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context = _training_pixels(head, samples, config, device, rng)
+    rows, labels, groups, current, context = _training_pixels(widest, samples, config, device, rng)
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
             "the corrected pixels are all "
@@ -137,18 +145,22 @@ def fit_head(
         )
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    context, head_iou, current_iou = _choose_context(
-        _weighted_context(context, labels, current, config), rows, labels, groups, current, config
-    )
-    forest = _fit(config.num_trees, config, (rows, labels, np.ones(len(labels))), context)
-    set_trees(head, forest)
-    adopted, reason = _verdict(head_iou, current_iou, config.tolerance)
+    context = _weighted_context(context, labels, current, config)
+    counts = widest.feature_counts()
+    choice = _choose(rows, labels, groups, current, context, counts, candidates, config)
+    width = counts[choice.deep]
+    parts = [(rows[:, :width], labels, np.ones(len(labels)))]
+    if choice.context:
+        parts.append((context[0][:, :width], *context[1:]))
+    head = new_head(base, config, deep=choice.deep, threshold=choice.threshold)
+    set_trees(head, _fit(config.num_trees, config, *parts))
+    adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
         head.cpu(),
         adopted,
-        head_iou,
-        current_iou,
+        choice.head_iou,
+        choice.current_iou,
         reason,
         int(len(labels)),
         time.perf_counter() - started,
@@ -156,8 +168,13 @@ def fit_head(
     )
 
 
-def new_head(base: nn.Module, config: HeadConfig) -> AdaptedModel:
-    """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble."""
+def new_head(
+    base: nn.Module, config: HeadConfig, deep: str | None = None, threshold: float = 0.5
+) -> AdaptedModel:
+    """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble.
+
+    ``deep`` overrides ``config.deep`` (which may be ``auto``, not a feature set).
+    """
     base_config = model_config(base)
     if isinstance(base, AdaptedModel):
         base, base_config = base.base, model_config(base.base)
@@ -167,7 +184,10 @@ def new_head(base: nn.Module, config: HeadConfig) -> AdaptedModel:
             "(use a *_binary or basnet model, or fine-tune this one instead)"
         )
     saved = {**base_config.to_dict(), "provenance": {}}
-    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep}
+    deep = deep or config.deep
+    if deep not in DEEP_CHOICES:
+        raise SegRefineError(f"a head's features must be one of {DEEP_CHOICES}, got {deep!r}")
+    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": deep, "threshold": threshold}
     head_config = ModelConfig("adapted_head", kwargs, base_config.normalization, "image")
     head = build_model(head_config)
     head.base.load_state_dict(base.state_dict())
@@ -236,25 +256,46 @@ def _weighted_context(context, labels, current, config: HeadConfig):
     return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
 
 
-def _choose_context(context, rows, labels, groups, current, config):
-    """Keep the context pixels only if they help on held-out corrected blocks.
+@dataclass
+class _Choice:
+    """What the guard's cross-validation picked, and the IoUs it compared."""
 
-    The guard works on at most ``guard_pixels`` corrected pixels (and the same share of
-    the context). Returns the context to train with and the guard's (head, current) IoUs.
+    deep: str
+    threshold: float = 0.5
+    context: bool = False
+    head_iou: float | None = None
+    current_iou: float = 0.0
+
+
+def _choose(rows, labels, groups, current, context, counts, candidates, config) -> _Choice:
+    """The feature set, decision threshold and use of context that score best on held-out
+    corrected blocks, and the current model's IoU on the same pixels.
+
+    Feature sets are tried smallest first and thresholds plain vote first, so ties keep
+    the simpler head. The guard works on at most ``guard_pixels`` corrected pixels (and the
+    same share of the context); with too few blocks to hold any out, the widest set wins.
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    empty = tuple(part[:0] for part in context)
-    head_iou, current_iou = _guard(rows, labels, groups, current, empty, config)
-    if not len(sampled[1]) or head_iou is None:
-        return empty, head_iou, current_iou
-    with_context, _ = _guard(rows, labels, groups, current, sampled, config)
-    if with_context > head_iou:
-        return context, with_context, current_iou
-    return empty, head_iou, current_iou
+    best = _Choice(candidates[-1], current_iou=iou(current[None], labels[None]))
+    if min(config.folds, len(np.unique(groups))) < 2:
+        return best
+    none = tuple(part[:0] for part in sampled)
+    for deep in candidates:
+        width = counts[deep]
+        for with_context in (False, True) if len(sampled[1]) else (False,):
+            extra = sampled if with_context else none
+            prob = _out_of_fold(
+                rows[:, :width], labels, groups, (extra[0][:, :width], *extra[1:]), config
+            )
+            for threshold in THRESHOLDS:
+                score = iou((prob > threshold)[None], labels[None])
+                if best.head_iou is None or score > best.head_iou:
+                    best = _Choice(deep, threshold, with_context, score, best.current_iou)
+    return best
 
 
 def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -266,37 +307,35 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _guard(rows, labels, groups, current, context, config) -> tuple[float | None, float]:
-    """Cross-validated head IoU on held-out corrected blocks, and the current model's there.
-
-    Context pixels (the current model's own confident answers away from the
-    corrections) always train, never test.
-    """
-    current_iou = iou(current[None], labels[None])
+def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
+    """Foreground probability of each corrected pixel from forests that did not see its
+    block (``folds`` group folds). Context pixels always train, never test."""
+    prob = np.zeros(len(labels))
     folds = min(config.folds, len(np.unique(groups)))
-    if folds < 2:
-        return None, current_iou
-    held_out = np.zeros(len(labels), bool)
     for train, test in GroupKFold(folds).split(rows, labels, groups):
         if len(np.unique(labels[train])) < 2:
-            held_out[test] = labels[train][0]
+            prob[test] = labels[train][0]
             continue
-        part = (rows[train], labels[train], np.ones(len(train)))
-        forest = _fit(config.guard_trees, config, part, context)
-        foreground = list(forest.classes_).index(True)
-        held_out[test] = forest.predict_proba(rows[test])[:, foreground] > 0.5
-    return iou(held_out[None], labels[None]), current_iou
+        forest = _fit(
+            config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
+        )
+        prob[test] = forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)]
+    return prob
 
 
-def _verdict(head_iou: float | None, current_iou: float, tolerance: float) -> tuple[bool, str]:
-    if head_iou is None:
-        return True, "adopted (too few corrected blocks to hold any out yet)"
-    if head_iou < current_iou - tolerance:
+def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
+    picked = f"features: {choice.deep}, threshold {choice.threshold:.1f}"
+    if choice.head_iou is None:
+        return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
+    if choice.head_iou < choice.current_iou - tolerance:
         return False, (
             f"not adopted: on corrected blocks it had not seen, the head scored IoU "
-            f"{head_iou:.3f} against {current_iou:.3f} for the current model"
+            f"{choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
         )
-    return True, f"adopted: held-out IoU {head_iou:.3f} (current model {current_iou:.3f})"
+    return True, (
+        f"adopted: held-out IoU {choice.head_iou:.3f} (current model "
+        f"{choice.current_iou:.3f}; {picked})"
+    )
 
 
 @torch.no_grad()
