@@ -147,3 +147,12 @@ def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
 def test_unknown_feature_choice_is_a_clear_error():
     with pytest.raises(SegRefineError, match="deep must be one of"):
         HeadConfig(deep="everything")
+
+
+def test_a_gray_image_is_filtered_once(base, disk_sample):
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(deep="none", **FAST))
+    assert result.model.gray and result.model.bank.in_channels == 1
+    rgb = np.repeat(image[..., None], 3, axis=-1)
+    colour = fit_head(base, [(rgb, label, valid)], HeadConfig(deep="none", **FAST)).model
+    assert not colour.gray and colour.bank.in_channels == 3

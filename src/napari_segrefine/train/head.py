@@ -132,7 +132,8 @@ def fit_head(
     config = config or HeadConfig()
     started = time.perf_counter()
     candidates = DEEP_CHOICES if config.deep == "auto" else (config.deep,)
-    widest = new_head(base, config, deep=candidates[-1])
+    gray = all(_is_gray(image) for image, _, _ in samples)
+    widest = new_head(base, config, deep=candidates[-1], gray=gray)
     device = resolve_device(config.device)
     widest.to(device)
     rng = np.random.default_rng(config.seed)
@@ -152,7 +153,7 @@ def fit_head(
     parts = [(rows[:, :width], labels, np.ones(len(labels)))]
     if choice.context:
         parts.append((context[0][:, :width], *context[1:]))
-    head = new_head(base, config, deep=choice.deep, threshold=choice.threshold)
+    head = new_head(base, config, deep=choice.deep, threshold=choice.threshold, gray=gray)
     set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
@@ -169,11 +170,12 @@ def fit_head(
 
 
 def new_head(
-    base: nn.Module, config: HeadConfig, deep: str | None = None, threshold: float = 0.5
+    base: nn.Module, config: HeadConfig, deep: str | None = None, **settings
 ) -> AdaptedModel:
     """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble.
 
-    ``deep`` overrides ``config.deep`` (which may be ``auto``, not a feature set).
+    ``deep`` overrides ``config.deep`` (which may be ``auto``, not a feature set);
+    ``settings`` go to `AdaptedModel` (``threshold``, ``gray``).
     """
     base_config = model_config(base)
     if isinstance(base, AdaptedModel):
@@ -187,7 +189,7 @@ def new_head(
     deep = deep or config.deep
     if deep not in DEEP_CHOICES:
         raise SegRefineError(f"a head's features must be one of {DEEP_CHOICES}, got {deep!r}")
-    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": deep, "threshold": threshold}
+    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": deep, **settings}
     head_config = ModelConfig("adapted_head", kwargs, base_config.normalization, "image")
     head = build_model(head_config)
     head.base.load_state_dict(base.state_dict())
@@ -272,8 +274,9 @@ def _choose(rows, labels, groups, current, context, counts, candidates, config) 
     corrected blocks, and the current model's IoU on the same pixels.
 
     Feature sets are tried smallest first and thresholds plain vote first, so ties keep
-    the simpler head. The guard works on at most ``guard_pixels`` corrected pixels (and the
-    same share of the context); with too few blocks to hold any out, the widest set wins.
+    the simpler head; context is then tried with the best set. The guard works on at most
+    ``guard_pixels`` corrected pixels (and the same share of the context); with too few
+    blocks to hold any out, the widest set wins.
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
@@ -283,18 +286,24 @@ def _choose(rows, labels, groups, current, context, counts, candidates, config) 
     best = _Choice(candidates[-1], current_iou=iou(current[None], labels[None]))
     if min(config.folds, len(np.unique(groups))) < 2:
         return best
-    none = tuple(part[:0] for part in sampled)
     for deep in candidates:
-        width = counts[deep]
-        for with_context in (False, True) if len(sampled[1]) else (False,):
-            extra = sampled if with_context else none
-            prob = _out_of_fold(
-                rows[:, :width], labels, groups, (extra[0][:, :width], *extra[1:]), config
-            )
-            for threshold in THRESHOLDS:
-                score = iou((prob > threshold)[None], labels[None])
-                if best.head_iou is None or score > best.head_iou:
-                    best = _Choice(deep, threshold, with_context, score, best.current_iou)
+        best = _best_threshold(best, deep, False, rows, labels, groups, sampled, counts, config)
+    if len(sampled[1]):
+        best = _best_threshold(
+            best, best.deep, True, rows, labels, groups, sampled, counts, config
+        )
+    return best
+
+
+def _best_threshold(best, deep, with_context, rows, labels, groups, context, counts, config):
+    """``best``, or this feature set (with or without context) at its best threshold."""
+    width = counts[deep]
+    extra = context if with_context else tuple(part[:0] for part in context)
+    prob = _out_of_fold(rows[:, :width], labels, groups, (extra[0][:, :width], *extra[1:]), config)
+    for threshold in THRESHOLDS:
+        score = iou((prob > threshold)[None], labels[None])
+        if best.head_iou is None or score > best.head_iou:
+            best = _Choice(deep, threshold, with_context, score, best.current_iou)
     return best
 
 
@@ -377,6 +386,11 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
         np.concatenate(part) for part in found
     )
     return rows, labels, groups, current, (context_rows, context_labels)
+
+
+def _is_gray(image) -> bool:
+    """True for a single-channel 2-D image (whose model input repeats one channel)."""
+    return len(to_channels_first(np.asarray(image), None, None)[0][0]) == 1
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
