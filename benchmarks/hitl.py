@@ -12,7 +12,9 @@ halves, which nobody corrected. Methods:
   at most 30,000 corrected pixels);
 - ``head``: `napari_segrefine.train.fit_head` with its defaults, always applied;
 - ``loop``: what the tool shows: the head when its guard adopts it, else the
-  starting model's mask.
+  starting model's mask;
+- ``finetune`` (with ``--finetune-steps N``): the network fine-tuned on the same pixels
+  (`napari_segrefine.train.finetune`, its guard keeping the start unless a step beats it).
 
 Cases: real images from `real_data.py` (the sets named ``TUNING`` were used to choose
 the head's settings; the others were not looked at until the final run) and synthetic
@@ -25,6 +27,7 @@ domain shift (`data` families the shipped model never saw in training).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import sys
@@ -42,6 +45,7 @@ from sklearn.ensemble import RandomForestClassifier
 from napari_segrefine import create_model, predict
 from napari_segrefine.data import make_sample
 from napari_segrefine.errors import SegRefineError
+from napari_segrefine.train import FinetuneConfig, finetune
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -225,8 +229,23 @@ def run(cases, args) -> tuple[Pooled, dict, dict]:
                         pooled.add((*key, name), mask_head[held], label[held])
                         shown = mask_head if result.adopted else zero
                         pooled.add((*key, f"loop{name[4:]}"), shown[held], label[held])
+                    if args.finetune_steps:
+                        started = time.perf_counter()
+                        tuned = finetuned_mask(
+                            base, image, label, valid, seed, args.finetune_steps
+                        )
+                        seconds[(case, "finetune")].append(time.perf_counter() - started)
+                        pooled.add((*key, "finetune"), tuned[held], label[held])
                     print(f"# {case}[{index}] seed {seed} k {k} done", file=sys.stderr, flush=True)
     return pooled, seconds, adopted
+
+
+def finetuned_mask(base, image, label, valid, seed: int, steps: int) -> np.ndarray:
+    """The mask of a guarded fine-tune of a copy of ``base`` (its best weights, or the
+    start when no step beat it on the held-out corrections)."""
+    config = FinetuneConfig(steps=steps, seed=seed, val_every=max(1, steps // 5))
+    result = finetune(copy.deepcopy(base), [(image, label, valid)], config)
+    return predict(result.model, image).mask.astype(bool)
 
 
 def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> None:
@@ -266,7 +285,7 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
 
 
 def _method_order(name: str) -> tuple[int, str]:
-    order = ("zero-shot", "otsu", "forest", "head", "loop")
+    order = ("zero-shot", "otsu", "forest", "head", "loop", "finetune")
     return next((i for i, prefix in enumerate(order) if name.startswith(prefix)), 9), name
 
 
@@ -289,6 +308,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--heads", default="encoder", help="head feature sets to compare")
     parser.add_argument("--model", default="basnet_lite")
+    parser.add_argument(
+        "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"
+    )
     args = parser.parse_args()
     args.ks = [int(k) for k in args.ks.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
