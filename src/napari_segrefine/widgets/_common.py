@@ -37,6 +37,7 @@ Job = Callable[[threading.Event], Generator[Any, None, Any]]
 
 ROLE_KEY = "segrefine_role"  # layer metadata: which output of which image a layer is
 IMAGE_KEY = "segrefine_image"
+CHANNEL_KEY = "segrefine_channel_axis"  # image metadata: the axis read as channels
 PROBABILITY, BOUNDARY, MASK, CORRECTIONS = "probability", "boundary", "mask", "corrections"
 
 MASK_COLOR, VALID_COLOR = "gold", "lime"
@@ -297,6 +298,18 @@ def image_array(layer: Image) -> np.ndarray:
     return np.asarray(data)
 
 
+def placement(source: Image, ndim: int) -> tuple[list[float], list[float]]:
+    """Scale and translate of a ``ndim``-axis layer made from ``source``'s pixels.
+
+    A layer axis read as channels (Segment's channel axis) is not one of the result's.
+    """
+    scale, translate = list(source.scale), list(source.translate)
+    axis = source.metadata.get(CHANNEL_KEY)
+    if axis is not None and len(scale) > ndim:
+        del scale[axis], translate[axis]
+    return scale[-ndim:], translate[-ndim:]
+
+
 def _set_layer(viewer, source: Image, role: str, data: np.ndarray, kind: type, add, **kwargs):
     """Update the ``role`` layer of ``source`` in place, or (re)add it placed like ``source``."""
     layer = find_layer(viewer, source.name, role)
@@ -308,11 +321,12 @@ def _set_layer(viewer, source: Image, role: str, data: np.ndarray, kind: type, a
         return layer
     if layer is not None:
         viewer.layers.remove(layer)
+    scale, translate = placement(source, data.ndim)
     return add(
         data,
         name=derived_name(source.name, role),
-        scale=source.scale,
-        translate=source.translate,
+        scale=scale,
+        translate=translate,
         metadata={ROLE_KEY: role, IMAGE_KEY: source.name},
         **kwargs,
     )

@@ -19,7 +19,8 @@ from torch import nn
 
 from ..correction import CorrectionSession
 from ..models import model_config
-from ._common import CORRECTIONS, IMAGE_KEY, MASK, PROBABILITY, ROLE_KEY, image_array
+from ._channels import Read, Reading, read_layer
+from ._common import CHANNEL_KEY, CORRECTIONS, IMAGE_KEY, MASK, PROBABILITY, ROLE_KEY, image_array
 from ._views import SessionView
 
 WATCHED_ROLES = (MASK, CORRECTIONS, PROBABILITY)
@@ -40,6 +41,7 @@ class ViewerState:
         self.training = False
         self.project_root: Path | None = None
         self.views: dict[str, SessionView] = {}
+        self.readings: dict[str, Reading] = {}
         viewer.layers.events.removed.connect(self._on_removed)
 
     @property
@@ -47,23 +49,41 @@ class ViewerState:
         return self._viewer()
 
     def view(self, source: Image) -> SessionView:
-        """The view of ``source``'s session (a new session when its pixels changed)."""
+        """The view of ``source``'s session (a new session when its pixels or reading changed)."""
         view = self.views.get(source.name)
-        if view is not None and view.source is source and view.session.image is source.data:
+        reading = self.reading(source.name)
+        if (
+            view is not None
+            and view.source is source
+            and view.pixels is source.data
+            and view.reading == reading
+        ):
             return view
         if view is not None:
             self._close(source.name)
-        image = image_array(source)
+        read = self.read(source, image_array(source))
+        source.metadata[CHANNEL_KEY] = read.axis
         session = CorrectionSession(
-            image,
+            read.image,
             name=source.name,
-            rgb=source.rgb,
+            rgb=read.rgb,
             source=getattr(source.source, "path", None),
             autosave_root=self.project_root,
         )
         view = self.views[source.name] = SessionView(self.viewer, source, session)
         view.describe_model = self.describe_model
+        view.pixels, view.reading = source.data, reading
         return view
+
+    def reading(self, name: str) -> Reading:
+        """How the image called ``name`` is read (Segment's channel axis and bands)."""
+        return self.readings.get(name, Reading())
+
+    def read(self, source: Image, pixels: Any = None) -> Read:
+        """``source`` read as its `Reading` says (``pixels``: its data, lazily by default)."""
+        if pixels is None:
+            pixels = source.data[0] if source.multiscale else source.data
+        return read_layer(pixels, source.rgb, self.reading(source.name))
 
     def session(self, source: Image) -> CorrectionSession:
         """The session of image ``source`` (see `view`)."""
@@ -107,6 +127,8 @@ class ViewerState:
         layer = event.value
         role = layer.metadata.get(ROLE_KEY)
         name = layer.metadata.get(IMAGE_KEY) if role else layer.name
+        if not role:
+            self.readings.pop(name, None)
         view = self.views.get(name)
         if view is None:
             return

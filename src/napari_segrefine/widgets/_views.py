@@ -51,6 +51,8 @@ class SessionView:
     def __init__(self, viewer: napari.Viewer, source: Image, session: CorrectionSession) -> None:
         self.viewer, self.source, self.session = viewer, source, session
         self.describe_model = lambda: ""
+        self.pixels: Any = source.data  # the layer data and reading the session was made from
+        self.reading: Any = None
         self._hooked: set[int] = set()
         self._timer = QTimer()
         self._timer.setSingleShot(True)

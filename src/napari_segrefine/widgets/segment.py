@@ -9,15 +9,16 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSlider, FloatSpinBox, SpinBox
+from magicgui.widgets import ComboBox, FloatSlider, FloatSpinBox, LineEdit, SpinBox
 from napari.layers import Image
-from napari.utils.notifications import show_warning
+from napari.utils.notifications import show_info, show_warning
 from torch import nn
 
 from ..correction import CorrectionSession, Restored
 from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL
+from ._channels import Reading, axis_choices, parse_bands
 from ._common import (
     Dock,
     TaskRunner,
@@ -27,6 +28,7 @@ from ._common import (
     notify_error,
     require_image,
     source_images,
+    with_placeholder,
     wrapped_label,
 )
 from ._models import ModelPicker, ModelRequest, device_choices, models_for, precision_choices
@@ -62,6 +64,9 @@ class SegmentWidget(Dock):
         self.viewer = napari_viewer
         self.state = state_for(napari_viewer)
         self.image = ComboBox(label="image", choices=lambda _: source_images(self.viewer))
+        self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices)
+        self.bands = with_placeholder(LineEdit(label="bands"), "all, or e.g. 0, 1, 2")
+        self.reads_as = wrapped_label("", "reads as")
         self.picker = ModelPicker(models_for("image"), DEFAULT_BINARY_MODEL)
         self.device = ComboBox(label="device", choices=device_choices())
         self.precision = ComboBox(label="precision", choices=precision_choices())
@@ -78,8 +83,12 @@ class SegmentWidget(Dock):
         self.runner = TaskRunner("Segment", self.run_button, self.cancel_button, self.status)
         super().__init__()
         self.lay_out(
-            [self.image, self.picker, row, self.runner.bar, self.threshold,
+            [self.image, self.reads_as, self.picker, row, self.runner.bar, self.threshold,
                      self.model_info, self.status]
+        )  # fmt: skip
+        self.channels = collapsible(
+            self.content, "Channels and bands", [self.channel_axis, self.bands],
+            after=self.reads_as,
         )  # fmt: skip
         tiling = [self.device, self.precision, self.tile_size, self.overlap]
         self.advanced = collapsible(self.content, "Device and tiling", tiling, after=self.picker)
@@ -87,8 +96,11 @@ class SegmentWidget(Dock):
         self.run_button.changed.connect(self.run)
         self.threshold.changed.connect(self._rethreshold)
         self.image.changed.connect(self._image_changed)
+        self.channel_axis.changed.connect(self._reading_changed)
+        self.bands.changed.connect(self._reading_changed)
         self.picker.changed.connect(self._model_choice_changed)
         self.state.model_changed.connect(self._show_model)
+        self._image_changed(self.image.value)
 
     def run(self) -> Any:
         """Segment the chosen image in a worker; returns the worker (None on a mistake)."""
@@ -96,9 +108,13 @@ class SegmentWidget(Dock):
             layer = require_image(self.image.value)
             if self.state.training:
                 raise SegRefineError(TRAINING_BUSY)
+            self.state.readings[layer.name] = self._reading()
+            read = self.state.read(layer)
         except SegRefineError as error:
             notify_error("Segment", error)
             return None
+        if read.warning:
+            show_info(read.warning)
         if self.state.model is None and self.picker.untrained:
             show_warning(RANDOM_WEIGHTS.format(arch=self.picker.arch.value))
         options = {
@@ -146,7 +162,38 @@ class SegmentWidget(Dock):
         share = np.count_nonzero(session.mask) / session.mask.size
         self.status.value = f"threshold {value:.2f}: {share:.1%} foreground"
 
+    def _axis_choices(self, _: Any = None) -> list[tuple[str, Any]]:
+        layer = self.image.value if hasattr(self, "image") else None
+        return axis_choices(layer.data.shape if isinstance(layer, Image) else ())
+
+    def _reading(self) -> Reading:
+        """The channel axis and bands chosen in the dock."""
+        return Reading(self.channel_axis.value, parse_bands(self.bands.value))
+
+    def _reading_changed(self) -> None:
+        """Keep the image's reading and say how it now reads (or what is wrong)."""
+        layer = self.image.value
+        if not isinstance(layer, Image):
+            self.reads_as.value = ""
+            return
+        try:
+            self.state.readings[layer.name] = self._reading()
+            read = self.state.read(layer)
+        except SegRefineError as error:
+            self.reads_as.value = str(error)
+            return
+        self.reads_as.value = read.text
+        if read.warning:
+            self.channels.box.expand(animate=False)
+
     def _image_changed(self, layer: Image | None) -> None:
+        reading = self.state.reading(layer.name) if isinstance(layer, Image) else Reading()
+        with self.channel_axis.changed.blocked(), self.bands.changed.blocked():
+            self.channel_axis.native.clear()  # in axis order, not kept from the last image
+            self.channel_axis.reset_choices()
+            self.channel_axis.value = reading.axis
+            self.bands.value = ", ".join(map(str, reading.bands or ()))
+        self._reading_changed()
         session = self.state.existing(layer.name) if isinstance(layer, Image) else None
         prediction = None if session is None else session.prediction
         self.threshold.enabled = prediction is not None
