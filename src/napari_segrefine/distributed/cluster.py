@@ -50,7 +50,7 @@ def connect(scheduler: str | Client = "local", workers: int | None = None) -> It
         return
     if workers is not None:
         raise SegRefineError(
-            f"--workers applies to --scheduler local; the cluster at {scheduler} has the "
+            f"workers apply to the 'local' scheduler; the cluster at {scheduler} has the "
             "workers it was started with"
         )
     with _remote(scheduler) as client:
@@ -69,7 +69,7 @@ def _remote(address: str) -> Iterator[Client]:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SegRefineError(
             f"cannot reach the Dask scheduler at {address} ({reason}); start one with "
-            "`dask scheduler` and `dask worker ADDRESS`, or use --scheduler local"
+            "`dask scheduler` and `dask worker ADDRESS`, or use the scheduler 'local'"
         ) from None
     with client:
         yield client

@@ -99,7 +99,7 @@ def make_plan(
         raise SegRefineError(
             f"chunk {chunk} does not fit tile {tile[0]}x{tile[1]}: a chunk must be a "
             f"multiple of {PAD_MULTIPLE} and at least as large as the tile (each chunk "
-            f"runs every tile touching it); use e.g. --chunk {4 * largest}"
+            f"runs every tile touching it); use e.g. a chunk of {4 * largest}"
         )
     return Plan(tuple(shape), tile, float(overlap), int(chunk), _levels(shape, chunk))
 

@@ -18,7 +18,8 @@ from ..correction import CorrectionSession, Restored
 from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL
-from ._channels import Reading, axis_choices, parse_bands
+from ._channels import Read, Reading, axis_choices, parse_bands
+from ._cluster import ClusterRequest, ClusterSettings, cluster_job, is_lazy, show_cluster_mask
 from ._common import (
     Dock,
     TaskRunner,
@@ -74,6 +75,7 @@ class SegmentWidget(Dock):
             label="tile size", min=0, max=8192, step=32, value=0, tooltip="0: automatic"
         )
         self.overlap = FloatSpinBox(label="tile overlap", min=0.0, max=0.75, step=0.05, value=0.25)
+        self.cluster = ClusterSettings()
         row, (self.run_button, self.cancel_button) = buttons("Run", "Cancel")
         self.threshold = FloatSlider(
             label="threshold", min=0.01, max=0.99, step=0.01, value=0.5, enabled=False
@@ -90,6 +92,9 @@ class SegmentWidget(Dock):
             self.content, "Channels and bands", [self.channel_axis, self.bands],
             after=self.reads_as,
         )  # fmt: skip
+        self.cluster_box = collapsible(
+            self.content, "Large images: Dask cluster", self.cluster.widgets, after=self.picker
+        )
         tiling = [self.device, self.precision, self.tile_size, self.overlap]
         self.advanced = collapsible(self.content, "Device and tiling", tiling, after=self.picker)
         cancel_when_closed(self, self.runner)
@@ -125,10 +130,39 @@ class SegmentWidget(Dock):
             "threshold": self.threshold.value,
         }
         request = self.picker.request()
+        if self.cluster.enabled.value:
+            return self._run_on_cluster(layer, read, request, options)
         session = self.state.session(layer)
         job = partial(segment_job, self.state.model, request, session, options)
         return self.runner.start(
             job, on_done=partial(self._show, layer, request), sessions=[session]
+        )
+
+    def _run_on_cluster(
+        self, layer: Image, read: Read, request: ModelRequest, options: dict[str, Any]
+    ) -> Any:
+        """Segment a dask/zarr layer chunk by chunk on a Dask cluster, into OME-Zarr."""
+        try:
+            run = self.cluster.request(layer, read, self.state.reading(layer.name).bands, options)
+        except SegRefineError as error:
+            notify_error("Segment", error)
+            return None
+        job = partial(cluster_job, self.state.model, request, run)
+        return self.runner.start(job, on_done=partial(self._show_cluster, layer, request, run))
+
+    def _show_cluster(
+        self, layer: Image, request: ModelRequest, run: ClusterRequest, result
+    ) -> None:
+        model, summary = result
+        if model is not self.state.model:
+            self.state.set_model(model, request.source)
+        if layer not in self.viewer.layers:
+            raise SegRefineError(f"the image {layer.name!r} was closed while it was segmented")
+        self.viewer.layers.selection.active = show_cluster_mask(self.viewer, layer, run.out)
+        self.threshold.enabled = False
+        self.status.value = (
+            f"Segment: done on the cluster, {summary.computed} chunk(s) computed, "
+            f"{summary.already_done} already done; written to {run.out}"
         )
 
     def _show(self, layer: Image, request: ModelRequest, result) -> None:
@@ -183,6 +217,9 @@ class SegmentWidget(Dock):
             self.reads_as.value = str(error)
             return
         self.reads_as.value = read.text
+        self.cluster.enabled.enabled = is_lazy(layer)
+        if not is_lazy(layer):
+            self.cluster.enabled.value = False
         if read.warning:
             self.channels.box.expand(animate=False)
 
