@@ -7,7 +7,7 @@ import pytest
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
 from napari_segrefine.data import make_sample
-from napari_segrefine.widgets._state import state_for
+from napari_segrefine.widgets._state import all_settled, state_for
 
 PLUGIN = "napari-segrefine"
 WAIT_MS = 60_000
@@ -66,8 +66,8 @@ def open_widget(viewer, name: str):
 
 
 def wait_for(qtbot, runner, timeout: int = WAIT_MS) -> None:
-    """Wait until a widget's background job has finished and been shown."""
-    qtbot.waitUntil(lambda: not runner.busy, timeout=timeout)
+    """Wait until a widget's background job has finished and its layers are made."""
+    qtbot.waitUntil(lambda: not runner.busy and all_settled(), timeout=timeout)
 
 
 def segment(qtbot, viewer, layer, **settings):

@@ -13,6 +13,7 @@ import pytest
 
 from napari_segrefine.correction import session as session_module
 from napari_segrefine.correction import store as store_module
+from napari_segrefine.widgets import _common, _views
 from napari_segrefine.widgets import export as export_module
 from napari_segrefine.widgets import finetune as finetune_module
 from napari_segrefine.widgets import refine as refine_module
@@ -103,3 +104,32 @@ def test_a_threshold_move_does_not_touch_the_record_or_save(qtbot, viewer, image
     assert session.history.counts == (0, 0)
     assert len(threads["save"]) == saves
     assert np.array_equal(session.mask, session.prediction.mask)
+
+
+def test_the_first_results_are_added_one_layer_per_event_loop_turn(
+    qtbot, viewer, image_layer, monkeypatch
+):
+    """Adding a napari layer is slow, so no single main-thread callback adds two."""
+    added_by: list[tuple[str, int]] = []
+
+    def counting(owner: type, name: str) -> None:
+        real = getattr(owner, name)
+
+        def spy(self, *args, **kwargs):
+            before = len(viewer.layers)
+            result = real(self, *args, **kwargs)
+            added_by.append((name, len(viewer.layers) - before))
+            return result
+
+        monkeypatch.setattr(owner, name, spy)
+
+    counting(_common.TaskRunner, "_on_returned")
+    counting(_views.SessionView, "_make_next")
+    segment(qtbot, viewer, image_layer)
+
+    roles = ("probability", "boundary", "mask", "corrections")
+    assert all(f"salient {role}" in viewer.layers for role in roles)
+    assert ("_on_returned", 0) in added_by
+    assert sum(count for _, count in added_by) == len(roles)
+    assert max(count for _, count in added_by) == 1
+    assert viewer.layers.selection.active is viewer.layers["salient mask"]

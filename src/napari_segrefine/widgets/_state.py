@@ -118,6 +118,11 @@ class ViewerState:
         for view in self.views.values():
             view.session.autosave_root = root
 
+    @property
+    def settled(self) -> bool:
+        """Whether every layer the views were asked to make exists (see `SessionView`)."""
+        return all(view.settled for view in self.views.values())
+
     def flush_autosaves(self) -> None:
         """Save every session with a pending autosave now, on this thread."""
         for view in self.views.values():
@@ -145,6 +150,11 @@ class ViewerState:
 
 
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def all_settled() -> bool:
+    """Whether every viewer's layers are made (scripts and tests wait for this)."""
+    return all(state.settled for state in list(_STATES.values()))
 
 
 def state_for(viewer: napari.Viewer) -> ViewerState:

@@ -175,7 +175,7 @@ class SegmentWidget(Dock):
         view.session.set_prediction(prediction, restored)
         self.threshold.enabled = prediction.is_binary
         if prediction.is_binary:
-            self.viewer.layers.selection.active = view.show()
+            view.show_soon()
             share = float(np.count_nonzero(view.session.mask)) / view.session.mask.size
             self.status.value = f"Segment: done, {share:.1%} foreground; drag the threshold"
         else:
