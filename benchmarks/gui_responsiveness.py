@@ -33,6 +33,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_segrefine.data import make_sample
 from napari_segrefine.widgets import _common, _views, correct, finetune, refine, segment
+from napari_segrefine.widgets._state import all_settled
 
 HEARTBEAT_MS = 5
 SETTLE_S = 0.3  # keep measuring this long after the job ends (late redraws)
@@ -71,7 +72,7 @@ class Heartbeat:
         self.ticks, self.callbacks = [time.perf_counter()], []
         self.timer.start()
         action()
-        while busy():
+        while busy() or not all_settled():  # the job, then the layers it shows
             app.processEvents()
             time.sleep(0.001)
         end = time.perf_counter() + SETTLE_S
@@ -91,7 +92,9 @@ def instrument(beat: Heartbeat) -> None:
     beat.time_callbacks(refine.RefineWidget, ["run"])
     beat.time_callbacks(correct.CorrectWidget, ["next_patch", "confirm_patch", "_on_valid"])
     beat.time_callbacks(finetune.FinetuneWidget, ["train"])
-    beat.time_callbacks(_views.SessionView, ["_on_mask_stroke", "_show_mask", "autosave"])
+    beat.time_callbacks(
+        _views.SessionView, ["_on_mask_stroke", "_show_mask", "_make_next", "autosave"]
+    )
 
 
 def run_size(beat: Heartbeat, size: int, steps: int) -> list[tuple[str, float, float, str]]:

@@ -162,6 +162,44 @@ class Shots:
         self.hide("next patch")
         self.save("finetune")
 
+    def channels(self) -> None:
+        """A 4-band (4, H, W) image read as one image of bands 3, 0, 1, not 4 slices."""
+        pixels = np.asarray(self.image.data)
+        bands = np.stack([*np.moveaxis(pixels, -1, 0), pixels.mean(-1).astype(pixels.dtype)])
+        layer = self.viewer.add_image(bands, name="four bands", colormap="gray")
+        widget = self.open("Segment")
+        widget.image.value = layer
+        widget.channels.box.expand(animate=False)
+        widget.channel_axis.value = 0
+        widget.bands.value = "3, 0, 1"
+        widget.run()
+        wait(widget.runner)
+        self.save("channels")
+        self.viewer.layers.remove(layer)
+
+    def cluster(self, folder: Path) -> None:
+        """The image as a zarr opened lazily, segmented on a local Dask cluster."""
+        import dask.array as da
+
+        from napari_segrefine.io.zarr_io import write_zarr
+
+        write_zarr(folder / "polyps.zarr", np.asarray(self.image.data))
+        pixels = da.from_zarr(str(folder / "polyps.zarr"))
+        layer = self.viewer.add_image(pixels, name="lazy", rgb=True)
+        widget = self.open("Segment")
+        widget.image.value = layer
+        widget.channels.box.collapse(animate=False)
+        widget.cluster_box.box.expand(animate=False)
+        widget.cluster.enabled.value = True
+        widget.cluster.chunk.value = 256
+        widget.tile_size.value = 256
+        widget.cluster.out.line_edit.value = str(folder / "lazy_mask.zarr")
+        widget.run()
+        wait(widget.runner)
+        for other in ("mask", "corrections", "probability", "boundary", "refine changes"):
+            self.hide(other)
+        self.save("cluster")
+
     def export(self, folder: Path) -> None:
         widget = self.open("Export")
         widget.labels_layer.value = self.layer("mask")
@@ -192,6 +230,8 @@ def main() -> None:
         shots.correct(args.patches)
         shots.finetune(args.steps)
         shots.export(Path(folder))
+        shots.channels()
+        shots.cluster(Path(folder))
         shots.viewer.close()
 
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
+from ..correction import CorrectionSession
 from ..engine import Prediction, predict, resolve_device
 from ..errors import SegRefineError
+from ..generators import drain
 from ..io import ImageData, read_image, write_labels, write_probability
 from ..models import DEFAULT_BINARY_MODEL, model_config
 from . import common, outputs
@@ -42,6 +48,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--save-prob", action="store_true", help="also write <stem>_prob (float32 in [0, 1])"
     )
     parser.add_argument("--save-boundary", action="store_true", help="also write <stem>_boundary")
+    parser.add_argument(
+        "--keep-corrections",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="keep the pixels you corrected in the napari plugin: each mask takes them "
+        "from the image's autosave (beside the image, or in DIR when the plugin saved "
+        "there); images without one are predicted as usual",
+    )
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
     _add_cluster_options(parser)
@@ -107,21 +122,43 @@ def run(args: argparse.Namespace) -> int:
             with common.about(path):
                 data = read_image(path)
                 common.check_image_size(data)
-                prediction = predict(
-                    model,
-                    data.array,
-                    tile_size=args.tile,
-                    overlap=args.overlap,
-                    batch_size=args.batch_size,
-                    device=device,
-                    threshold=args.threshold,
-                    channel_axis=data.channel_axis,
-                    progress=lambda done, total: _advance(tiles, done, total),
-                )
+                prediction = _predict(model, data, path, args, device, tiles)
                 _write(prediction, staging / name, suffix, args, data)
             images.update()
     print(f"wrote {len(inputs)} prediction(s) to {args.out}")
     return 0
+
+
+def _predict(model, data: ImageData, path: Path, args, device, tiles) -> Prediction:
+    """The prediction of one image; with ``--keep-corrections``, its session's mask."""
+    options = {
+        "tile_size": args.tile,
+        "overlap": args.overlap,
+        "batch_size": args.batch_size,
+        "device": device,
+        "threshold": args.threshold,
+    }
+    advance = lambda done, total: _advance(tiles, done, total)  # noqa: E731
+    if args.keep_corrections is None:
+        return predict(
+            model, data.array, channel_axis=data.channel_axis, progress=advance, **options
+        )
+    image = data.array
+    if data.channel_axis is not None:
+        image = np.moveaxis(image, data.channel_axis, -1)
+    session = CorrectionSession(
+        image,
+        name=path.name,
+        rgb=data.channel_axis is not None,
+        source=path,
+        autosave_root=args.keep_corrections or None,
+    )
+    session.events.notice.connect(tqdm.write)
+    prediction = drain(session.iter_predict(model, **options), lambda e: advance(e.done, e.total))
+    session.set_prediction(prediction)
+    if session.mask is None:  # a multi-class result: no binary corrections to keep
+        return prediction
+    return replace(prediction, mask=session.mask)
 
 
 def _advance(bar, done: int, total: int) -> None:
