@@ -13,6 +13,9 @@ Usage (needs a display; Xvfb is fine)::
         --out benchmarks/results/gui_responsiveness.md
 
 Prints a markdown table and writes it (with the machine and its load) to ``--out``.
+``--layers-ab N`` adds an A/B of how the first results are shown (N rounds each, on a
+prediction made up in memory, so only the layer work is timed): the plugin's way (one
+new layer per event-loop turn) against all four layers in one callback.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import napari
+import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
 from napari_segrefine.data import make_sample
+from napari_segrefine.engine import Prediction, boundary_map
 from napari_segrefine.widgets import _common, _views, correct, finetune, refine, segment
 from napari_segrefine.widgets._state import all_settled
 
@@ -163,6 +168,42 @@ def run_size(beat: Heartbeat, size: int, steps: int) -> list[tuple[str, float, f
     return rows
 
 
+def first_layers_ab(size: int, rounds: int) -> list[str]:
+    """Longest main-thread callback showing a first result: staged vs all in one go."""
+    prob = np.random.default_rng(0).random((size, size)).astype(np.float32)
+    prediction = Prediction(prob, (prob > 0.5).astype(np.uint8), boundary_map(prob))
+    image = make_sample("roads", (size, size), seed=3).image
+    longest: dict[str, list[float]] = {"staged": [], "all at once": []}
+    for _ in range(rounds):
+        for way in longest:
+            viewer = napari.Viewer(show=True)
+            viewer.window._qt_window.resize(1280, 800)
+            layer = viewer.add_image(image, name="ab")
+            widget = viewer.window.add_plugin_dock_widget("napari-segrefine", "Segment")[1]
+            view = widget.state.view(layer)
+            restored = view.session.load_autosave()
+            app = QApplication.instance()
+            for _ in range(50):
+                app.processEvents()
+            start = time.perf_counter()
+            widget._show(layer, widget.picker.request(), (None, prediction, restored))
+            if way == "all at once":
+                while not view.settled:
+                    view._make_next()
+            calls = [time.perf_counter() - start]
+            while not view.settled:
+                start = time.perf_counter()
+                view._make_next()
+                calls.append(time.perf_counter() - start)
+                app.processEvents()
+            longest[way].append(max(calls) * 1000)
+            viewer.close()
+    return [
+        f"| {size} | {way} | {np.median(ms):.0f} | {max(ms):.0f} | {rounds} |"
+        for way, ms in longest.items()
+    ]
+
+
 def machine() -> str:
     """The machine and its load, for the results file."""
     cpu = platform.processor() or platform.machine()
@@ -186,14 +227,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 2048])
     parser.add_argument("--steps", type=int, default=3, help="fine-tune steps")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--layers-ab", type=int, default=0, metavar="N", help="A/B rounds")
+    parser.add_argument("--ab-only", action="store_true", help="only the A/B, no actions")
     args = parser.parse_args()
     beat = Heartbeat()
     instrument(beat)
     table = ["| size | action | longest main-thread stall (ms) | longest plugin callback (ms) "
              "| that callback |", "|---|---|---|---|---|"]  # fmt: skip
-    for size in args.sizes:
+    for size in [] if args.ab_only else args.sizes:
         for action, stall, callback, name in run_size(beat, size, args.steps):
             table.append(f"| {size} | {action} | {stall:.0f} | {callback:.0f} | `{name}` |")
+    if args.layers_ab:
+        table += ["", "First results shown: longest plugin callback (ms)", "",
+                  "| size | how | median | max | rounds |", "|---|---|---|---|---|"]  # fmt: skip
+        for size in args.sizes:
+            table += first_layers_ab(size, args.layers_ab)
     text = "\n".join(table)
     header = f"Machine: {machine()}\n\nHeartbeat every {HEARTBEAT_MS} ms.\n\n"
     print(header + text)

@@ -154,10 +154,7 @@ class SegmentWidget(Dock):
         self, layer: Image, request: ModelRequest, run: ClusterRequest, result
     ) -> None:
         model, summary = result
-        if model is not self.state.model:
-            self.state.set_model(model, request.source)
-        if layer not in self.viewer.layers:
-            raise SegRefineError(f"the image {layer.name!r} was closed while it was segmented")
+        self._adopt(model, request, layer)
         self.viewer.layers.selection.active = show_cluster_mask(self.viewer, layer, run.out)
         self.threshold.enabled = False
         self.status.value = (
@@ -165,12 +162,16 @@ class SegmentWidget(Dock):
             f"{summary.already_done} already done; written to {run.out}"
         )
 
-    def _show(self, layer: Image, request: ModelRequest, result) -> None:
-        model, prediction, restored = result
+    def _adopt(self, model: nn.Module, request: ModelRequest, layer: Image) -> None:
+        """Make a job's model the one in use; check its image is still open."""
         if model is not self.state.model:
             self.state.set_model(model, request.source)
         if layer not in self.viewer.layers:
             raise SegRefineError(f"the image {layer.name!r} was closed while it was segmented")
+
+    def _show(self, layer: Image, request: ModelRequest, result) -> None:
+        model, prediction, restored = result
+        self._adopt(model, request, layer)
         view = self.state.view(layer)
         view.session.set_prediction(prediction, restored)
         self.threshold.enabled = prediction.is_binary
