@@ -27,7 +27,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from napari_segrefine.widgets._models import CHECKPOINT, DEMO, NO_PRN, RANDOM, weight_choices
-from napari_segrefine.widgets._state import state_for
+from napari_segrefine.widgets._state import all_settled, state_for
 
 PLUGIN = "napari-segrefine"
 PRN = "prn_p64_lite"
@@ -44,8 +44,8 @@ def settle(seconds: float = 0.4) -> None:
 
 
 def wait(runner) -> None:
-    """Wait until a widget's background job has finished."""
-    while runner.busy:
+    """Wait until a widget's background job has finished and its layers are made."""
+    while runner.busy or not all_settled():
         QApplication.processEvents()
         time.sleep(0.02)
     settle()
@@ -163,7 +163,7 @@ class Shots:
         self.save("finetune")
 
     def channels(self) -> None:
-        """A 4-band (4, H, W) image read as one image of bands 3, 0, 1, not 4 slices."""
+        """A 4-band (4, H, W) image read as one image of bands 0, 1, 2, not 4 slices."""
         pixels = np.asarray(self.image.data)
         bands = np.stack([*np.moveaxis(pixels, -1, 0), pixels.mean(-1).astype(pixels.dtype)])
         layer = self.viewer.add_image(bands, name="four bands", colormap="gray")
@@ -171,11 +171,13 @@ class Shots:
         widget.image.value = layer
         widget.channels.box.expand(animate=False)
         widget.channel_axis.value = 0
-        widget.bands.value = "3, 0, 1"
+        widget.bands.value = "0, 1, 2"
         widget.run()
         wait(widget.runner)
         self.save("channels")
-        self.viewer.layers.remove(layer)
+        for name in [other.name for other in self.viewer.layers]:
+            if name.startswith("four bands"):
+                self.viewer.layers.remove(name)
 
     def cluster(self, folder: Path) -> None:
         """The image as a zarr opened lazily, segmented on a local Dask cluster."""
@@ -196,8 +198,8 @@ class Shots:
         widget.cluster.out.line_edit.value = str(folder / "lazy_mask.zarr")
         widget.run()
         wait(widget.runner)
-        for other in ("mask", "corrections", "probability", "boundary", "refine changes"):
-            self.hide(other)
+        for other in self.viewer.layers:
+            other.visible = other.name in ("lazy", "lazy cluster mask")
         self.save("cluster")
 
     def export(self, folder: Path) -> None:

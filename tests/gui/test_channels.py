@@ -31,6 +31,12 @@ def test_rgba_reads_with_alpha_dropped_and_says_so():
     assert "e.g. 1, 2, 3" in read.warning
 
 
+def test_plain_rgb_reads_in_few_words():
+    assert read_layer(np.zeros((32, 40, 3), np.uint8), True, Reading()).text == "RGB, 32 x 40"
+    stack = read_layer(np.zeros((2, 32, 40, 3), np.uint8), False, Reading())
+    assert stack.text == "a stack of RGB slices, 2 x 32 x 40" and stack.image.ndim == 4
+
+
 def test_picked_bands_feed_the_model_in_their_order():
     read = read_layer(_bands((32, 32, 4), 2), True, Reading(AUTO, (3, 1, 2)))
     assert read.image.shape == (32, 32, 3)

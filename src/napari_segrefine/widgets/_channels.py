@@ -150,6 +150,8 @@ def _with_channels(
     if len(spatial) == 3:
         where = f"a stack of {spatial[0]} slices, {where}"
     text = f"{where}, {_size(spatial[-2:])}; the model gets bands {_listed(kept)}"
+    if bands is None and count == 3 and axis == len(shape) - 1:  # plain colour
+        text = f"{'a stack of RGB slices' if len(spatial) == 3 else 'RGB'}, {_size(spatial)}"
     warning = None
     if dropped is not None:
         text += f" (band {dropped} is read as alpha and ignored)"

@@ -24,8 +24,10 @@ from ..errors import SegRefineError
 from ._channels import Read
 from ._common import (
     IMAGE_KEY,
+    MASK_COLOR,
     ROLE_KEY,
     derived_name,
+    label_colors,
     layer_named,
     placement,
     with_placeholder,
@@ -126,8 +128,13 @@ class ClusterSettings:
         return source.with_name(f"{source.name.removesuffix('.zarr')}_mask.zarr")
 
 
-def show_cluster_mask(viewer: napari.Viewer, source: Image, out: Path) -> Labels:
-    """Open the run's mask pyramid as a lazy multiscale labels layer (replacing an older one)."""
+def show_cluster_mask(
+    viewer: napari.Viewer, source: Image, out: Path, binary: bool = True
+) -> Labels:
+    """Open the run's mask pyramid as a lazy multiscale labels layer (replacing an older one).
+
+    A binary mask is drawn in the colour of the other masks; class labels in napari's.
+    """
     import dask.array as da
     import zarr
 
@@ -146,5 +153,6 @@ def show_cluster_mask(viewer: napari.Viewer, source: Image, out: Path) -> Labels
         scale=scale,
         translate=translate,
         opacity=0.5,
+        **({"colormap": label_colors({1: MASK_COLOR})} if binary else {}),
         metadata={ROLE_KEY: CLUSTER_MASK, IMAGE_KEY: source.name, "path": str(out)},
     )

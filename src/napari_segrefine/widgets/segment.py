@@ -17,7 +17,7 @@ from torch import nn
 from ..correction import CorrectionSession, Restored
 from ..engine import Prediction, Progress
 from ..errors import SegRefineError
-from ..models import DEFAULT_BINARY_MODEL
+from ..models import DEFAULT_BINARY_MODEL, model_config
 from ._channels import Read, Reading, axis_choices, parse_bands
 from ._cluster import ClusterRequest, ClusterSettings, cluster_job, is_lazy, show_cluster_mask
 from ._common import (
@@ -155,7 +155,9 @@ class SegmentWidget(Dock):
     ) -> None:
         model, summary = result
         self._adopt(model, request, layer)
-        self.viewer.layers.selection.active = show_cluster_mask(self.viewer, layer, run.out)
+        binary = model_config(model).num_classes == 1
+        shown = show_cluster_mask(self.viewer, layer, run.out, binary)
+        self.viewer.layers.selection.active = shown
         self.threshold.enabled = False
         self.status.value = (
             f"Segment: done on the cluster, {summary.computed} chunk(s) computed, "
