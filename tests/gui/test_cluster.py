@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import dask.array as da
@@ -10,6 +11,8 @@ import pytest
 
 from napari_segrefine import predict
 from napari_segrefine.data import make_sample
+from napari_segrefine.engine import Progress
+from napari_segrefine.errors import Cancelled
 from napari_segrefine.io.zarr_io import write_zarr
 from napari_segrefine.widgets._state import state_for
 
@@ -101,3 +104,27 @@ def test_without_a_file_the_output_must_be_chosen(viewer, lazy_layer, notificati
     widget = _cluster_dock(viewer, layer, "local", "")
     assert widget.run() is None
     assert any("choose an output .zarr" in m for m in notifications.errors)
+
+
+def test_deleting_the_image_cancels_its_cluster_run(
+    qtbot, viewer, lazy_layer, monkeypatch, notifications
+):
+    import napari_segrefine.distributed as distributed
+
+    def waits_for_stop(inputs, out, model, *, stop, **options):
+        yield Progress(0, 4, "0 chunk(s) already done")
+        while not stop.is_set():
+            time.sleep(0.01)
+        raise Cancelled("stopped between chunks; rerun to finish")
+
+    monkeypatch.setattr(distributed, "iter_predict_to_zarr", waits_for_stop)
+    layer, _, tmp_path = lazy_layer
+    widget = _cluster_dock(viewer, layer, "local", tmp_path / "out.zarr")
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: "already done" in widget.status.value, timeout=30_000)
+
+    viewer.layers.remove(layer)
+    wait_for(qtbot, widget.runner, timeout=10_000)
+
+    assert widget.status.value == "Segment: cancelled"
+    assert not notifications.errors

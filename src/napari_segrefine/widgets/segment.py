@@ -148,7 +148,16 @@ class SegmentWidget(Dock):
             notify_error("Segment", error)
             return None
         job = partial(cluster_job, self.state.model, request, run)
-        return self.runner.start(job, on_done=partial(self._show_cluster, layer, request, run))
+        worker = self.runner.start(job, on_done=partial(self._show_cluster, layer, request, run))
+        if worker is not None:  # no session owns this job: deleting the image cancels it here
+            cancel = partial(self._cancel_if_removed, layer)
+            self.viewer.layers.events.removed.connect(cancel)
+            worker.finished.connect(lambda: self.viewer.layers.events.removed.disconnect(cancel))
+        return worker
+
+    def _cancel_if_removed(self, layer: Image, event: Any) -> None:
+        if event.value is layer:
+            self.runner.cancel()
 
     def _show_cluster(
         self, layer: Image, request: ModelRequest, run: ClusterRequest, result
