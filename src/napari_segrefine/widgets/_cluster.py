@@ -76,7 +76,12 @@ class ClusterSettings:
     """The dock's cluster controls (they live in a folded section of Segment)."""
 
     def __init__(self) -> None:
-        self.enabled = CheckBox(text="run on a Dask cluster (dask or zarr layers)", value=False)
+        self.enabled = CheckBox(
+            text="run on a Dask cluster (dask or zarr layers)",
+            value=False,
+            tooltip="offered for image layers read on demand (a .zarr, an OME-Zarr pyramid, "
+            "a large TIFF opened lazily); other images run as usual",
+        )
         self.scheduler = with_placeholder(
             LineEdit(label="scheduler", value="local"), "local, or tcp://host:8786"
         )

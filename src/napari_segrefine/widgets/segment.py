@@ -66,7 +66,10 @@ class SegmentWidget(Dock):
         self.state = state_for(napari_viewer)
         self.image = ComboBox(label="image", choices=lambda _: source_images(self.viewer))
         self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices)
-        self.bands = with_placeholder(LineEdit(label="bands"), "all, or e.g. 0, 1, 2")
+        self.bands = with_placeholder(
+            LineEdit(label="bands", tooltip="the channels the model gets, in order"),
+            "all, or e.g. 0, 1, 2",
+        )
         self.reads_as = wrapped_label("", "reads as")
         self.picker = ModelPicker(models_for("image"), DEFAULT_BINARY_MODEL)
         self.device = ComboBox(label="device", choices=device_choices())
