@@ -121,12 +121,13 @@ def test_a_rare_class_survives_the_pixel_limit(base):
     assert result.model.trees.value.max() > 0  # some leaf predicts foreground
 
 
-def test_auto_features_and_threshold_come_from_the_guard(base, disk_sample):
+def test_the_threshold_comes_from_the_guard(base, disk_sample):
     image, label, valid = disk_sample
     result = fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
     kwargs = result.model.segrefine_config.kwargs
-    assert kwargs["deep"] in ("none", "outputs", "encoder")
-    assert f"features: {kwargs['deep']}, threshold {kwargs['threshold']:.1f}" in result.reason
+    assert kwargs["deep"] == "encoder"
+    assert kwargs["threshold"] in (0.3, 0.4, 0.5, 0.6, 0.7)
+    assert f"threshold {kwargs['threshold']:.1f}" in result.reason
     assert result.head_iou is not None and result.head_iou > 0.8
 
 
@@ -147,12 +148,3 @@ def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
 def test_unknown_feature_choice_is_a_clear_error():
     with pytest.raises(SegRefineError, match="deep must be one of"):
         HeadConfig(deep="everything")
-
-
-def test_a_gray_image_is_filtered_once(base, disk_sample):
-    image, label, valid = disk_sample
-    result = fit_head(base, [(image, label, valid)], HeadConfig(deep="none", **FAST))
-    assert result.model.gray and result.model.bank.in_channels == 1
-    rgb = np.repeat(image[..., None], 3, axis=-1)
-    colour = fit_head(base, [(rgb, label, valid)], HeadConfig(deep="none", **FAST)).model
-    assert not colour.gray and colour.bank.in_channels == 3

@@ -25,8 +25,9 @@ from ..generators import drain
 from ..io import read_image
 from ..limits import check_memory
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
+from ..models.adapted import DEEP_CHOICES
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, iter_finetune
-from ..train.head import FEATURE_CHOICES, HeadConfig, fit_head
+from ..train.head import HeadConfig, fit_head
 from . import common, outputs
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
@@ -78,10 +79,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--features",
-        choices=FEATURE_CHOICES,
+        choices=DEEP_CHOICES,
         default=head.deep,
-        help="head: which of the model's features it sees besides the filters; auto: "
-        f"what cross-validation on your corrections scores best (default {head.deep})",
+        help="head: which of the model's features it sees besides the filters "
+        f"(default {head.deep})",
     )
     parser.add_argument(
         "--keep-refused",

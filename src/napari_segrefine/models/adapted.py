@@ -51,8 +51,6 @@ class AdaptedModel(SegRefineModel):
         num_trees, num_nodes, depth: size of the tree ensemble (set by the fitting code).
         threshold: the trees' foreground share at which the output logit is 0 (chosen
             by the fitting code to suit the corrections; 0.5 is a plain vote).
-        gray: filter the mean of the input channels only (for heads fitted on
-            single-channel images, whose channels are copies of one another).
 
     Input: B x C x H x W, normalized as the base expects; output: B x 1 x H x W logits.
     """
@@ -66,7 +64,6 @@ class AdaptedModel(SegRefineModel):
         num_nodes: int = 1,
         depth: int = 1,
         threshold: float = 0.5,
-        gray: bool = False,
     ) -> None:
         super().__init__()
         if deep not in DEEP_CHOICES:
@@ -75,8 +72,7 @@ class AdaptedModel(SegRefineModel):
         self.base = build_model(base_config)
         self.deep = deep
         in_channels = int(base_config.kwargs.get("in_channels", 3))
-        self.gray, self.in_channels = gray, in_channels
-        self.bank = FilterBank(1 if gray else in_channels, sigmas)
+        self.bank = FilterBank(in_channels, sigmas)
         self.trees = TreeEnsemble(num_trees, num_nodes, depth)
         self.shift = math.log(threshold / (1 - threshold))
         self.requires_grad_(False)
@@ -95,29 +91,13 @@ class AdaptedModel(SegRefineModel):
     @torch.no_grad()
     def pixel_features(self, x: Tensor) -> Tensor:
         """B x F x H x W features the head classifies (filters, then deep features)."""
-        parts = [self.bank(x.mean(1, keepdim=True) if self.gray else x)]
+        parts = [self.bank(x)]
         if self.deep != "none":
             outputs, encoded = self._run_base(x)
             parts.append(outputs)
             if self.deep == "encoder":
                 parts.extend(encoded)
         return torch.cat([part.float() for part in parts], dim=1)
-
-    @torch.no_grad()
-    def feature_counts(self) -> dict[str, int]:
-        """How many features each `deep` setting up to this model's own gives.
-
-        The sets are nested prefixes of `pixel_features`: filters, then the outputs,
-        then the encoder activations.
-        """
-        probe = torch.zeros(1, self.in_channels, 64, 64, device=self.bank.derivatives.device)
-        counts = {"none": self.bank.num_features}
-        if self.deep != "none":
-            outputs, encoded = self._run_base(probe)
-            counts["outputs"] = counts["none"] + outputs.shape[1]
-            if self.deep == "encoder":
-                counts["encoder"] = counts["outputs"] + sum(part.shape[1] for part in encoded)
-        return counts
 
     def _run_base(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Sigmoid of all outputs (main and side) and the fine encoder activations.

@@ -41,7 +41,6 @@ Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed per cell of this side, around its corrected pixels
 MARGIN = 64  # context added on each side of a window
 GROUP = 32  # side of the blocks the guard holds out together
-FEATURE_CHOICES = (*DEEP_CHOICES, "auto")
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
 
 
@@ -51,8 +50,7 @@ class HeadConfig:
 
     The forest: ``num_trees`` trees of depth ``max_depth``, each grown on a
     ``sample_share`` of at most ``max_pixels`` corrected pixels; features: filters at
-    ``sigmas`` plus the base's ``deep`` features (``auto``: the set that the guard's
-    cross-validation scores best, see `fit_head`). Context: up to ``context_windows``
+    ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
     uncorrected windows weighing ``context_weight`` times the corrections (times the
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
@@ -63,7 +61,7 @@ class HeadConfig:
     sample_share: float = 0.5
     max_depth: int = 14
     max_pixels: int = 40_000
-    deep: str = "auto"
+    deep: str = "encoder"
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     context_weight: float = 2.0
     context_windows: int = 4
@@ -75,9 +73,9 @@ class HeadConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.deep not in FEATURE_CHOICES:
+        if self.deep not in DEEP_CHOICES:
             raise SegRefineError(
-                f"deep must be one of {', '.join(FEATURE_CHOICES)}, got {self.deep!r}"
+                f"deep must be one of {', '.join(DEEP_CHOICES)}, got {self.deep!r}"
             )
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
@@ -131,13 +129,11 @@ def fit_head(
     """
     config = config or HeadConfig()
     started = time.perf_counter()
-    candidates = DEEP_CHOICES if config.deep == "auto" else (config.deep,)
-    gray = all(_is_gray(image) for image, _, _ in samples)
-    widest = new_head(base, config, deep=candidates[-1], gray=gray)
+    head = new_head(base, config)
     device = resolve_device(config.device)
-    widest.to(device)
+    head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context = _training_pixels(widest, samples, config, device, rng)
+    rows, labels, groups, current, context = _training_pixels(head, samples, config, device, rng)
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
             "the corrected pixels are all "
@@ -147,13 +143,9 @@ def fit_head(
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
-    counts = widest.feature_counts()
-    choice = _choose(rows, labels, groups, current, context, counts, candidates, config)
-    width = counts[choice.deep]
-    parts = [(rows[:, :width], labels, np.ones(len(labels)))]
-    if choice.context:
-        parts.append((context[0][:, :width], *context[1:]))
-    head = new_head(base, config, deep=choice.deep, threshold=choice.threshold, gray=gray)
+    choice = _choose(rows, labels, groups, current, context, config)
+    parts = [(rows, labels, np.ones(len(labels)))] + ([context] if choice.context else [])
+    head = new_head(base, config, threshold=choice.threshold)
     set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
@@ -169,13 +161,10 @@ def fit_head(
     )
 
 
-def new_head(
-    base: nn.Module, config: HeadConfig, deep: str | None = None, **settings
-) -> AdaptedModel:
+def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
     """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble.
 
-    ``deep`` overrides ``config.deep`` (which may be ``auto``, not a feature set);
-    ``settings`` go to `AdaptedModel` (``threshold``, ``gray``).
+    ``settings`` go to `AdaptedModel` (e.g. ``threshold``).
     """
     base_config = model_config(base)
     if isinstance(base, AdaptedModel):
@@ -186,10 +175,7 @@ def new_head(
             "(use a *_binary or basnet model, or fine-tune this one instead)"
         )
     saved = {**base_config.to_dict(), "provenance": {}}
-    deep = deep or config.deep
-    if deep not in DEEP_CHOICES:
-        raise SegRefineError(f"a head's features must be one of {DEEP_CHOICES}, got {deep!r}")
-    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": deep, **settings}
+    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep, **settings}
     head_config = ModelConfig("adapted_head", kwargs, base_config.normalization, "image")
     head = build_model(head_config)
     head.base.load_state_dict(base.state_dict())
@@ -262,48 +248,34 @@ def _weighted_context(context, labels, current, config: HeadConfig):
 class _Choice:
     """What the guard's cross-validation picked, and the IoUs it compared."""
 
-    deep: str
     threshold: float = 0.5
     context: bool = False
     head_iou: float | None = None
     current_iou: float = 0.0
 
 
-def _choose(rows, labels, groups, current, context, counts, candidates, config) -> _Choice:
-    """The feature set, decision threshold and use of context that score best on held-out
-    corrected blocks, and the current model's IoU on the same pixels.
+def _choose(rows, labels, groups, current, context, config) -> _Choice:
+    """The decision threshold and use of context that score best on held-out corrected
+    blocks, and the current model's IoU on the same pixels.
 
-    Feature sets are tried smallest first and thresholds plain vote first, so ties keep
-    the simpler head; context is then tried with the best set. The guard works on at most
-    ``guard_pixels`` corrected pixels (and the same share of the context); with too few
-    blocks to hold any out, the widest set wins.
+    Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
+    it scores better. The guard works on at most ``guard_pixels`` corrected pixels (and
+    the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    best = _Choice(candidates[-1], current_iou=iou(current[None], labels[None]))
+    best = _Choice(current_iou=iou(current[None], labels[None]))
     if min(config.folds, len(np.unique(groups))) < 2:
         return best
-    for deep in candidates:
-        best = _best_threshold(best, deep, False, rows, labels, groups, sampled, counts, config)
-    if len(sampled[1]):
-        best = _best_threshold(
-            best, best.deep, True, rows, labels, groups, sampled, counts, config
-        )
-    return best
-
-
-def _best_threshold(best, deep, with_context, rows, labels, groups, context, counts, config):
-    """``best``, or this feature set (with or without context) at its best threshold."""
-    width = counts[deep]
-    extra = context if with_context else tuple(part[:0] for part in context)
-    prob = _out_of_fold(rows[:, :width], labels, groups, (extra[0][:, :width], *extra[1:]), config)
-    for threshold in THRESHOLDS:
-        score = iou((prob > threshold)[None], labels[None])
-        if best.head_iou is None or score > best.head_iou:
-            best = _Choice(deep, threshold, with_context, score, best.current_iou)
+    for extra in (tuple(part[:0] for part in sampled), sampled)[: 1 + bool(len(sampled[1]))]:
+        prob = _out_of_fold(rows, labels, groups, extra, config)
+        for threshold in THRESHOLDS:
+            score = iou((prob > threshold)[None], labels[None])
+            if best.head_iou is None or score > best.head_iou:
+                best = _Choice(threshold, bool(len(extra[1])), score, best.current_iou)
     return best
 
 
@@ -333,7 +305,7 @@ def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
 
 
 def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
-    picked = f"features: {choice.deep}, threshold {choice.threshold:.1f}"
+    picked = f"threshold {choice.threshold:.1f}"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
     if choice.head_iou < choice.current_iou - tolerance:
@@ -386,11 +358,6 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
         np.concatenate(part) for part in found
     )
     return rows, labels, groups, current, (context_rows, context_labels)
-
-
-def _is_gray(image) -> bool:
-    """True for a single-channel 2-D image (whose model input repeats one channel)."""
-    return len(to_channels_first(np.asarray(image), None, None)[0][0]) == 1
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
