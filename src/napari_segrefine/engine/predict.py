@@ -15,10 +15,11 @@ from torch import nn
 from ..errors import SegRefineError
 from ..generators import Progress, ProgressCallback, drain_to_callback, map_events
 from ..models.config import ModelConfig, model_config
-from ..models.normalization import normalize
+from ..models.normalization import normalize, scale_divisor
 from .boundary import boundary_map
 from .device import autocast_dtype, evaluating, resolve_device
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
+from .tuning import inference_copy
 from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
@@ -155,7 +156,7 @@ def iter_predict(
     in_channels = model_in_channels(model)
     match_channels(stack[0], in_channels)  # a channel mismatch fails before any work
     torch_device = resolve_device(device)
-    run_tiles = _tile_function(model, torch_device, autocast_dtype(torch_device, precision))
+    dtype = autocast_dtype(torch_device, precision)
     spatial = stack.shape[2:]
     tile = _tile_shape(tile_size, spatial)
     batch = batch_size or (1 if torch_device.type == "cpu" else 4)
@@ -164,17 +165,18 @@ def iter_predict(
     yield Progress(0, total, "starting")
     slices = []
     with evaluating(model, torch_device):
+        run_tiles = _tile_function(model, torch_device, dtype)
         for index, raw in enumerate(stack):
-            model_input = _model_input(raw, in_channels, config)
+            model_input, normalized = _model_input(raw, in_channels, config, run_tiles)
             windows = iter_sliding_window(
-                run_tiles, model_input, tile, overlap, batch_size=batch, stop=stop
+                normalized, model_input, tile, overlap, batch_size=batch, stop=stop
             )
             del model_input  # the tiling generator holds it only while it runs
             label = f"slice {index + 1}/{len(stack)}: " if layout.is_stack else ""
             as_stack_event = partial(_stack_event, index * per_slice, total, label)
             probs = yield from map_events(windows, as_stack_event)
             slices.append(crop_to(probs, spatial))
-    return _assemble(np.stack(slices), layout.is_stack, threshold)
+    return _assemble(slices, layout.is_stack, threshold)
 
 
 def model_in_channels(model: nn.Module) -> int:
@@ -196,10 +198,25 @@ def _image_model_config(model: nn.Module) -> ModelConfig:
     return config
 
 
-def _model_input(raw: np.ndarray, in_channels: int, config: ModelConfig) -> np.ndarray:
-    """One raw (C, H, W) slice as the model's normalized, padded float32 input."""
+def _model_input(
+    raw: np.ndarray, in_channels: int, config: ModelConfig, run_tiles: TileFn
+) -> tuple[np.ndarray, TileFn]:
+    """One raw (C, H, W) slice, padded, and the tile call that normalizes each tile.
+
+    The slice stays in its own dtype (a view when no padding is needed): tiles are cast
+    to float32 and normalized one batch at a time with the whole slice's divisor, which
+    gives exactly the tiles of the whole slice normalized at once.
+    """
     fitted = match_channels(raw, in_channels)
-    return pad_to_multiple(normalize(fitted, config.normalization))
+    norm = config.normalization
+    divisor = scale_divisor(fitted, norm)
+
+    def normalized(batch: np.ndarray) -> np.ndarray:
+        for slot in batch:
+            slot[...] = normalize(slot, norm, divisor)
+        return run_tiles(batch)
+
+    return pad_to_multiple(fitted), normalized
 
 
 def _tile_shape(tile_size: int | Sequence[int] | None, spatial: tuple[int, int]) -> tuple:
@@ -223,14 +240,16 @@ def tile_function(model: nn.Module, device: torch.device, precision: str = "auto
 
 
 def _tile_function(model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> TileFn:
-    """numpy batch in, per-pixel probabilities (sigmoid or softmax) out."""
+    """numpy batch in, per-pixel probabilities (sigmoid or softmax) out, on the tuned path."""
+    runner = inference_copy(model, device, model_in_channels(model))
 
     def run(batch: np.ndarray) -> np.ndarray:
         autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
-            logits = _main_output(model(torch.from_numpy(batch).to(device))).float()
+            tensor = runner.prepare(torch.from_numpy(batch).to(device))
+            logits = _main_output(runner.module(tensor)).float()
         probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
-        return probs.cpu().numpy()
+        return probs.contiguous().cpu().numpy()
 
     return run
 
@@ -251,8 +270,9 @@ def _stack_event(offset: int, total: int, label: str, tiles: Progress) -> Progre
     return Progress(offset + tiles.done, total, f"{label}{tiles.message}")
 
 
-def _assemble(probs: np.ndarray, is_stack: bool, threshold: float) -> Prediction:
-    """``probs`` is (N, K, H, W): K = 1 binary."""
+def _assemble(slices: list[np.ndarray], is_stack: bool, threshold: float) -> Prediction:
+    """``slices`` are N (K, H, W) maps: K = 1 binary. One slice is not copied."""
+    probs = np.stack(slices) if len(slices) > 1 else slices[0][None]
     num_classes = probs.shape[1]
     binary = num_classes == 1
     if binary:

@@ -1,8 +1,9 @@
 """Sliding-window inference: overlapping tiles, batched, blended back on the CPU.
 
-The output is stitched into one float64 accumulator of the image's size (the weighted
-sums; the sum of the weights is separable and kept per axis), so memory holds the
-output plus ``batch_size`` tiles of activations, never the whole image's. Every pixel
+Tiles run row of tiles by row of tiles. Their weighted sums go into a float64 band one
+tile high; rows that no later tile reaches are divided by their weight sums (separable,
+kept per axis) and written to the float32 output. Memory holds the float32 output, the
+band and ``batch_size`` tiles of activations, no float64 copy of the image. Every pixel
 ends up as ``sum(w * v) / sum(w)`` with strictly positive weights and float64 sums, so
 a pointwise ``fn`` comes back exactly: ``fn(x)`` after the cast to float32.
 
@@ -300,12 +301,13 @@ def _check_output(out: np.ndarray, batch: int, tile_shape: tuple[int, int]) -> N
 
 
 class _Stitcher:
-    """Weighted sums of the tiles (float64, on the CPU) and their weights.
+    """Weighted sums of the tiles (float64, in a band one tile high) into a float32 output.
 
     Tiles sit on a grid of row starts x column starts and their weights are an outer
-    product, so the sum of weights is the outer product of two 1D sums: only the
-    weighted values need an image-sized accumulator. Starts are relative to the area
-    kept (``shape``) and may lie before it; what falls outside is cut off.
+    product, so the sum of weights is the outer product of two 1D sums. Tiles come in
+    rows of tiles with ascending starts: when a tile starts lower than the band's top,
+    the rows above it are final and leave the band for the output. Starts are relative
+    to the area kept (``shape``) and may lie before it; what falls outside is cut off.
     """
 
     def __init__(
@@ -320,24 +322,42 @@ class _Stitcher:
             _axis_weight_sum(length, axis_starts, axis_weight)
             for length, axis_starts, axis_weight in zip(shape, starts, weights)
         ]
-        self.value_sum: np.ndarray | None = None
+        self.top = starts[0][0]  # the image row of the band's first row
+        self.band: np.ndarray | None = None
+        self.out: np.ndarray | None = None
 
     def add(self, corner: tuple[int, int], tile: np.ndarray) -> None:
-        if self.value_sum is None:
-            self.value_sum = np.zeros((tile.shape[0], *self.shape), np.float64)
-        (rows, tile_rows), (cols, tile_cols) = (
-            _clip(corner[0], tile.shape[1], self.shape[0]),
-            _clip(corner[1], tile.shape[2], self.shape[1]),
-        )
-        weighted = tile[:, tile_rows, tile_cols] * self.tile_weights[tile_rows, tile_cols]
-        self.value_sum[:, rows, cols] += weighted
+        if self.band is None:
+            self.band = np.zeros((tile.shape[0], tile.shape[1], self.shape[1]), np.float64)
+            self.out = np.empty((tile.shape[0], *self.shape), np.float32)
+        if corner[0] > self.top:
+            self._advance(corner[0])
+        cols, tile_cols = _clip(corner[1], tile.shape[2], self.shape[1])
+        self.band[:, :, cols] += tile[:, :, tile_cols] * self.tile_weights[:, tile_cols]
+
+    def _advance(self, top: int) -> None:
+        """Move the band's top down to ``top``, writing the rows it leaves."""
+        height = self.band.shape[1]
+        shift = min(top - self.top, height)
+        self._flush(shift)
+        self.band[:, : height - shift] = self.band[:, shift:].copy()
+        self.band[:, height - shift :] = 0
+        self.top = top
+
+    def _flush(self, rows: int) -> None:
+        """Divide the band's first ``rows`` rows by their weights into the output."""
+        first, last = max(self.top, 0), min(self.top + rows, self.shape[0])
+        if first >= last:
+            return
+        row_sum, col_sum = self.weight_sums
+        values = self.band[:, first - self.top : last - self.top] / row_sum[first:last, None]
+        values /= col_sum
+        self.out[:, first:last] = values
 
     def result(self) -> np.ndarray:
-        assert self.value_sum is not None, "no tile was added"
-        row_sum, col_sum = self.weight_sums
-        self.value_sum /= row_sum[:, None]
-        self.value_sum /= col_sum
-        return self.value_sum.astype(np.float32)
+        assert self.band is not None, "no tile was added"
+        self._flush(self.band.shape[1])
+        return self.out
 
 
 def _clip(start: int, size: int, length: int) -> tuple[slice, slice]:
