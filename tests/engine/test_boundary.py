@@ -113,3 +113,38 @@ def test_strips_give_exactly_the_whole_image_result(monkeypatch, multiclass):
     stripped = boundary_map(prob, mask, multiclass=multiclass, band=5)
     assert whole.any()
     assert np.array_equal(stripped, whole)
+
+
+def _edt_window(contour: np.ndarray, band: float) -> np.ndarray:
+    """The window from scipy's whole-image Euclidean distance transform (the reference)."""
+    distance = ndimage.distance_transform_edt(~contour)
+    return np.clip(1 - (distance / band) ** 2, 0, None) ** 2
+
+
+@pytest.mark.parametrize("band", [0.5, 1.0, 3.0, 5.5, 8.0, 20.0])
+def test_band_window_equals_the_whole_image_distance_transform(band):
+    rng = np.random.default_rng(int(band * 10))
+    labels = ndimage.gaussian_filter(rng.random((200, 150)), 12) > 0.5
+    contour = contour_pixels(labels)
+    window = boundary.band_window(contour, band)
+    assert window.dtype == np.float32
+    assert contour.any() and (window > 0).any() and (window == 0).any()
+    np.testing.assert_allclose(window, _edt_window(contour, band), rtol=0, atol=1e-6)
+
+
+def test_band_window_of_a_single_contour_pixel_is_round():
+    contour = np.zeros((41, 41), bool)
+    contour[20, 20] = True
+    window = boundary.band_window(contour, 10.0)
+    assert window[20, 20] == 1
+    assert window[20, 29] > 0 and window[20, 30] == 0
+    assert window[27, 27] > 0 and window[28, 28] == 0  # sqrt(98) < 10 < sqrt(128)
+    np.testing.assert_allclose(window, _edt_window(contour, 10.0), atol=1e-6)
+
+
+def test_boundary_map_equals_the_distance_transform_definition():
+    prob = disc_probability(1.5)
+    contour = contour_pixels(prob > 0.5)
+    margin = np.abs(2 * ndimage.gaussian_filter(prob, 1.0, mode="nearest") - 1).clip(0, 1)
+    expected = (_edt_window(contour, 8.0) * (1 - margin)).astype(np.float32)
+    np.testing.assert_allclose(boundary_map(prob), expected, rtol=0, atol=1e-6)

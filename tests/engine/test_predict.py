@@ -13,14 +13,21 @@ from napari_segrefine.engine import (
     Prediction,
     Progress,
     iter_predict,
+    sliding_window,
     threshold_mask,
     tile_grid,
 )
 from napari_segrefine.engine import predict as engine_predict
-from napari_segrefine.engine.predict import model_in_channels
+from napari_segrefine.engine.predict import _model_input, model_in_channels
+from napari_segrefine.engine.preprocess import match_channels, pad_to_multiple
 from napari_segrefine.errors import Cancelled, SegRefineError
 from napari_segrefine.models.config import ModelConfig
-from napari_segrefine.models.normalization import PROBABILITY_NORM, normalize
+from napari_segrefine.models.normalization import (
+    BASNET_NORM,
+    IMAGENET_NORM,
+    PROBABILITY_NORM,
+    normalize,
+)
 
 # The CPU unless a test says otherwise: results and batch sizes must not depend on
 # whether the machine running the tests has a GPU.
@@ -286,3 +293,17 @@ def test_cuda_basnet_lite_tiles_in_batches():
     on_cpu = predict(model, rgb, tile_size=64, precision="fp32")
     assert on_gpu.probabilities.shape == (200, 150)
     np.testing.assert_allclose(on_gpu.probabilities, on_cpu.probabilities, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+@pytest.mark.parametrize("shape", [(3, 64, 96), (1, 45, 71)])
+def test_tiles_normalized_one_by_one_equal_the_whole_image_normalized(dtype, shape):
+    rng = np.random.default_rng(5)
+    raw = (rng.random(shape) * (3000 if dtype == np.uint16 else 200)).astype(dtype)
+    for norm in (BASNET_NORM, IMAGENET_NORM):
+        config = ModelConfig("basnet_lite", {}, norm, "image")
+        padded, normalized = _model_input(raw, 3, config, lambda batch: batch.copy())
+        assert padded.dtype == dtype  # no float copy of the whole image
+        per_tile = sliding_window(normalized, padded, 32, 0.25, batch_size=2)
+        whole = pad_to_multiple(normalize(match_channels(raw, 3), norm))
+        assert np.array_equal(per_tile, whole)

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from napari_segrefine.engine import sliding_window, tile_grid
-from napari_segrefine.engine.tiling import blend_weights, iter_sliding_window, tile_starts
+from napari_segrefine.engine.tiling import (
+    Window,
+    blend_weights,
+    iter_sliding_window,
+    tile_starts,
+    tiles_reach,
+)
 from napari_segrefine.errors import Cancelled, SegRefineError
 from napari_segrefine.generators import Progress
 
@@ -193,3 +199,43 @@ def test_aligned_starts_lie_on_the_grid_and_cover_the_axis(length, tile, overlap
 def test_aligned_windows_need_whole_units():
     with pytest.raises(SegRefineError, match="multiples of 8"):
         tile_starts(100, 32, 0.25, align=8)
+
+
+def _reference_blend(fn, x, tile, overlap, blend="gaussian"):
+    """The textbook blend: float64 sums of weighted tiles over the whole image."""
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    th, tw = min(th, x.shape[1]), min(tw, x.shape[2])
+    weights = blend_weights((th, tw), blend)
+    total, weight = None, np.zeros(x.shape[1:])
+    for y, x0 in tile_grid(x.shape[1:], (th, tw), overlap):
+        out = fn(x[None, :, y : y + th, x0 : x0 + tw].astype(np.float32))[0]
+        if total is None:
+            total = np.zeros((out.shape[0], *x.shape[1:]))
+        total[:, y : y + th, x0 : x0 + tw] += out * weights
+        weight[y : y + th, x0 : x0 + tw] += weights
+    return (total / weight).astype(np.float32)
+
+
+def tile_dependent(batch: np.ndarray) -> np.ndarray:
+    """Not pointwise: each tile's values depend on the whole tile."""
+    return np.tanh(batch) + batch.mean(axis=(2, 3), keepdims=True)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+@pytest.mark.parametrize(
+    ("size", "tile", "overlap"), [((70, 45), 16, 0.25), ((33, 90), (8, 24), 0.5)]
+)
+def test_the_one_tile_high_band_equals_whole_image_sums(size, tile, overlap, batch_size):
+    x = np.random.default_rng(3).normal(size=(2, *size)).astype(np.float32)
+    got = sliding_window(tile_dependent, x, tile, overlap, batch_size=batch_size)
+    np.testing.assert_allclose(got, _reference_blend(tile_dependent, x, tile, overlap), rtol=1e-6)
+
+
+def test_a_window_of_the_band_equals_the_same_pixels_of_the_whole():
+    x = np.random.default_rng(4).normal(size=(1, 90, 70)).astype(np.float32)
+    whole = sliding_window(tile_dependent, x, 16, 0.25)
+    window = Window((90, 70), (21, 60, 10, 41))
+    y0, y1, x0, x1 = tiles_reach(window, 16, 0.25)
+    window = Window((90, 70), window.region, (y0, x0))
+    part = sliding_window(tile_dependent, x[:, y0:y1, x0:x1], 16, 0.25, window=window)
+    assert np.array_equal(part, whole[:, 21:60, 10:41])

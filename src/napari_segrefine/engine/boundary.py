@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from ..errors import SegRefineError
 
-_STRIP_PIXELS = 2**22  # pixels per strip of the distance transform (~150 MB of temporaries)
+_STRIP_PIXELS = 2**20  # pixels per strip (about 30 bytes of temporaries per pixel)
 
 
 def boundary_map(
@@ -36,6 +36,8 @@ def boundary_map(
     - ``d`` is the distance in pixels to the nearest contour pixel of the mask (a pixel
       with a 4-neighbour of another label), and ``window(d) = (1 - (d / band)^2)^2``
       inside ``band`` pixels, 0 beyond: smooth, 1 on the contour, exactly 0 far from it.
+      Only distances inside the band are computed (`band_window`), so the cost grows
+      with the band, not with the distance to the farthest contour.
 
     A mask without any contour gives an all-zero map.
 
@@ -85,7 +87,7 @@ def _boundary_2d(
     """One (K, H, W) image (K = 1: binary P(foreground)), in strips of rows.
 
     Each strip carries a halo wider than the band and the blur, so the strips give
-    exactly the whole image's result while the distance transform's temporaries
+    exactly the whole image's result while the temporaries
     (tens of bytes per pixel) stay the size of a strip.
     """
     height, width = classes.shape[1:]
@@ -108,9 +110,43 @@ def _boundary_strip(
     contour = contour_pixels(labels)
     if not contour.any():
         return np.zeros(labels.shape, np.float32)
-    distance = ndimage.distance_transform_edt(~contour)
-    window = np.clip(1 - (distance / band) ** 2, 0, None) ** 2
-    return (window * (1 - _top2_margin(classes, smoothing))).astype(np.float32)
+    window = band_window(contour, band)
+    window *= 1 - _top2_margin(classes, smoothing)
+    return window
+
+
+def band_window(contour: np.ndarray, band: float) -> np.ndarray:
+    """``window(d) = (1 - (d / band)^2)^2`` (0 beyond ``band``) as float32, d to ``contour``.
+
+    ``d^2`` is exact: the smallest ``dy^2 + dx^2`` over contour pixels, found column by
+    column (``dy``) and then row by row (``dx``), both only within the band. This is the
+    Euclidean distance transform restricted to the pixels the window needs, with small
+    integer arrays instead of the whole image's float64 transform.
+    """
+    d2 = _squared_distance_within(contour, math.ceil(band) - 1, math.ceil(band * band))
+    window = d2.astype(np.float32)
+    window *= np.float32(-1 / (band * band))
+    window += 1
+    np.clip(window, 0, None, out=window)
+    window *= window
+    return window
+
+
+def _squared_distance_within(contour: np.ndarray, reach: int, cap: int) -> np.ndarray:
+    """Squared distance to the nearest ``contour`` pixel at most ``reach`` rows and columns
+    away; ``cap`` (at least ``reach^2 + 1``) where there is none that close."""
+    dtype = np.uint16 if 2 * cap < np.iinfo(np.uint16).max else np.uint32
+    column = np.where(contour, 0, cap).astype(dtype)
+    for dy in range(1, reach + 1):
+        step = dtype(dy * dy)
+        np.minimum(column[:-dy], step, out=column[:-dy], where=contour[dy:])
+        np.minimum(column[dy:], step, out=column[dy:], where=contour[:-dy])
+    d2 = column.copy()
+    for dx in range(1, reach + 1):
+        step = dtype(dx * dx)
+        np.minimum(d2[:, :-dx], column[:, dx:] + step, out=d2[:, :-dx])
+        np.minimum(d2[:, dx:], column[:, :-dx] + step, out=d2[:, dx:])
+    return d2
 
 
 def _top2_margin(classes: np.ndarray, smoothing: float) -> np.ndarray:

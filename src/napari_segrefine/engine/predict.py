@@ -19,8 +19,8 @@ from ..models.normalization import normalize, scale_divisor
 from .boundary import boundary_map
 from .device import autocast_dtype, evaluating, resolve_device
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
-from .tuning import inference_copy
 from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
+from .tuning import inference_copy
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
 DEFAULT_TILE = 512

@@ -73,9 +73,7 @@ def _conv_bn_pairs(
     handles = [
         m.register_forward_hook(after_conv) for m in model.modules() if type(m) is nn.Conv2d
     ]
-    handles += [
-        m.register_forward_pre_hook(before_bn) for m in model.modules() if _foldable_bn(m)
-    ]
+    handles += [m.register_forward_pre_hook(before_bn) for m in model.modules() if _foldable_bn(m)]
     try:
         output = model(sample, **forward_kwargs)
     finally:
