@@ -11,7 +11,9 @@ from napari_segrefine.engine import device as device_module
 from napari_segrefine.engine import predict
 from napari_segrefine.engine.device import autocast_dtype
 from napari_segrefine.engine.tuning import eager, inference_copy, tuned
+from napari_segrefine.generators import drain
 from napari_segrefine.models import create_model
+from napari_segrefine.refine.prn_windows import iter_prn_probabilities
 
 CPU = torch.device("cpu")
 
@@ -102,3 +104,36 @@ def test_a_model_that_fails_on_the_sample_runs_unfolded(basnet_lite):
     runner = inference_copy(SizeBound().eval(), CPU, 3)
     assert runner.folded == 0
     assert isinstance(runner.module.bn, nn.BatchNorm2d)
+
+
+def _prn_probabilities(model: nn.Module, prob: np.ndarray, **kwargs) -> tuple:
+    events = iter_prn_probabilities(model, prob, patch_size=16, window=32, device="cpu", **kwargs)
+    return drain(events)
+
+
+def test_prn_windows_tuned_and_batched_equal_the_eager_path():
+    torch.manual_seed(1)
+    model = create_model("prn_p64_lite", width=4)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.3, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+    prob = np.random.default_rng(2).random((70, 45)).astype(np.float32)
+    with eager():
+        reference = _prn_probabilities(model, prob)
+    for batch_size in (1, 3):
+        got = _prn_probabilities(model, prob, batch_size=batch_size)
+        for part, expected in zip(got, reference):
+            np.testing.assert_allclose(part, expected, rtol=0, atol=1e-4)
+
+
+def test_prn_windows_in_bf16_stay_close():
+    if autocast_dtype(CPU, "bf16") is None:
+        pytest.skip("this CPU has no bf16 instructions")
+    model = create_model("prn_p64_lite", width=4)
+    prob = np.random.default_rng(3).random((48, 64)).astype(np.float32)
+    full = _prn_probabilities(model, prob, precision="fp32")
+    half = _prn_probabilities(model, prob, precision="bf16")
+    for part, expected in zip(half, full):
+        assert part.dtype == np.float32
+        np.testing.assert_allclose(part, expected, rtol=0, atol=0.05)

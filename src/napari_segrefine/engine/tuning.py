@@ -95,7 +95,7 @@ def inference_copy(
     sample = _sample((in_channels, sample_side), device, next(copied.parameters(), None))
     try:
         folded = fold_batchnorm(copied, sample, **forward_kwargs)
-    except (RuntimeError, ValueError):  # the model does not run on the sample: no folding
+    except (RuntimeError, TypeError, ValueError):  # it fails on the sample: no folding
         copied, folded = copy.deepcopy(model).eval(), 0
     channels_last = device.type in _CHANNELS_LAST_DEVICES
     if channels_last:

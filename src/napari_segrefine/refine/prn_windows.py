@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Generator
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..engine.device import evaluating, resolve_device
+from ..engine.device import autocast_dtype, evaluating, resolve_device
 from ..engine.tiling import TileFn, iter_sliding_window
+from ..engine.tuning import inference_copy
 from ..errors import SegRefineError
 from ..generators import Progress, map_events
 
@@ -35,6 +37,8 @@ def iter_prn_probabilities(
     window: int = 512,
     overlap: float = 0.25,
     stop: threading.Event | None = None,
+    precision: str = "auto",
+    batch_size: int | None = None,
 ) -> Generator[Progress, None, PRNProbabilities]:
     """PRN's global and local foreground probabilities for a whole map.
 
@@ -49,6 +53,11 @@ def iter_prn_probabilities(
         overlap: fraction of the window shared with the next one, in [0, 1);
             rounded to whole patches.
         stop: checked before each window; when set, `Cancelled` is raised.
+        precision: autocast as in `predict` (``auto``: bf16 on CUDA, fp32 elsewhere).
+        batch_size: windows per model call; None: 1 on the CPU, 4 on a GPU.
+
+    Windows run through the engine's tuned model copy (`engine.tuning`): BatchNorm
+    folded, channels_last.
 
     Yields:
         A `Progress` after each window.
@@ -61,12 +70,15 @@ def iter_prn_probabilities(
     side = max(patch_size, window // patch_size * patch_size)
     padded = _pad_to_multiple(prob, patch_size)[None]
     torch_device = resolve_device(device)
+    dtype = autocast_dtype(torch_device, precision)
+    batch = batch_size or (1 if torch_device.type == "cpu" else 4)
     with evaluating(prn, torch_device):
         windows = iter_sliding_window(
-            _tile_function(prn, torch_device, patch_size),
+            _tile_function(prn, torch_device, patch_size, dtype),
             padded,
             side,
             overlap,
+            batch_size=batch,
             align=patch_size,
             stop=stop,
         )
@@ -80,19 +92,24 @@ def _window_event(tiles: Progress) -> Progress:
     return Progress(tiles.done, tiles.total, f"PRN window {tiles.done}/{tiles.total}")
 
 
-def _tile_function(prn: nn.Module, device: torch.device, patch_size: int) -> TileFn:
+def _tile_function(
+    prn: nn.Module, device: torch.device, patch_size: int, dtype: torch.dtype | None
+) -> TileFn:
     """numpy windows (B, 1, h, w) in; global (and local) probabilities (B, 1|2, h, w) out."""
+    runner = inference_copy(prn, device, 1, 2 * patch_size, patch_size=patch_size)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            outputs = prn(torch.from_numpy(batch).to(device), patch_size=patch_size)
+        autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+        with torch.inference_mode(), autocast:
+            tensor = runner.prepare(torch.from_numpy(batch).to(device))
+            outputs = runner.module(tensor, patch_size=patch_size)
         if not (isinstance(outputs, (tuple, list)) and len(outputs) == 2):
             raise SegRefineError(
                 f"{type(prn).__name__} is not a PRN model: it must return (global_logits, "
                 "local_logits); build one with create_model('prn_p64')"
             )
         logits = [out for out in outputs if out is not None]
-        return torch.sigmoid(torch.cat(logits, dim=1)).float().cpu().numpy()
+        return torch.sigmoid(torch.cat(logits, dim=1).float()).contiguous().cpu().numpy()
 
     return run
 
