@@ -27,7 +27,7 @@ from ..openmp import prefer_passive_waiting
 
 prefer_passive_waiting()  # before any subcommand imports torch
 
-SUBCOMMANDS = ("models", "predict", "refine", "evaluate", "train", "demo")
+SUBCOMMANDS = ("models", "predict", "refine", "evaluate", "train", "demo", "bench")
 
 
 def _available_subcommands() -> list:
