@@ -24,7 +24,7 @@ import torch
 from scipy import ndimage
 
 from ..engine import boundary_map, predict
-from ..engine.device import autocast_dtype, cpu_supports_bf16
+from ..engine.device import autocast_dtype, autocasting, cpu_supports_bf16
 from ..engine.tuning import eager, inference_copy
 from ..generators import drain
 from ..models import create_model, get_spec
@@ -72,11 +72,10 @@ def machine(device: torch.device) -> dict[str, str]:
 
 
 def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
@@ -120,10 +119,7 @@ def forward_case(
         dtype = autocast_dtype(device, _precision(path))
 
         def run(runner=runner, dtype=dtype) -> torch.Tensor:
-            autocast = (
-                torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-            )
-            with torch.inference_mode(), autocast:
+            with torch.inference_mode(), autocasting(device, dtype):
                 output = runner.module(runner.prepare(x), **forward_kwargs)
             first = output[0] if isinstance(output, (tuple, list)) else output
             _sync(device)

@@ -97,7 +97,7 @@ def _plan(args: argparse.Namespace) -> dict:
             raise SegRefineError(f"--{option} must be at least 1, got {getattr(args, option)}")
     if args.tiny:
         side = TINY["side"]
-        forward = {name: (side, side) for name in TINY["forward"]}
+        forward = dict.fromkeys(TINY["forward"], (side, side))
         return {"forward": forward, "predict": [side], "refine": side, "rank": side, "tile": 64}
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in names if name not in list_models()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,6 +97,13 @@ def cpu_supports_bf16() -> bool:
     """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(check is not None and check())
+
+
+def autocasting(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``; a no-op context for None (fp32)."""
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
 @contextmanager

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -17,7 +17,8 @@ from ..generators import Progress, ProgressCallback, drain_to_callback, map_even
 from ..models.config import ModelConfig, model_config
 from ..models.normalization import normalize, scale_divisor
 from .boundary import boundary_map
-from .device import autocast_dtype, evaluating, resolve_device
+from .device import autocast_dtype, autocasting, evaluating, resolve_device
+from .oom import RunPlan, smaller
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
 from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
 from .tuning import inference_copy
@@ -139,7 +140,9 @@ def iter_predict(
             the whole image at once up to 1024 pixels per side, else 512 tiles.
         overlap: fraction of a tile shared with each neighbour, in [0, 1).
         batch_size: tiles per model call; None: 4 on a GPU, 1 on the CPU.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``. Out of memory, a
+            slice starts again with batch 1, then half-size tiles, then on the CPU,
+            with a warning each time (`engine.oom`).
         precision: ``auto`` (bf16 autocast on CUDA, fp16 where bf16 is missing, fp32
             elsewhere), ``fp32``, ``fp16`` or ``bf16``.
         threshold: binary masks are ``probabilities > threshold``.
@@ -158,25 +161,81 @@ def iter_predict(
     torch_device = resolve_device(device)
     dtype = autocast_dtype(torch_device, precision)
     spatial = stack.shape[2:]
-    tile = _tile_shape(tile_size, spatial)
-    batch = batch_size or (1 if torch_device.type == "cpu" else 4)
-    per_slice = len(tile_grid(_padded(spatial), tile, overlap))
-    total = per_slice * len(stack)
-    yield Progress(0, total, "starting")
+    plan = RunPlan(
+        torch_device,
+        _tile_shape(tile_size, spatial),
+        batch_size or (1 if torch_device.type == "cpu" else 4),
+    )
+    yield Progress(0, _tile_count(plan, spatial, overlap) * len(stack), "starting")
+    job = _Job(model, config, in_channels, overlap, precision, stop, len(stack))
     slices = []
     with evaluating(model, torch_device):
-        run_tiles = _tile_function(model, torch_device, dtype)
+        run_tiles = _tile_function(model, plan.device, dtype)
         for index, raw in enumerate(stack):
-            model_input, normalized = _model_input(raw, in_channels, config, run_tiles)
-            windows = iter_sliding_window(
-                normalized, model_input, tile, overlap, batch_size=batch, stop=stop
-            )
-            del model_input  # the tiling generator holds it only while it runs
             label = f"slice {index + 1}/{len(stack)}: " if layout.is_stack else ""
-            as_stack_event = partial(_stack_event, index * per_slice, total, label)
-            probs = yield from map_events(windows, as_stack_event)
+            probs, plan, run_tiles = yield from _predict_slice(
+                job, raw, (index, label), plan, run_tiles
+            )
             slices.append(crop_to(probs, spatial))
     return _assemble(slices, layout.is_stack, threshold)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What stays the same over the slices of one `iter_predict` call."""
+
+    model: nn.Module
+    config: ModelConfig
+    in_channels: int
+    overlap: float
+    precision: str
+    stop: threading.Event | None
+    slices: int
+
+
+def _predict_slice(
+    job: _Job, raw: np.ndarray, position: tuple[int, str], plan: RunPlan, run_tiles: TileFn
+) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn]]:
+    """One slice's padded probabilities, started again on a smaller plan when out of memory.
+
+    Returns the probabilities and the plan and tile call that worked (kept for the
+    next slices).
+    """
+    index, label = position
+    spatial = raw.shape[1:]
+    while True:
+        model_input, normalized = _model_input(raw, job.in_channels, job.config, run_tiles)
+        per_slice = _tile_count(plan, spatial, job.overlap)
+        as_stack_event = partial(_stack_event, index * per_slice, per_slice * job.slices, label)
+        windows = iter_sliding_window(
+            normalized, model_input, plan.tile, job.overlap, batch_size=plan.batch, stop=job.stop
+        )
+        del model_input, normalized  # the tiling generator holds them while it runs
+        try:
+            probs = yield from map_events(windows, as_stack_event)
+            return probs, plan, run_tiles
+        except torch.OutOfMemoryError:
+            del windows
+            plan, run_tiles = _after_out_of_memory(plan, job.model, job.precision)
+
+
+def _tile_count(plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:
+    return len(tile_grid(_padded(spatial), plan.tile, overlap))
+
+
+def _after_out_of_memory(
+    plan: RunPlan, model: nn.Module, precision: str
+) -> tuple[RunPlan, TileFn]:
+    """The next smaller plan (see `engine.oom`), announced, and its tile call."""
+    smaller_plan = smaller(plan)
+    warnings.warn(
+        f"out of memory with {plan.describe()}; starting the slice again with "
+        f"{smaller_plan.describe()}",
+        stacklevel=3,
+    )
+    model.to(smaller_plan.device)
+    dtype = autocast_dtype(smaller_plan.device, precision)
+    return smaller_plan, _tile_function(model, smaller_plan.device, dtype)
 
 
 def model_in_channels(model: nn.Module) -> int:
@@ -244,8 +303,7 @@ def _tile_function(model: nn.Module, device: torch.device, dtype: torch.dtype | 
     runner = inference_copy(model, device, model_in_channels(model))
 
     def run(batch: np.ndarray) -> np.ndarray:
-        autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocasting(device, dtype):
             tensor = runner.prepare(torch.from_numpy(batch).to(device))
             logits = _main_output(runner.module(tensor)).float()
         probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Generator
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..engine.device import autocast_dtype, evaluating, resolve_device
+from ..engine.device import autocast_dtype, autocasting, evaluating, resolve_device
 from ..engine.tiling import TileFn, iter_sliding_window
 from ..engine.tuning import inference_copy
 from ..errors import SegRefineError
@@ -99,8 +98,7 @@ def _tile_function(
     runner = inference_copy(prn, device, 1, 2 * patch_size, patch_size=patch_size)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocasting(device, dtype):
             tensor = runner.prepare(torch.from_numpy(batch).to(device))
             outputs = runner.module(tensor, patch_size=patch_size)
         if not (isinstance(outputs, (tuple, list)) and len(outputs) == 2):
