@@ -19,14 +19,24 @@ def _trained_bn(channels: int, affine: bool = True) -> nn.BatchNorm2d:
     return bn
 
 
-class Branches(nn.Module):
-    """conv->bn, conv(no bias)->bn without affine, and a conv whose output is also used raw."""
-
+class Chain(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.a = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _trained_bn(4), nn.ReLU())
         self.conv_b = nn.Conv2d(4, 5, 3, padding=1, bias=False)
         self.bn_b = _trained_bn(5, affine=False)
+        self.head = nn.Conv2d(5, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.bn_b(self.conv_b(self.a(x)))
+        return self.head(features), features
+
+
+class Branches(Chain):
+    """Chain plus a conv whose output is also used raw (so its BatchNorm cannot fold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.conv_c = nn.Conv2d(5, 5, 1)
         self.bn_c = _trained_bn(5)
 
@@ -48,19 +58,6 @@ def test_folding_keeps_the_output_and_replaces_the_batchnorms():
         torch.testing.assert_close(model(x), before)
     assert isinstance(model.bn_c, nn.BatchNorm2d) and isinstance(model.bn_b, nn.BatchNorm2d)
     assert isinstance(model.a[1], nn.BatchNorm2d) and model.conv_b.bias is None
-
-
-class Chain(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _trained_bn(4), nn.ReLU())
-        self.conv_b = nn.Conv2d(4, 5, 3, padding=1, bias=False)
-        self.bn_b = _trained_bn(5, affine=False)
-        self.head = nn.Conv2d(5, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.bn_b(self.conv_b(self.a(x)))
-        return self.head(features), features
 
 
 def test_chain_folds_every_batchnorm_and_the_output_stays():
