@@ -18,6 +18,7 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 
 import numpy as np
 import torch
@@ -99,10 +100,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+Compare = Callable[[object, object], tuple[float | None, float | None]]
+
+
+def _interleaved(
+    row: Row, runs: dict[str, Callable[[], object]], repeats: int, compare: Compare
+) -> Row:
+    """Time each path ``repeats`` times, the paths taking turns (eager first in each
+    round), so that a change of the machine's load hits every path alike; record the
+    median seconds and the last run's distance from the eager fp32 output."""
+    times: dict[str, list[float]] = {path: [] for path in runs}
+    for _ in range(repeats):
+        reference = None
+        for path, run in runs.items():
+            with _on_path(path):
+                start = time.perf_counter()
+                output = run()
+                times[path].append(time.perf_counter() - start)
+            reference = output if reference is None else reference
+            diff, flips = compare(reference, output)
+            if diff is not None:
+                row.diff[path] = diff
+            if flips is not None:
+                row.flips[path] = flips
+            del output
+    row.seconds = {path: statistics.median(values) for path, values in times.items()}
+    return row
+
+
 def forward_case(
     name: str, shape: tuple[int, int], device: torch.device, batch: int, repeats: int
 ) -> Row:
-    """A registered model's forward on a random batch: median seconds of ``repeats``."""
+    """A registered model's forward on a random batch, after one warm-up call per path."""
     spec = get_spec(name)
     extra = {"aux": False} if spec.family.startswith("bisenet") else {}
     model = create_model(name, **extra).to(device).eval()
@@ -111,8 +140,7 @@ def forward_case(
     channels = 1 if probability_input else 3
     x = torch.rand(batch, channels, *shape, generator=torch.Generator().manual_seed(0))
     x = x.to(device)
-    row = Row(f"forward {name}", f"{batch} x {shape[0]}x{shape[1]}")
-    reference = None
+    runs = {}
     for path in paths_on(device):
         with _on_path(path):
             runner = inference_copy(model, device, channels, min(shape), **forward_kwargs)
@@ -126,49 +154,46 @@ def forward_case(
             return torch.sigmoid(first.float())
 
         run()  # warm-up: oneDNN picks its kernels on the first call
-        times, out = _repeat(run, repeats)
-        reference = out if reference is None else reference
-        row.seconds[path] = statistics.median(times)
-        row.diff[path] = float((out - reference).abs().max())
-    return row
+        runs[path] = run
+    row = Row(f"forward {name}", f"{batch} x {shape[0]}x{shape[1]}")
+    return _interleaved(row, runs, repeats, _compare_tensors)
 
 
-def _repeat(fn: Callable[[], object], repeats: int) -> tuple[list[float], object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
+def _compare_tensors(reference: torch.Tensor, output: torch.Tensor) -> tuple[float, None]:
+    return float((output - reference).abs().max()), None
 
 
 def predict_case(
-    model_name: str, side: int, device: torch.device, tile: int | None, memory: bool
+    model_name: str,
+    side: int,
+    device: torch.device,
+    options: tuple[int | None, int],
+    memory: bool,
 ) -> Row:
-    """`predict` on a ``side`` x ``side`` RGB image, once per path; with ``memory``, the
-    numpy peak of one more tuned run in bytes per pixel (tracemalloc: numpy arrays, not
-    torch's own buffers such as activations)."""
+    """`predict` on a ``side`` x ``side`` RGB image; ``options`` are (tile, repeats).
+
+    With ``memory``, also the numpy peak of one more run on the last path in bytes per
+    pixel (tracemalloc: numpy arrays, not torch's own buffers such as activations).
+    """
+    tile, repeats = options
     model = create_model(model_name, pretrained=True)
     image = synthetic_rgb(side)
+    runs = {
+        path: partial(
+            predict, model, image, tile_size=tile, device=device, precision=_precision(path)
+        )
+        for path in paths_on(device)
+    }
     row = Row(f"predict {model_name}", f"{side}x{side}")
-    reference = None
-    for path in paths_on(device):
-        with _on_path(path):
-            start = time.perf_counter()
-            result = predict(
-                model, image, tile_size=tile, device=device, precision=_precision(path)
-            )
-            row.seconds[path] = time.perf_counter() - start
-        reference = result if reference is None else reference
-        row.diff[path] = float(np.abs(result.probabilities - reference.probabilities).max())
-        row.flips[path] = float((result.mask != reference.mask).mean())
-        del result
+    _interleaved(row, runs, repeats, _compare_predictions)
     if memory:
-        precision = _precision(paths_on(device)[-1])
-        row.bytes_per_pixel = _numpy_peak(
-            lambda: predict(model, image, tile_size=tile, device=device, precision=precision)
-        ) / (side * side)
+        row.bytes_per_pixel = _numpy_peak(runs[paths_on(device)[-1]]) / (side * side)
     return row
+
+
+def _compare_predictions(reference, output) -> tuple[float, float]:
+    diff = float(np.abs(output.probabilities - reference.probabilities).max())
+    return diff, float((output.mask != reference.mask).mean())
 
 
 def _numpy_peak(fn: Callable[[], object]) -> int:
@@ -180,24 +205,25 @@ def _numpy_peak(fn: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def refine_case(side: int, device: torch.device) -> Row:
+def refine_case(side: int, device: torch.device, repeats: int) -> Row:
     """PRN refinement (shipped ``prn_p64_lite``, patch 64) of a ``side``^2 map, per path:
     `refine`'s steps (PRN windows, then the combined mask) with the path's precision."""
     prn = create_model("prn_p64_lite", pretrained=True)
     prob = synthetic_probability(side)
+
+    def run(precision: str) -> np.ndarray:
+        windows = iter_prn_probabilities(
+            prn, prob, patch_size=64, device=device, precision=precision
+        )
+        return combine_prn_outputs(*drain(windows))
+
+    runs = {path: partial(run, _precision(path)) for path in paths_on(device)}
     row = Row("refine prn_p64_lite", f"{side}x{side}")
-    reference = None
-    for path in paths_on(device):
-        with _on_path(path):
-            start = time.perf_counter()
-            windows = iter_prn_probabilities(
-                prn, prob, patch_size=64, device=device, precision=_precision(path)
-            )
-            mask = combine_prn_outputs(*drain(windows))
-            row.seconds[path] = time.perf_counter() - start
-        reference = mask if reference is None else reference
-        row.flips[path] = float((mask != reference).mean())
-    return row
+    return _interleaved(row, runs, repeats, _compare_masks)
+
+
+def _compare_masks(reference: np.ndarray, output: np.ndarray) -> tuple[None, float]:
+    return None, float((output != reference).mean())
 
 
 def rank_cases(side: int) -> list[Row]:

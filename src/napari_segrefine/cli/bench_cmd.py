@@ -49,7 +49,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="models whose forward to time, comma-separated (default: %(default)s)",
     )
     parser.add_argument("--batch", type=int, default=1, help="forward batch size (default 1)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per path")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed forwards per path (default 3)"
+    )
+    parser.add_argument(
+        "--heavy-repeats",
+        type=int,
+        default=1,
+        help="timed predict and refine runs per path (default 1)",
+    )
     parser.add_argument(
         "--predict-sizes",
         default="2048",
@@ -89,9 +97,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> dict:
     """The cases to run, from the options (`TINY` sizes with ``--tiny``)."""
-    for option in ("batch", "repeats"):
+    for option in ("batch", "repeats", "heavy_repeats"):
         if getattr(args, option) < 1:
-            raise SegRefineError(f"--{option} must be at least 1, got {getattr(args, option)}")
+            flag = option.replace("_", "-")
+            raise SegRefineError(f"--{flag} must be at least 1, got {getattr(args, option)}")
     for option in ("threads", "tile"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise SegRefineError(f"--{option} must be at least 1, got {getattr(args, option)}")
@@ -128,17 +137,18 @@ def _side(side: int, option: str) -> int:
 
 
 def _measure(plan: dict, device: torch.device, args: argparse.Namespace) -> list[cases.Row]:
-    repeats = 1 if args.tiny else args.repeats
+    repeats, heavy = (1, 1) if args.tiny else (args.repeats, args.heavy_repeats)
     rows = []
     for name, shape in plan["forward"].items():
         _note(f"forward {name} {shape[0]}x{shape[1]}")
         rows.append(cases.forward_case(name, shape, device, args.batch, repeats))
     for side in plan["predict"]:
         _note(f"predict {side}x{side}")
-        rows.append(cases.predict_case(DEFAULT_BINARY_MODEL, side, device, plan["tile"], True))
+        options = (plan["tile"], heavy)
+        rows.append(cases.predict_case(DEFAULT_BINARY_MODEL, side, device, options, True))
     if plan["refine"]:
         _note(f"refine {plan['refine']}")
-        rows.append(cases.refine_case(plan["refine"], device))
+        rows.append(cases.refine_case(plan["refine"], device, heavy))
     if plan["rank"]:
         _note(f"boundary and rank {plan['rank']}")
         rows.extend(cases.rank_cases(plan["rank"]))
@@ -168,10 +178,11 @@ def render(
         lines.append("| " + " | ".join(_cells(row, paths, tuned)) + " |")
     lines += [
         "",
-        "Times: seconds (forwards: median of the repeats after one warm-up; the rest: one "
-        "run). max dp: largest probability change from eager fp32; mask flips: fraction "
-        "of mask pixels that differ from eager fp32. numpy peak: tracemalloc peak of one "
-        "more run on the last path, per image pixel (torch's buffers are not counted).",
+        "Times: seconds, median of the repeats, the paths taking turns (forwards after one "
+        "warm-up call per path). max dp: largest probability change from eager fp32; mask "
+        "flips: fraction of mask pixels that differ from eager fp32. numpy peak: "
+        "tracemalloc peak of one more run on the last path, per image pixel (torch's "
+        "buffers are not counted).",
     ]
     return "\n".join(lines)
 

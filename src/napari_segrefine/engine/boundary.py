@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from ..errors import SegRefineError
 
-_STRIP_PIXELS = 2**20  # pixels per strip (about 30 bytes of temporaries per pixel)
+_STRIP_PIXELS = 2**19  # pixels per strip (about 16 bytes of temporaries per pixel)
 
 
 def boundary_map(
@@ -111,7 +111,9 @@ def _boundary_strip(
     if not contour.any():
         return np.zeros(labels.shape, np.float32)
     window = band_window(contour, band)
-    window *= 1 - _top2_margin(classes, smoothing)
+    margin = _top2_margin(classes, smoothing)
+    np.subtract(1, margin, out=margin)
+    window *= margin
     return window
 
 
@@ -136,7 +138,8 @@ def _squared_distance_within(contour: np.ndarray, reach: int, cap: int) -> np.nd
     """Squared distance to the nearest ``contour`` pixel at most ``reach`` rows and columns
     away; ``cap`` (at least ``reach^2 + 1``) where there is none that close."""
     dtype = np.uint16 if 2 * cap < np.iinfo(np.uint16).max else np.uint32
-    column = np.where(contour, 0, cap).astype(dtype)
+    column = np.full(contour.shape, cap, dtype)
+    column[contour] = 0
     for dy in range(1, reach + 1):
         step = dtype(dy * dy)
         np.minimum(column[:-dy], step, out=column[:-dy], where=contour[dy:])
@@ -150,11 +153,14 @@ def _squared_distance_within(contour: np.ndarray, reach: int, cap: int) -> np.nd
 
 
 def _top2_margin(classes: np.ndarray, smoothing: float) -> np.ndarray:
-    """Top-1 minus top-2 class probability after blurring, in [0, 1]."""
+    """Top-1 minus top-2 class probability after blurring, in [0, 1] (float32)."""
     if smoothing > 0:
         classes = ndimage.gaussian_filter(classes, (0, smoothing, smoothing), mode="nearest")
     if len(classes) == 1:
-        return np.abs(2 * classes[0] - 1).clip(0, 1)
+        margin = classes[0] * np.float32(2)  # |2p - 1|, one buffer
+        margin -= 1
+        np.abs(margin, out=margin)
+        return np.clip(margin, 0, 1, out=margin)
     top2 = np.partition(classes, len(classes) - 2, axis=0)[-2:]
     return (top2[1] - top2[0]).clip(0, 1)
 
