@@ -68,7 +68,7 @@ def boundary_map(
     for i, single in enumerate(flat_prob):
         classes = single if multiclass else single[None]
         labels = None if flat_mask is None else flat_mask[i]
-        out[i] = _boundary_2d(classes, labels, band, smoothing)
+        _boundary_2d(classes, labels, (band, smoothing), out[i])
     return out.reshape(*lead, *spatial)
 
 
@@ -82,24 +82,26 @@ def _flat_mask(mask: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
 
 
 def _boundary_2d(
-    classes: np.ndarray, labels: np.ndarray | None, band: float, smoothing: float
-) -> np.ndarray:
-    """One (K, H, W) image (K = 1: binary P(foreground)), in strips of rows.
+    classes: np.ndarray,
+    labels: np.ndarray | None,
+    settings: tuple[float, float],
+    out: np.ndarray,
+) -> None:
+    """One (K, H, W) image (K = 1: binary P(foreground)) into ``out``, in strips of rows.
 
     Each strip carries a halo wider than the band and the blur, so the strips give
-    exactly the whole image's result while the temporaries
-    (tens of bytes per pixel) stay the size of a strip.
+    exactly the whole image's result while the temporaries (about 16 bytes per pixel)
+    stay the size of a strip. ``settings`` are (band, smoothing).
     """
+    band, smoothing = settings
     height, width = classes.shape[1:]
     halo = math.ceil(band) + math.ceil(4 * smoothing) + 2
     rows = max(1, _STRIP_PIXELS // width)
-    out = np.empty((height, width), np.float32)
     for top in range(0, height, rows):
         lo, hi = max(0, top - halo), min(height, top + rows + halo)
         strip_labels = None if labels is None else labels[lo:hi]
         strip = _boundary_strip(classes[:, lo:hi], strip_labels, band, smoothing)
         out[top : top + rows] = strip[top - lo : top - lo + rows]
-    return out
 
 
 def _boundary_strip(
