@@ -63,8 +63,8 @@ def load_cases(
     which: str, per_set: int, crop: int = CROP
 ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """The named group of sets, or one set by name; crops centred on the objects."""
-    if which == "shift":
-        return shifted_cases(per_set, crop)
+    if which in SHIFT_GROUPS:
+        return shifted_cases(SHIFT_GROUPS[which], per_set, crop)
     groups = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT, "fresh": FRESH}
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -79,19 +79,22 @@ def load_cases(
     return cases
 
 
-def shifted_cases(per_set: int, size: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def shifted_cases(
+    shifts: dict, per_set: int, size: int
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Synthetic domain shift: the shipped model's training domains, acquired differently.
 
     Each case takes samples of a domain the model was trained on (seeds it never saw) and
     changes how they look: inverted contrast with uneven illumination, blur with noise in a
-    12-bit range, or the scene at half scale (objects half as large).
+    12-bit range, or the scene at half scale (objects half as large). ``shifts`` maps a
+    case name to (domain, change, first seed).
     """
     rng = np.random.default_rng(SHIFT_SEED)
     cases = {}
-    for name, (domain, shift) in SHIFTS.items():
+    for name, (domain, shift, seed) in shifts.items():
         pairs = []
         for index in range(per_set):
-            sample = make_sample(domain, (size, size), SHIFT_SEED + index)
+            sample = make_sample(domain, (size, size), seed + index)
             pairs.append(shift(sample.image.astype(np.float64) / 255, sample.label > 0, rng))
         cases[name] = pairs
     return cases
@@ -115,10 +118,17 @@ def _half_scale(image, label, rng):
 
 
 SHIFT_SEED = 9000
-SHIFTS = {
-    "polyps_inverted_uneven": ("polyps", _inverted_uneven),
-    "salient_blur_noise_12bit": ("salient", _blurred_noisy_12bit),
-    "roads_half_scale": ("roads", _half_scale),
+SHIFT_GROUPS = {  # "shift-tuning" chooses settings; "shift" reports them
+    "shift": {
+        "polyps_inverted_uneven": ("polyps", _inverted_uneven, SHIFT_SEED),
+        "salient_blur_noise_12bit": ("salient", _blurred_noisy_12bit, SHIFT_SEED),
+        "roads_half_scale": ("roads", _half_scale, SHIFT_SEED),
+    },
+    "shift-tuning": {
+        "salient_inverted_uneven": ("salient", _inverted_uneven, SHIFT_SEED + 100),
+        "roads_blur_noise_12bit": ("roads", _blurred_noisy_12bit, SHIFT_SEED + 100),
+        "polyps_half_scale": ("polyps", _half_scale, SHIFT_SEED + 100),
+    },
 }
 
 
@@ -300,7 +310,9 @@ def _machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--cases", default="all", help="tuning, held-out, all, fresh, shift, or a set name"
+        "--cases",
+        default="all",
+        help="tuning, held-out, all, fresh, shift, shift-tuning, or a set name",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
