@@ -43,7 +43,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     common.add_device_option(parser)
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
+    _add_cluster_options(parser)
     return parser
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Dask cluster (maps too large for one machine)",
+        "With --scheduler, each map is cut into chunks refined on Dask workers (the mask "
+        "equals the one refined here) and written into OME-Zarr (mask, with a pyramid): "
+        "PROB is a map in [0, 1] or the --out of `predict --scheduler ... --save-prob`; "
+        "--out is the output .zarr for one map, or a folder of <stem>.zarr; rerunning "
+        "the same command finishes an interrupted run; --format does not apply. Paths "
+        "must be visible to every worker.",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="'local' (a cluster of --workers processes on this machine) or a Dask "
+        "scheduler address such as tcp://host:8786",
+    )
+    group.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default 1)")
+    group.add_argument(
+        "--chunk",
+        type=int,
+        default=2048,
+        metavar="N",
+        help="output chunk side: a multiple of --patch-size and, with --prn, at least "
+        "PRN's 512-pixel window (default 2048)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     common.check_fraction("--threshold", args.threshold, "(0, 1)")
     if args.untrained and args.prn is None:
         raise SegRefineError("--untrained applies to a --prn model; pass --prn NAME with it")
+    if args.scheduler or args.workers is not None:
+        return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
@@ -75,4 +105,36 @@ def run(args: argparse.Namespace) -> int:
             maps.update()
     how = f"PRN {args.prn}" if prn is not None else "threshold adaptation (no --prn)"
     print(f"refined {len(inputs)} map(s) with {how} into {args.out}")
+    return 0
+
+
+def _run_on_cluster(args: argparse.Namespace) -> int:
+    """``--scheduler``: `refine_to_zarr` with Dask's progress bar."""
+    if not args.scheduler:
+        raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
+    if args.overwrite:
+        raise SegRefineError(
+            "--overwrite is not available with --scheduler; leave it out (a rerun resumes "
+            "the run in --out: delete --out to start over)"
+        )
+    common.check_positive("--workers", args.workers)
+    from ..distributed import refine_to_zarr
+
+    prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
+    summary = refine_to_zarr(
+        args.inputs[0] if len(args.inputs) == 1 else args.inputs,
+        args.out,
+        prn=prn,
+        patch_size=args.patch_size,
+        threshold=args.threshold,
+        chunk=args.chunk,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        device=args.device,
+        show_progress=True,
+    )
+    print(
+        f"\nrefined {summary.computed} of {summary.chunks} chunk(s) into {args.out} "
+        f"({summary.already_done} already done)"
+    )
     return 0
