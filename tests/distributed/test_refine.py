@@ -1,0 +1,138 @@
+"""A distributed refine gives `refine`'s mask, with PRN and without, and resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from napari_segrefine import create_model, refine
+from napari_segrefine.distributed import predict_to_zarr, refine_to_zarr
+from napari_segrefine.distributed.output import DONE_FOLDER
+from napari_segrefine.errors import SegRefineError
+from napari_segrefine.generators import drain
+from napari_segrefine.io.zarr_io import write_zarr
+from napari_segrefine.refine.prn_windows import iter_prn_probabilities
+
+from .conftest import CHUNK, TILE, read_output
+
+PATCH, WINDOW = 16, 64  # 150 x 203 map: 3 x 4 windows, 3 x 4 chunks of 64
+PRN_SETTINGS = {"patch_size": PATCH, "window": WINDOW, "overlap": 0.25}
+
+
+@pytest.fixture(scope="module")
+def prn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model("prn_p64_lite", width=4)
+
+
+def prob_map(shape: tuple[int, int] = (150, 203), seed: int = 0) -> np.ndarray:
+    """float32 in [0, 1]: smooth blobs plus noise (sides not multiples of the patch)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    smooth = 0.5 + 0.4 * np.sin(rows / 9.0) * np.cos(cols / 13.0)
+    return np.clip(smooth + rng.normal(0, 0.1, shape), 0, 1).astype(np.float32)
+
+
+def busy_threshold(prn: torch.nn.Module, prob: np.ndarray) -> float:
+    """A threshold that puts about 40 % of the map in PRN's global mask, so the masks
+    compared are far from empty (random weights give probabilities near one value)."""
+    global_prob, _ = drain(iter_prn_probabilities(prn, prob, patch_size=PATCH, window=WINDOW))
+    return float(np.quantile(global_prob, 0.6))
+
+
+def test_prn_refine_on_two_workers_equals_refine(client, prn, tmp_path):
+    prob = prob_map()
+    threshold = busy_threshold(prn, prob)
+    expected = refine(prob, prn=prn, threshold=threshold, device="cpu", **PRN_SETTINGS)
+    assert 0.2 < expected.mean() < 0.8
+    out = tmp_path / "refined.zarr"
+    summary = refine_to_zarr(
+        prob, out, prn=prn, threshold=threshold, chunk=CHUNK, scheduler=client, **PRN_SETTINGS
+    )
+    assert (summary.chunks, summary.computed) == (12, 12)
+    assert summary.tiles > 12  # windows across chunk borders run in each chunk
+    np.testing.assert_array_equal(read_output(out), expected)
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_fallback_refine_equals_refine_with_a_pyramid(client, tmp_path):
+    prob = prob_map(seed=1)
+    expected = refine(prob, patch_size=PATCH)
+    out = tmp_path / "refined.zarr"
+    summary = refine_to_zarr(prob, out, patch_size=PATCH, chunk=CHUNK, scheduler=client)
+    assert summary.tiles == 0
+    np.testing.assert_array_equal(read_output(out), expected)
+    np.testing.assert_array_equal(read_output(out, level=1), expected[::2, ::2])
+    assert not (out / "prob").exists()
+
+
+def test_refines_the_probabilities_of_a_distributed_predict(
+    client, model, image_zarr, prn, tmp_path
+):
+    path, _ = image_zarr
+    predicted = tmp_path / "predicted.zarr"
+    predict_to_zarr(
+        path, predicted, model, scheduler=client, tile_size=TILE, chunk=CHUNK, save_prob=True
+    )
+    prob = read_output(predicted, "prob")
+    out = tmp_path / "refined.zarr"
+    refine_to_zarr(predicted, out, prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
+    expected = refine(prob, prn=prn, device="cpu", **PRN_SETTINGS)
+    np.testing.assert_array_equal(read_output(out), expected)
+
+
+def test_rerun_refines_only_missing_chunks(client, prn, tmp_path):
+    prob = prob_map(seed=2)
+    source = tmp_path / "prob.zarr"
+    write_zarr(source, prob)
+    out = tmp_path / "refined.zarr"
+    run = dict(prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
+    refine_to_zarr(source, out, **run)
+    again = refine_to_zarr(source, out, **run)
+    assert (again.already_done, again.computed, again.tiles) == (12, 0, 0)
+    (out / DONE_FOLDER / "r1_c2").unlink()  # as if the run stopped while writing it
+    zarr.open_group(str(out), mode="r+")["mask/0"][64:128, 128:192] = 7
+    resumed = refine_to_zarr(source, out, **run)
+    assert (resumed.already_done, resumed.computed) == (11, 1)
+    np.testing.assert_array_equal(
+        read_output(out), refine(prob, prn=prn, device="cpu", **PRN_SETTINGS)
+    )
+    with pytest.raises(SegRefineError, match="holds a run with other settings"):
+        refine_to_zarr(source, out, **{**run, "patch_size": 32})
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"chunk": 40}, "chunk 40 does not fit patch 16"),
+        ({"chunk": 32}, "at least PRN's window (64)"),
+        ({"patch_size": 12}, "multiple of 8"),
+        ({"threshold": 1.0}, "strictly between 0 and 1"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_cluster(prn, tmp_path, options, expected):
+    settings = {**PRN_SETTINGS, "chunk": CHUNK, **options}
+    with pytest.raises(SegRefineError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        refine_to_zarr(
+            prob_map(), tmp_path / "o.zarr", prn=prn, scheduler="tcp://0.0.0.0:9", **settings
+        )
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_wrong_inputs_are_one_clear_error(client, model, image_zarr, tmp_path):
+    out = tmp_path / "o.zarr"
+    with pytest.raises(SegRefineError, match="segments images; refine takes a PRN model"):
+        refine_to_zarr(prob_map(), out, prn=model, chunk=CHUNK, scheduler=client)
+    with pytest.raises(SegRefineError, match="one 2-D"):
+        refine_to_zarr(np.zeros((2, 64, 64), np.float32), out, chunk=CHUNK, scheduler=client)
+    path, _ = image_zarr
+    predicted = tmp_path / "predicted.zarr"
+    predict_to_zarr(path, predicted, model, scheduler=client, tile_size=TILE, chunk=CHUNK)
+    with pytest.raises(SegRefineError, match="without probabilities; rerun predict"):
+        refine_to_zarr(predicted, out, chunk=CHUNK, scheduler=client)
+    with pytest.raises(
+        SegRefineError, match=r"image rows \d+:\d+, columns \d+:\d+ must hold probabilities"
+    ):
+        refine_to_zarr(prob_map() * 2, out, patch_size=PATCH, chunk=CHUNK, scheduler=client)
