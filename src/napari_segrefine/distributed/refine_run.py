@@ -17,6 +17,7 @@ from ..io import list_images
 from ..models.config import model_config
 from ..refine.patches import check_patch_size
 from ..refine.prn_windows import PRN_MULTIPLE
+from .cluster import check_scheduler
 from .model_cache import ModelPayload
 from .output import SETTINGS_KEY, prepare_output
 from .plan import DEFAULT_CHUNK, Plan, make_refine_plan
@@ -88,6 +89,7 @@ def iter_refine_to_zarr(
             window, an output that cannot be written or holds another run, an
             unreachable scheduler; values outside [0, 1] when a chunk reads them.
     """
+    check_scheduler(scheduler, workers)
     patch_size = _check_settings(prn, patch_size, threshold)
     sources, many = _prob_sources(inputs)
     payload = None if prn is None else ModelPayload.from_model(prn)

@@ -16,7 +16,7 @@ from ..errors import Cancelled, SegRefineError
 from ..generators import Progress, drain
 from ..io import list_images
 from ..models.config import model_config
-from .cluster import connect, local_torch_threads
+from .cluster import check_scheduler, connect, local_torch_threads
 from .model_cache import ModelPayload, ModelPlugin
 from .output import prepare_output
 from .plan import DEFAULT_CHUNK, DEFAULT_TILE, Plan, make_plan
@@ -113,6 +113,7 @@ def iter_predict_to_zarr(
         raise SegRefineError(
             f"{config.arch!r} refines probability maps; give a segmentation model"
         )
+    check_scheduler(scheduler, workers)
     sources, many = _sources(inputs, channel_axis, bands)
     targets = output_paths(Path(out), sources, many)
     plans = [make_plan(source.spatial, tile_size, overlap, chunk) for source in sources]
