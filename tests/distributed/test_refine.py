@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,11 @@ import zarr
 
 from napari_segrefine import create_model, refine
 from napari_segrefine.distributed import predict_to_zarr, refine_to_zarr
+from napari_segrefine.distributed.model_cache import BUILDS, ModelPayload
 from napari_segrefine.distributed.output import DONE_FOLDER
+from napari_segrefine.distributed.plan import make_refine_plan
+from napari_segrefine.distributed.refine_task import RefineJob
+from napari_segrefine.distributed.sources import open_source
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.generators import drain
 from napari_segrefine.io.zarr_io import write_zarr
@@ -136,3 +142,21 @@ def test_wrong_inputs_are_one_clear_error(client, model, image_zarr, tmp_path):
         SegRefineError, match=r"image rows \d+:\d+, columns \d+:\d+ must hold probabilities"
     ):
         refine_to_zarr(prob_map() * 2, out, patch_size=PATCH, chunk=CHUNK, scheduler=client)
+
+
+def test_prn_goes_to_workers_once_not_with_each_task(client, tmp_path):
+    torch.manual_seed(321)
+    prn = create_model("prn_p64_lite", width=4)  # weights no earlier test sent
+    payload = ModelPayload.from_model(prn)
+    source = tmp_path / "prob.zarr"
+    write_zarr(source, prob_map(seed=3))
+    before = BUILDS["count"]
+    for name in ("o1.zarr", "o2.zarr"):
+        refine_to_zarr(
+            source, tmp_path / name, prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS
+        )
+    # 24 chunks; both in-process workers share one cache: the model was built once
+    assert BUILDS["count"] - before == 1
+    plan = make_refine_plan((150, 203), PATCH, WINDOW, 0.25, CHUNK)
+    job = RefineJob((0, 0), (0, 64, 0, 64), plan, PATCH, payload.digest, None, 0.5)
+    assert len(pickle.dumps((open_source(source), job))) < 4096 < len(payload.weights)
