@@ -12,14 +12,8 @@ from napari_segrefine.cli import main
 from napari_segrefine.distributed import cluster
 from napari_segrefine.io.zarr_io import write_zarr
 
-from .conftest import CHUNK, read_output
+from .conftest import CHUNK, one_error_line, read_output, run_cli
 from .test_refine import PATCH, prob_map
-
-
-def _cli(capsys, *argv) -> tuple[int, list[str]]:
-    capsys.readouterr()
-    code = main([str(arg) for arg in argv])
-    return code, capsys.readouterr().err.strip().splitlines()
 
 
 @pytest.fixture
@@ -39,7 +33,7 @@ def test_local_cluster_of_two_processes_refines_and_resumes(capsys, prob_zarr, t
     path, prob = prob_zarr
     out = tmp_path / "refined.zarr"
     argv = _refine(path, out, "--scheduler", "local", "--workers", 2, "--chunk", CHUNK)
-    code, err = _cli(capsys, *argv)
+    code, err = run_cli(capsys, *argv)
     assert code == 0, err
     np.testing.assert_array_equal(read_output(out), refine(prob, patch_size=PATCH))
     capsys.readouterr()
@@ -51,10 +45,7 @@ def test_unreachable_scheduler_is_one_line(capsys, prob_zarr, tmp_path, monkeypa
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     path, _ = prob_zarr
     argv = _refine(path, tmp_path / "o.zarr", "--scheduler", "tcp://127.0.0.1:9")
-    code, err = _cli(capsys, *argv)
-    assert code == 2
-    assert len(err) == 1
-    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err[0]
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_error_line(capsys, *argv)
 
 
 @pytest.mark.parametrize(
@@ -73,11 +64,7 @@ def test_unreachable_scheduler_is_one_line(capsys, prob_zarr, tmp_path, monkeypa
 )
 def test_bad_options_are_one_line(capsys, prob_zarr, tmp_path, extra, expected):
     path, _ = prob_zarr
-    code, err = _cli(capsys, *_refine(path, tmp_path / "o.zarr", *extra))
-    assert code == 2
-    errors = [line for line in err if "UNTRAINED" not in line]  # --untrained's warning
-    assert len(errors) == 1
-    assert expected in errors[0]
+    assert expected in one_error_line(capsys, *_refine(path, tmp_path / "o.zarr", *extra))
     assert not (tmp_path / "o.zarr").exists()
 
 
@@ -86,7 +73,5 @@ def test_unwritable_output_is_one_line(capsys, prob_zarr, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     argv = _refine(path, blocker / "out.zarr", "--scheduler", "local", "--chunk", CHUNK)
-    code, err = _cli(capsys, *argv)
-    assert code == 2
-    assert len(err) == 1
-    assert "cannot write" in err[0] and "choose an output folder" in err[0]
+    line = one_error_line(capsys, *argv)
+    assert "cannot write" in line and "choose an output folder" in line

@@ -10,6 +10,12 @@ from ..errors import SegRefineError
 from ..io import write_labels
 from ..refine import refine
 from . import common, outputs
+from .cluster_options import (
+    add_cluster_options,
+    check_cluster_options,
+    summary_line,
+    wants_cluster,
+)
 
 _PROB_SUFFIXES = ("_prob",)
 _NOT_MAPS = tuple(kind for kind in common.OUTPUT_KINDS if kind not in _PROB_SUFFIXES)
@@ -43,12 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     common.add_device_option(parser)
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
-    _add_cluster_options(parser)
-    return parser
-
-
-def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
+    add_cluster_options(
+        parser,
         "Dask cluster (maps too large for one machine)",
         "With --scheduler, each map is cut into chunks refined on Dask workers (the mask "
         "equals the one refined here) and written into OME-Zarr (mask, with a pyramid): "
@@ -56,22 +58,10 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
         "--out is the output .zarr for one map, or a folder of <stem>.zarr; rerunning "
         "the same command finishes an interrupted run; --format does not apply. Paths "
         "must be visible to every worker.",
+        "output chunk side: a multiple of --patch-size and, with --prn, at least PRN's "
+        "512-pixel window (default 2048)",
     )
-    group.add_argument(
-        "--scheduler",
-        metavar="ADDR",
-        help="'local' (a cluster of --workers processes on this machine) or a Dask "
-        "scheduler address such as tcp://host:8786",
-    )
-    group.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default 1)")
-    group.add_argument(
-        "--chunk",
-        type=int,
-        default=2048,
-        metavar="N",
-        help="output chunk side: a multiple of --patch-size and, with --prn, at least "
-        "PRN's 512-pixel window (default 2048)",
-    )
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     common.check_fraction("--threshold", args.threshold, "(0, 1)")
     if args.untrained and args.prn is None:
         raise SegRefineError("--untrained applies to a --prn model; pass --prn NAME with it")
-    if args.scheduler or args.workers is not None:
+    if wants_cluster(args):
         return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
     suffix = common.OUTPUT_FORMATS[args.format]
@@ -110,14 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `refine_to_zarr` with Dask's progress bar."""
-    if not args.scheduler:
-        raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
-    if args.overwrite:
-        raise SegRefineError(
-            "--overwrite is not available with --scheduler; leave it out (a rerun resumes "
-            "the run in --out: delete --out to start over)"
-        )
-    common.check_positive("--workers", args.workers)
+    check_cluster_options(args, {"--overwrite": args.overwrite})
     from ..distributed import refine_to_zarr
 
     prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
@@ -133,8 +116,5 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
         device=args.device,
         show_progress=True,
     )
-    print(
-        f"\nrefined {summary.computed} of {summary.chunks} chunk(s) into {args.out} "
-        f"({summary.already_done} already done)"
-    )
+    print(summary_line(summary, "refined", f"into {args.out}"))
     return 0
