@@ -24,7 +24,8 @@ from napari_segrefine.refine.prn_windows import iter_prn_probabilities
 from .conftest import CHUNK, TILE, read_output
 
 PATCH, WINDOW = 16, 64  # 150 x 203 map: 3 x 4 windows, 3 x 4 chunks of 64
-PRN_SETTINGS = {"patch_size": PATCH, "window": WINDOW, "overlap": 0.25}
+# on the CPU: equality with `refine` is exact there (a GPU run is checked apart)
+PRN_SETTINGS = {"patch_size": PATCH, "window": WINDOW, "overlap": 0.25, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +45,14 @@ def prob_map(shape: tuple[int, int] = (150, 203), seed: int = 0) -> np.ndarray:
 def busy_threshold(prn: torch.nn.Module, prob: np.ndarray) -> float:
     """A threshold that puts about 40 % of the map in PRN's global mask, so the masks
     compared are far from empty (random weights give probabilities near one value)."""
-    global_prob, _ = drain(iter_prn_probabilities(prn, prob, patch_size=PATCH, window=WINDOW))
+    global_prob, _ = drain(iter_prn_probabilities(prn, prob, **PRN_SETTINGS))
     return float(np.quantile(global_prob, 0.6))
 
 
 def test_prn_refine_on_two_workers_equals_refine(client, prn, tmp_path):
     prob = prob_map()
     threshold = busy_threshold(prn, prob)
-    expected = refine(prob, prn=prn, threshold=threshold, device="cpu", **PRN_SETTINGS)
+    expected = refine(prob, prn=prn, threshold=threshold, **PRN_SETTINGS)
     assert 0.2 < expected.mean() < 0.8
     out = tmp_path / "refined.zarr"
     summary = refine_to_zarr(
@@ -85,7 +86,7 @@ def test_refines_the_probabilities_of_a_distributed_predict(
     prob = read_output(predicted, "prob")
     out = tmp_path / "refined.zarr"
     refine_to_zarr(predicted, out, prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
-    expected = refine(prob, prn=prn, device="cpu", **PRN_SETTINGS)
+    expected = refine(prob, prn=prn, **PRN_SETTINGS)
     np.testing.assert_array_equal(read_output(out), expected)
 
 
@@ -102,9 +103,7 @@ def test_rerun_refines_only_missing_chunks(client, prn, tmp_path):
     zarr.open_group(str(out), mode="r+")["mask/0"][64:128, 128:192] = 7
     resumed = refine_to_zarr(source, out, **run)
     assert (resumed.already_done, resumed.computed) == (11, 1)
-    np.testing.assert_array_equal(
-        read_output(out), refine(prob, prn=prn, device="cpu", **PRN_SETTINGS)
-    )
+    np.testing.assert_array_equal(read_output(out), refine(prob, prn=prn, **PRN_SETTINGS))
     with pytest.raises(SegRefineError, match="holds a run with other settings"):
         refine_to_zarr(source, out, **{**run, "patch_size": 32})
 
