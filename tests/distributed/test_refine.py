@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -10,13 +11,13 @@ import torch
 import zarr
 
 from napari_segrefine import create_model, refine
-from napari_segrefine.distributed import predict_to_zarr, refine_to_zarr
+from napari_segrefine.distributed import iter_refine_to_zarr, predict_to_zarr, refine_to_zarr
 from napari_segrefine.distributed.model_cache import BUILDS, ModelPayload
 from napari_segrefine.distributed.output import DONE_FOLDER
 from napari_segrefine.distributed.plan import make_refine_plan
 from napari_segrefine.distributed.refine_task import RefineJob
 from napari_segrefine.distributed.sources import open_source
-from napari_segrefine.errors import SegRefineError
+from napari_segrefine.errors import Cancelled, SegRefineError
 from napari_segrefine.generators import drain
 from napari_segrefine.io.zarr_io import write_zarr
 from napari_segrefine.refine.prn_windows import iter_prn_probabilities
@@ -159,3 +160,21 @@ def test_prn_goes_to_workers_once_not_with_each_task(client, tmp_path):
     plan = make_refine_plan((150, 203), PATCH, WINDOW, 0.25, CHUNK)
     job = RefineJob((0, 0), (0, 64, 0, 64), plan, PATCH, payload.digest, None, 0.5)
     assert len(pickle.dumps((open_source(source), job))) < 4096 < len(payload.weights)
+
+
+def test_stop_between_chunks_then_rerun_finishes_equal(client, prn, tmp_path):
+    prob = prob_map(seed=4)
+    out = tmp_path / "refined.zarr"
+    run = dict(prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
+    stop = threading.Event()
+    events = []
+    with pytest.raises(Cancelled):
+        for event in iter_refine_to_zarr(prob, out, stop=stop, **run):
+            events.append((event.done, event.total))
+            if event.done == 1:
+                stop.set()
+    assert events == [(0, 12), (1, 12)]
+    # chunks already running when it stopped may still finish: the rerun counts them
+    rest = refine_to_zarr(prob, out, **run)
+    assert rest.already_done >= 1 and rest.already_done + rest.computed == 12
+    np.testing.assert_array_equal(read_output(out), refine(prob, prn=prn, **PRN_SETTINGS))
