@@ -19,10 +19,10 @@ from napari_segrefine.distributed.refine_task import RefineJob
 from napari_segrefine.distributed.sources import open_source
 from napari_segrefine.errors import Cancelled, SegRefineError
 from napari_segrefine.generators import drain
-from napari_segrefine.io.zarr_io import write_zarr
+from napari_segrefine.io.zarr_io import write_ome_zarr, write_zarr
 from napari_segrefine.refine.prn_windows import iter_prn_probabilities
 
-from .conftest import CHUNK, TILE, read_output
+from .conftest import CHUNK, TILE, read_output, rgb_image
 
 PATCH, WINDOW = 16, 64  # 150 x 203 map: 3 x 4 windows, 3 x 4 chunks of 64
 # on the CPU: equality with `refine` is exact there (a GPU run is checked apart)
@@ -76,19 +76,25 @@ def test_fallback_refine_equals_refine_with_a_pyramid(client, tmp_path):
     assert not (out / "prob").exists()
 
 
-def test_refines_the_probabilities_of_a_distributed_predict(
-    client, model, image_zarr, prn, tmp_path
-):
-    path, _ = image_zarr
+def test_refines_the_probabilities_of_a_distributed_predict(client, model, prn, tmp_path):
+    """...keeping the pixel size and GeoTIFF tags the prediction stored."""
+    path = tmp_path / "image.ome.zarr"
+    write_ome_zarr(path, rgb_image((200, 232)), scale=(0.5, 0.25), channel_axis=2)
     predicted = tmp_path / "predicted.zarr"
     predict_to_zarr(
         path, predicted, model, scheduler=client, tile_size=TILE, chunk=CHUNK, save_prob=True
     )
+    tags = {"ModelTiepointTag": [0, 0, 0, 100.0, 200.0, 0]}
+    zarr.open_group(str(predicted), mode="r+").attrs["geotiff"] = tags  # as a GeoTIFF's run
     prob = read_output(predicted, "prob")
     out = tmp_path / "refined.zarr"
     refine_to_zarr(predicted, out, prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
     expected = refine(prob, prn=prn, **PRN_SETTINGS)
     np.testing.assert_array_equal(read_output(out), expected)
+    refined = zarr.open_group(str(out), mode="r")
+    assert refined.attrs["geotiff"] == tags
+    datasets = refined["mask"].attrs["multiscales"][0]["datasets"]
+    assert datasets[1]["coordinateTransformations"][0]["scale"] == [1.0, 0.5]
 
 
 def test_rerun_refines_only_missing_chunks(client, prn, tmp_path):

@@ -176,8 +176,25 @@ def _prob_source(path: Path) -> ImageSource:
             "with --save-prob (save_prob=True) into a new output, then refine that"
         )
     prob = root[PREDICT_PROB]
-    source = ImageSource(path.stem, tuple(prob.shape), prob.dtype, None, path=path)
-    return _two_dimensional(replace(source, member=PREDICT_PROB, geo=root.attrs.get("geotiff")))
+    source = ImageSource(
+        path.stem,
+        tuple(prob.shape),
+        prob.dtype,
+        None,
+        path=path,
+        scale=_stored_scale(root["prob"].attrs["multiscales"][0]),
+        geo=root.attrs.get("geotiff"),
+        member=PREDICT_PROB,
+    )
+    return _two_dimensional(source)
+
+
+def _stored_scale(multiscale: dict[str, Any]) -> tuple[float, float] | None:
+    """The (Y, X) pixel size a distributed predict stored (axes with a unit have one)."""
+    if "unit" not in multiscale["axes"][-1]:
+        return None
+    factors = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
+    return float(factors[-2]), float(factors[-1])
 
 
 def _two_dimensional(source: ImageSource) -> ImageSource:
