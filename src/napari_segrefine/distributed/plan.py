@@ -127,7 +127,7 @@ def make_refine_plan(
     """
     side = patch_size if window is None else max(patch_size, window // patch_size * patch_size)
     if chunk < 1 or chunk % patch_size or (window is not None and chunk < side):
-        fitting = patch_size * max(1, -(-4 * side // patch_size))
+        fitting = patch_size * -(-max(DEFAULT_CHUNK, 4 * side) // patch_size)
         need = f" and at least PRN's window ({side})" if window is not None else ""
         raise SegRefineError(
             f"chunk {chunk} does not fit patch {patch_size}: a chunk must be a multiple of "
