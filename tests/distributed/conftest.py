@@ -67,3 +67,21 @@ def assert_equals_predict(out: Path, model, image: np.ndarray, *, with_prob: boo
     np.testing.assert_array_equal(mask[~near], expected.mask[~near])
     if with_prob:
         np.testing.assert_allclose(read_output(out, "prob"), expected.probabilities, atol=1e-5)
+
+
+def run_cli(capsys, *argv) -> tuple[int, list[str]]:
+    """Exit code and stderr lines of ``napari-segrefine ARGV``."""
+    from napari_segrefine.cli import main
+
+    capsys.readouterr()
+    code = main([str(arg) for arg in argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def one_error_line(capsys, *argv) -> str:
+    """The command fails with exit 2 and one line (besides --untrained's warning)."""
+    code, err = run_cli(capsys, *argv)
+    errors = [line for line in err if "UNTRAINED" not in line]
+    assert code == 2, err
+    assert len(errors) == 1, err
+    return errors[0]

@@ -13,13 +13,7 @@ from napari_segrefine.cli import main
 from napari_segrefine.distributed import cluster, predict_to_zarr
 from napari_segrefine.errors import SegRefineError
 
-from .conftest import CHUNK, TILE, read_output
-
-
-def _cli(capsys, *argv) -> tuple[int, list[str]]:
-    capsys.readouterr()
-    code = main([str(arg) for arg in argv])
-    return code, capsys.readouterr().err.strip().splitlines()
+from .conftest import CHUNK, TILE, one_error_line, read_output
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +42,7 @@ def test_unreachable_scheduler_is_one_line(capsys, weights, image_zarr, tmp_path
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     path, _ = image_zarr
     argv = _predict(path, tmp_path / "o.zarr", weights, "--scheduler", "tcp://127.0.0.1:9")
-    code, err = _cli(capsys, *argv)
-    assert code == 2
-    assert len(err) == 1
-    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err[0]
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_error_line(capsys, *argv)
 
 
 @pytest.mark.parametrize(
@@ -67,10 +58,9 @@ def test_unreachable_scheduler_is_one_line(capsys, weights, image_zarr, tmp_path
 )
 def test_bad_options_are_one_line(capsys, weights, image_zarr, tmp_path, extra, expected):
     path, _ = image_zarr
-    code, err = _cli(capsys, *_predict(path, tmp_path / "o.zarr", weights, *extra))
-    assert code == 2
-    assert len(err) == 1
-    assert expected in err[0]
+    assert expected in one_error_line(
+        capsys, *_predict(path, tmp_path / "o.zarr", weights, *extra)
+    )
 
 
 def test_unwritable_output_is_one_line(capsys, weights, image_zarr, tmp_path):
@@ -78,10 +68,8 @@ def test_unwritable_output_is_one_line(capsys, weights, image_zarr, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     argv = _predict(path, blocker / "out.zarr", weights, "--scheduler", "local")
-    code, err = _cli(capsys, *argv)
-    assert code == 2
-    assert len(err) == 1
-    assert "cannot write" in err[0] and "choose an output folder" in err[0]
+    line = one_error_line(capsys, *argv)
+    assert "cannot write" in line and "choose an output folder" in line
 
 
 def test_output_of_another_run_or_kind_is_refused(client, model, image_zarr, tmp_path):

@@ -16,6 +16,12 @@ from ..generators import drain
 from ..io import ImageData, read_image, write_labels, write_probability
 from ..models import DEFAULT_BINARY_MODEL, model_config
 from . import common, outputs
+from .cluster_options import (
+    add_cluster_options,
+    check_cluster_options,
+    summary_line,
+    wants_cluster,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -59,33 +65,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
-    _add_cluster_options(parser)
-    return parser
-
-
-def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
+    add_cluster_options(
+        parser,
         "Dask cluster (images too large for one machine)",
         "With --scheduler, each image is cut into chunks computed on Dask workers and "
         "written into OME-Zarr (mask, and prob with --save-prob, with a pyramid): --out is "
         "the output .zarr for one image, or a folder of <stem>.zarr; rerunning the same "
         "command finishes an interrupted run; --format does not apply. Paths must be "
         "visible to every worker.",
+        "output chunk side, a multiple of 32 and at least the tile (default 2048)",
     )
-    group.add_argument(
-        "--scheduler",
-        metavar="ADDR",
-        help="'local' (a cluster of --workers processes on this machine) or a Dask "
-        "scheduler address such as tcp://host:8786",
-    )
-    group.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default 1)")
-    group.add_argument(
-        "--chunk",
-        type=int,
-        default=2048,
-        metavar="N",
-        help="output chunk side, a multiple of 32 and at least the tile (default 2048)",
-    )
+    return parser
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -97,7 +87,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_options(args)
-    if args.scheduler or args.workers is not None:
+    if wants_cluster(args):
         return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=common.OUTPUT_KINDS)
     suffix = common.OUTPUT_FORMATS[args.format]
@@ -203,15 +193,9 @@ def _named(base: Path, kind: str, suffix: str) -> Path:
 
 def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `predict_to_zarr` with Dask's progress bar."""
-    if not args.scheduler:
-        raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
-    if args.save_boundary or args.overwrite:
-        option = "--save-boundary" if args.save_boundary else "--overwrite"
-        raise SegRefineError(
-            f"{option} is not available with --scheduler; leave it out (a rerun resumes "
-            "the run in --out: delete --out to start over)"
-        )
-    common.check_positive("--workers", args.workers)
+    check_cluster_options(
+        args, {"--save-boundary": args.save_boundary, "--overwrite": args.overwrite}
+    )
     from ..distributed import predict_to_zarr
 
     model = common.load_model(
@@ -232,8 +216,5 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
         device=args.device,
         show_progress=True,
     )
-    print(
-        f"\nwrote {summary.computed} of {summary.chunks} chunk(s) to {args.out} "
-        f"({summary.already_done} already done)"
-    )
+    print(summary_line(summary, "wrote", f"to {args.out}"))
     return 0

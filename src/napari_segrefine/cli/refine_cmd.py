@@ -10,6 +10,12 @@ from ..errors import SegRefineError
 from ..io import write_labels
 from ..refine import refine
 from . import common, outputs
+from .cluster_options import (
+    add_cluster_options,
+    check_cluster_options,
+    summary_line,
+    wants_cluster,
+)
 
 _PROB_SUFFIXES = ("_prob",)
 _NOT_MAPS = tuple(kind for kind in common.OUTPUT_KINDS if kind not in _PROB_SUFFIXES)
@@ -43,6 +49,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     common.add_device_option(parser)
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
+    add_cluster_options(
+        parser,
+        "Dask cluster (maps too large for one machine)",
+        "With --scheduler, each map is cut into chunks refined on Dask workers (the mask "
+        "equals the one refined here) and written into OME-Zarr (mask, with a pyramid): "
+        "PROB is a map in [0, 1] or the --out of `predict --scheduler ... --save-prob`; "
+        "--out is the output .zarr for one map, or a folder of <stem>.zarr; rerunning "
+        "the same command finishes an interrupted run; --format does not apply. Paths "
+        "must be visible to every worker.",
+        "output chunk side: a multiple of --patch-size and, with --prn, at least PRN's "
+        "512-pixel window (default 2048)",
+    )
     return parser
 
 
@@ -51,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     common.check_fraction("--threshold", args.threshold, "(0, 1)")
     if args.untrained and args.prn is None:
         raise SegRefineError("--untrained applies to a --prn model; pass --prn NAME with it")
+    if wants_cluster(args):
+        return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
@@ -75,4 +95,26 @@ def run(args: argparse.Namespace) -> int:
             maps.update()
     how = f"PRN {args.prn}" if prn is not None else "threshold adaptation (no --prn)"
     print(f"refined {len(inputs)} map(s) with {how} into {args.out}")
+    return 0
+
+
+def _run_on_cluster(args: argparse.Namespace) -> int:
+    """``--scheduler``: `refine_to_zarr` with Dask's progress bar."""
+    check_cluster_options(args, {"--overwrite": args.overwrite})
+    from ..distributed import refine_to_zarr
+
+    prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
+    summary = refine_to_zarr(
+        args.inputs[0] if len(args.inputs) == 1 else args.inputs,
+        args.out,
+        prn=prn,
+        patch_size=args.patch_size,
+        threshold=args.threshold,
+        chunk=args.chunk,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        device=args.device,
+        show_progress=True,
+    )
+    print(summary_line(summary, "refined", f"into {args.out}"))
     return 0

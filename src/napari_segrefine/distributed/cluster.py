@@ -18,6 +18,30 @@ def local_torch_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def check_scheduler(scheduler: str | Client, workers: int | None) -> None:
+    """The mistakes `connect` would refuse that show without connecting (before any output).
+
+    Raises:
+        SegRefineError: an address without a protocol, or ``workers`` given for one or
+            less than 1.
+    """
+    if isinstance(scheduler, Client):
+        return
+    if scheduler == "local":
+        if workers is not None and workers < 1:
+            raise SegRefineError(f"workers must be at least 1, got {workers}")
+        return
+    if "://" not in scheduler:
+        raise SegRefineError(
+            f"scheduler {scheduler!r} is neither 'local' nor an address such as tcp://host:8786"
+        )
+    if workers is not None:
+        raise SegRefineError(
+            f"workers apply to the 'local' scheduler; the cluster at {scheduler} has the "
+            "workers it was started with"
+        )
+
+
 @contextmanager
 def connect(scheduler: str | Client = "local", workers: int | None = None) -> Iterator[Client]:
     """A client for ``scheduler``, closed (with any cluster it started) on exit.
@@ -32,13 +56,12 @@ def connect(scheduler: str | Client = "local", workers: int | None = None) -> It
     Raises:
         SegRefineError: an address that cannot be reached, or ``workers`` given for one.
     """
+    check_scheduler(scheduler, workers)
     if isinstance(scheduler, Client):
         yield scheduler
         return
     if scheduler == "local":
         count = workers or 1
-        if count < 1:
-            raise SegRefineError(f"workers must be at least 1, got {workers}")
         cluster = LocalCluster(
             n_workers=count,
             threads_per_worker=1,
@@ -48,21 +71,12 @@ def connect(scheduler: str | Client = "local", workers: int | None = None) -> It
         with cluster, Client(cluster) as client:
             yield client
         return
-    if workers is not None:
-        raise SegRefineError(
-            f"workers apply to the 'local' scheduler; the cluster at {scheduler} has the "
-            "workers it was started with"
-        )
     with _remote(scheduler) as client:
         yield client
 
 
 @contextmanager
 def _remote(address: str) -> Iterator[Client]:
-    if "://" not in address:
-        raise SegRefineError(
-            f"scheduler {address!r} is neither 'local' nor an address such as tcp://host:8786"
-        )
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as error:

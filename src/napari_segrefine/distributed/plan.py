@@ -114,3 +114,24 @@ def _levels(shape: tuple[int, int], chunk: int) -> int:
     ):
         levels += 1
     return levels
+
+
+def make_refine_plan(
+    shape: tuple[int, int], patch_size: int, window: int | None, overlap: float, chunk: int
+) -> Plan:
+    """The `Plan` of refining an (H, W) map: ``tile`` is PRN's window (None: no PRN).
+
+    Raises:
+        SegRefineError: a chunk that is not a whole number of patches, or (with PRN)
+            smaller than the window.
+    """
+    side = patch_size if window is None else max(patch_size, window // patch_size * patch_size)
+    if chunk < 1 or chunk % patch_size or (window is not None and chunk < side):
+        fitting = patch_size * -(-max(DEFAULT_CHUNK, 4 * side) // patch_size)
+        need = f" and at least PRN's window ({side})" if window is not None else ""
+        raise SegRefineError(
+            f"chunk {chunk} does not fit patch {patch_size}: a chunk must be a multiple of "
+            f"the patch size{need}, so chunks split the map where refine's patches and "
+            f"windows do; use e.g. a chunk of {fitting}"
+        )
+    return Plan(tuple(shape), (side, side), float(overlap), int(chunk), _levels(shape, chunk))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,11 @@ from ..errors import Cancelled, SegRefineError
 from ..generators import Progress, drain
 from ..io import list_images
 from ..models.config import model_config
-from .cluster import connect, local_torch_threads
+from .cluster import check_scheduler, connect, local_torch_threads
 from .model_cache import ModelPayload, ModelPlugin
 from .output import prepare_output
 from .plan import DEFAULT_CHUNK, DEFAULT_TILE, Plan, make_plan
-from .sources import ImageSource, open_source
+from .sources import ImageSource, Region, open_source
 from .task import ChunkJob, image_divisor, needs_peak, region_peak, run_chunk
 
 
@@ -113,8 +113,9 @@ def iter_predict_to_zarr(
         raise SegRefineError(
             f"{config.arch!r} refines probability maps; give a segmentation model"
         )
+    check_scheduler(scheduler, workers)
     sources, many = _sources(inputs, channel_axis, bands)
-    targets = _output_paths(Path(out), sources, many)
+    targets = output_paths(Path(out), sources, many)
     plans = [make_plan(source.spatial, tile_size, overlap, chunk) for source in sources]
     payload = ModelPayload.from_model(model)
     images = [
@@ -123,22 +124,78 @@ def iter_predict_to_zarr(
     ]
     prepared = [image.prepare(threshold) for image in images]  # before any cluster starts
     summary = RunSummary(outputs=targets)
-    with connect(scheduler, workers) as client:
-        threads = local_torch_threads(workers or 1) if scheduler == "local" else None
-        client.register_plugin(ModelPlugin(payload, device, threads))
+
+    def submit(client: Client) -> list:
         futures = []
         for image, target in zip(images, prepared):
             futures += image.submit(client, target, summary, batch_size, precision)
-        yield Progress(0, len(futures), f"{summary.already_done} chunk(s) already done")
-        if show_progress and futures:
-            dask_progress(futures)
-        for done, future in enumerate(as_completed(futures), 1):
-            if stop is not None and stop.is_set():
-                client.cancel(futures)
-                raise Cancelled("stopped between chunks; rerun to finish")
-            summary.tiles += future.result()
-            yield Progress(done, len(futures), f"chunk {done}/{len(futures)}")
+        return futures
+
+    cluster = ClusterRun(scheduler, workers, payload, device, show_progress, stop)
+    yield from cluster.run(submit, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """How a run meets its cluster: where, with which model, and how it reports.
+
+    Attributes:
+        scheduler: ``local``, an address, or a `Client` (see `connect`).
+        workers: local workers.
+        payload: the model every worker gets once, or None (a run without a model).
+        device: where workers run the model.
+        show_progress: print Dask's progress bar.
+        stop: when set, unfinished chunks are cancelled and `Cancelled` is raised.
+    """
+
+    scheduler: str | Client
+    workers: int | None
+    payload: ModelPayload | None
+    device: str
+    show_progress: bool = False
+    stop: threading.Event | None = None
+
+    def run(
+        self, submit: Callable[[Client], list], summary: RunSummary
+    ) -> Generator[Progress, None, None]:
+        """Connect, send the model, ``submit`` the chunks; a `Progress` per finished chunk.
+
+        Each chunk's future returns the tiles (or windows) it ran, added to ``summary``.
+        """
+        with connect(self.scheduler, self.workers) as client:
+            if self.payload is not None:
+                local = self.scheduler == "local"
+                threads = local_torch_threads(self.workers or 1) if local else None
+                client.register_plugin(ModelPlugin(self.payload, self.device, threads))
+            futures = submit(client)
+            yield Progress(0, len(futures), f"{summary.already_done} chunk(s) already done")
+            if self.show_progress and futures:
+                dask_progress(futures)
+            for done, future in enumerate(as_completed(futures), 1):
+                if self.stop is not None and self.stop.is_set():
+                    client.cancel(futures)
+                    raise Cancelled("stopped between chunks; rerun to finish")
+                summary.tiles += future.result()
+                yield Progress(done, len(futures), f"chunk {done}/{len(futures)}")
+
+
+def missing_chunks(
+    regions: dict[tuple[int, int], Region], done: set[tuple[int, int]], summary: RunSummary
+) -> dict[tuple[int, int], Region]:
+    """The chunks without a completion record; all of them counted in ``summary``."""
+    todo = {index: region for index, region in regions.items() if index not in done}
+    summary.chunks += len(regions)
+    summary.already_done += len(regions) - len(todo)
+    summary.computed += len(todo)
+    return todo
+
+
+def shipped_source(client: Client, source: ImageSource) -> Any:
+    """Files travel as their path; in-memory pixels are scattered to every worker once."""
+    if source.path is not None:
+        return source
+    return client.scatter(source, broadcast=True, hash=False)
 
 
 @dataclass
@@ -174,15 +231,11 @@ class _Image:
         precision: str,
     ) -> list:
         """Submit the chunks without a completion record; count them in ``summary``."""
-        done = template.target.done()
         regions = self.plan.regions()
-        todo = {index: region for index, region in regions.items() if index not in done}
-        summary.chunks += len(regions)
-        summary.already_done += len(regions) - len(todo)
-        summary.computed += len(todo)
+        todo = missing_chunks(regions, template.target.done(), summary)
         if not todo:
             return []
-        source = self._shipped_source(client)
+        source = shipped_source(client, self.source)
         divisor = self._divisor(client, source, regions)
         jobs = [
             replace(
@@ -210,12 +263,6 @@ class _Image:
             "probabilities": self.save_prob,
         }
 
-    def _shipped_source(self, client: Client) -> Any:
-        """Files travel as their path; in-memory pixels are scattered to every worker once."""
-        if self.source.path is not None:
-            return self.source
-        return client.scatter(self.source, broadcast=True, hash=False)
-
     def _divisor(self, client: Client, source: Any, regions: dict) -> float:
         norm = self.config.normalization
         if not needs_peak(self.source.dtype, norm):
@@ -240,7 +287,7 @@ def _is_zarr(path: str | Path) -> bool:
     return Path(path).name.lower().endswith(".zarr")
 
 
-def _output_paths(out: Path, sources: list[ImageSource], many: bool) -> list[Path]:
+def output_paths(out: Path, sources: list[ImageSource], many: bool) -> list[Path]:
     if not many:
         return [out]
     names = [source.name for source in sources]

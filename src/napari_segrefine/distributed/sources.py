@@ -37,6 +37,7 @@ class ImageSource:
         array: the in-memory pixels (numpy or dask), None for a file.
         scale: (Y, X) pixel size when the file has one.
         geo: GeoTIFF tags when the file has them.
+        member: for a zarr group, the path of the array inside it (e.g. ``prob/0``).
     """
 
     name: str
@@ -48,6 +49,7 @@ class ImageSource:
     array: Any = None
     scale: tuple[float, ...] | None = None
     geo: dict[str, Any] | None = None
+    member: str | None = None
 
     @property
     def spatial(self) -> tuple[int, int]:
@@ -57,7 +59,9 @@ class ImageSource:
 
     def pixels(self) -> Any:
         """The stored array: the in-memory one, or the file opened on this process."""
-        return self.array if self.path is None else _open_lazily(str(self.path))
+        if self.path is None:
+            return self.array
+        return _open_lazily(str(self.path), self.member)
 
     def read(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
         """The (C, h, w) pixels of ``rows`` x ``cols``, channels picked as `predict` does."""
@@ -78,32 +82,42 @@ class ImageSource:
         region = np.moveaxis(region, self.channel_axis, 0)
         return region if self.bands is None else region[list(self.bands)]
 
-    def read_padded(self, region: Region, padded: tuple[int, int]) -> np.ndarray:
-        """``region`` of the image reflect-padded to ``padded`` (H, W), as `predict` pads it.
+    def read_padded(
+        self, region: Region, padded: tuple[int, int], mode: str = "reflect"
+    ) -> np.ndarray:
+        """``region`` of the image padded to ``padded`` (H, W) at its bottom and right.
 
-        Rows and columns past the image are mirrored from the rows and columns before
-        them; enough of those are read that the mirror is the whole image's mirror.
+        ``reflect`` pads as `predict` does; ``symmetric`` (the edge pixel repeated) as
+        `refine` pads for PRN. Rows and columns past the image are mirrored from the
+        ones before them; enough of those are read that the mirror is the whole image's.
         """
         (height, width), (y0, y1, x0, x1) = self.spatial, region
-        rows, pad_rows = _reflect_span(y0, y1, height, padded[0])
-        cols, pad_cols = _reflect_span(x0, x1, width, padded[1])
+        rows, pad_rows = _mirror_span(y0, y1, height, padded[0], mode)
+        cols, pad_cols = _mirror_span(x0, x1, width, padded[1], mode)
         raw = self.read(rows, cols)
         if pad_rows or pad_cols:
-            raw = np.pad(raw, ((0, 0), (0, pad_rows), (0, pad_cols)), mode="reflect")
+            raw = np.pad(raw, ((0, 0), (0, pad_rows), (0, pad_cols)), mode=mode)
         return raw[:, y0 - rows[0] : y1 - rows[0], x0 - cols[0] : x1 - cols[0]]
 
 
-def _reflect_span(start: int, stop: int, length: int, padded: int) -> tuple[tuple[int, int], int]:
+def _mirror_span(
+    start: int, stop: int, length: int, padded: int, mode: str
+) -> tuple[tuple[int, int], int]:
     """Which stored rows to read for ``[start, stop)`` of the padded axis, and the padding."""
     if stop <= length:
         return (start, stop), 0
     pad = padded - length
-    return (min(start, max(0, length - 1 - pad)), length), pad
+    first_mirrored = length - pad - (1 if mode == "reflect" else 0)
+    return (min(start, max(0, first_mirrored)), length), pad
 
 
 @functools.lru_cache(maxsize=16)
-def _open_lazily(path: str) -> Any:
-    return read_image(path, lazy=True).array
+def _open_lazily(path: str, member: str | None = None) -> Any:
+    if member is None:
+        return read_image(path, lazy=True).array
+    import zarr
+
+    return zarr.open_array(str(Path(path) / member), mode="r")
 
 
 def open_source(
