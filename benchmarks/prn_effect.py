@@ -68,10 +68,14 @@ def run_domain(domain: str, args, base, prn, pooled: Pooled, notes: list[str]) -
     for prob, _, _ in samples:
         befores.append((prob > 0.5).astype(np.uint8))
         afters.append(refine(prob, patch_size=args.patch, prn=prn))
-    stack = [np.stack(x) for x in (befores, afters, [s[1] for s in samples], [s[2] for s in samples])]
+    stack = [
+        np.stack(x) for x in (befores, afters, [s[1] for s in samples], [s[2] for s in samples])
+    ]
     check = check_refinement(*stack, patch_size=args.patch)
     config = PRNAdaptConfig(steps=args.steps, seed=args.seed)
+    print(f"# {domain}: checked, adapting", file=sys.stderr, flush=True)
     adapted = adapt_prn(prn, samples, args.patch, config)
+    print(f"# {domain}: adapted", file=sys.stderr, flush=True)
     notes.append(f"- {domain}: check: {check.message}; {adapted.reason}")
     for sample in held:
         prob = predict(base, sample.image).probabilities

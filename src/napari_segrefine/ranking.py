@@ -123,7 +123,9 @@ def rank_patches(
     for r, c in order:
         top, left = int(r * patch_size), int(c * patch_size)
         box = (top, left, min(patch_size, height - top), min(patch_size, width - left))
-        values = (float(signals[name][r, c]) for name in ("uncertainty", "boundary", "disagreement"))
+        values = (
+            float(signals[name][r, c]) for name in ("uncertainty", "boundary", "disagreement")
+        )
         ranked.append(
             PatchScore(*box, float(score[r, c]), *values, float(signals["contrast"][r, c]))
         )

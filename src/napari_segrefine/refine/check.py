@@ -98,7 +98,9 @@ def check_refinement(
     worse = _iou(*counts[1][:2]) < _iou(*counts[0][:2]) - 1e-9
     patches_worse = int(np.count_nonzero(worse & corrected_patches))
     apply = iou_after >= iou_before
-    verdict = "refine applied" if apply else "refine NOT applied: it lowers IoU on your corrections"
+    verdict = (
+        "refine applied" if apply else "refine NOT applied: it lowers IoU on your corrections"
+    )
     message = (
         f"{verdict} ({pixels} corrected pixels, IoU {iou_before:.3f} -> {iou_after:.3f}; "
         f"{patches_worse} of {int(corrected_patches.sum())} corrected patches worse)"
@@ -143,7 +145,9 @@ def _patch_counts(mask, truth, seen, patch_size) -> tuple[np.ndarray, np.ndarray
     for m, t, s in planes:
         inter = patch_sums((m & t & s).astype(np.int64), patch_size)
         union = patch_sums(((m | t) & s).astype(np.int64), patch_size)
-        share = patch_sums(s.astype(np.int64), patch_size) / patch_pixel_counts(s.shape, patch_size)
+        share = patch_sums(s.astype(np.int64), patch_size) / patch_pixel_counts(
+            s.shape, patch_size
+        )
         parts.append((inter, union, share))
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 

@@ -30,8 +30,13 @@ from torch import nn
 from ..engine import resolve_device
 from ..errors import SegRefineError
 from ..refine import refine
-from ..refine.patches import as_binary_mask, as_probability_map, grid_shape, patch_pixel_counts
-from ..refine.patches import patch_sums
+from ..refine.patches import (
+    as_binary_mask,
+    as_probability_map,
+    grid_shape,
+    patch_pixel_counts,
+    patch_sums,
+)
 from ..refine.thresholds import patch_optimal_thresholds
 from .augment import apply_dihedral, random_dihedral
 from .loop import require_counts
@@ -101,7 +106,9 @@ def adapt_prn(
     """
     config = config or PRNAdaptConfig()
     maps = [_checked_sample(sample, index) for index, sample in enumerate(samples)]
-    cells = [cell for index, m in enumerate(maps) for cell in _corrected_cells(m, index, patch_size)]
+    cells = [
+        cell for index, m in enumerate(maps) for cell in _corrected_cells(m, index, patch_size)
+    ]
     if len(cells) < 2:
         raise SegRefineError(
             f"PRN adaptation needs at least 2 patches of {patch_size} px corrected (90% of "
