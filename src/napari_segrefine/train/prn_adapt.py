@@ -13,8 +13,9 @@ the maps PRN will refine, at the patch size it will run at. So `adapt_prn`:
 3. trains a copy of PRN for ``steps`` steps (Adam, frozen BatchNorm statistics, random
    square symmetries) with PRN's own loss on the training patches' pixels only;
 4. refines the whole map with the copy and with the PRN it started from and compares
-   both with the corrections on the held-out patches: the copy is adopted only when it
-   scores higher there. The result says why either way.
+   both, and the plain ``prob > threshold`` mask, with the corrections on the held-out
+   patches: the copy is adopted only when it scores higher than the PRN it started from
+   and no lower than no PRN at all. The result says why either way.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def adapt_prn(
     _train(model, maps, train, patch_size, config, rng)
     scores = [_held_out_iou(maps, held, patch_size, config, net) for net in (None, prn, model)]
     plain, start, adapted = scores
-    adopted = adapted > start
+    adopted = adapted > start and adapted >= plain
     verdict = "adopted" if adopted else "not adopted"
     reason = (
         f"PRN adaptation {verdict}: on {len(held)} held-out corrected patch(es) IoU "
