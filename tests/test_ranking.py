@@ -44,3 +44,33 @@ def test_bad_input():
         rank_patches(np.zeros((2, 8, 8)), 4)
     with pytest.raises(SegRefineError, match="patch_size"):
         rank_patches(np.zeros((8, 8)), 0)
+
+
+def test_contrast_raises_a_patch_with_two_kinds_of_pixels():
+    prob = np.zeros((64, 96), np.float32)  # a model that sees nothing anywhere
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[32:, 32:48] = 200  # an object across the patch at row 1, column 1
+    ranked = rank_patches(prob, 32, image=image)
+    assert (ranked[0].top, ranked[0].left) == (32, 32)
+    assert ranked[0].contrast == pytest.approx(1.0)
+    assert ranked[-1].contrast == pytest.approx(0.0, abs=1e-6)
+
+
+def test_neighbours_of_a_pick_or_a_correction_wait():
+    prob = np.zeros((32, 128), np.float32)
+    prob[:, :64] = 0.5  # two equally unsure neighbours
+    prob[:, 96:] = 0.4  # a slightly surer patch further away
+    first, second, *_ = rank_patches(prob, 32)
+    assert (first.left, second.left) == (0, 96)
+    assert second.score < first.score
+    valid = np.zeros(prob.shape, bool)
+    valid[:, 96:] = True
+    assert rank_patches(prob, 32, valid=valid)[0].left == 0
+    valid[:, :32] = True  # the unsure patch 32 is now next to a correction
+    ranked = rank_patches(prob, 32, valid=valid)
+    assert [r.left for r in ranked] == [32, 64]
+
+
+def test_maps_of_another_size_are_refused():
+    with pytest.raises(SegRefineError, match="image has shape"):
+        rank_patches(np.zeros((8, 8)), 4, image=np.zeros((8, 9)))

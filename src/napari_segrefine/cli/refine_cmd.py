@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from ..engine import resolve_device
 from ..errors import SegRefineError
 from ..io import write_labels
-from ..refine import refine
+from ..refine import refine, refine_checked
 from . import common, outputs
 from .cluster_options import (
     add_cluster_options,
@@ -46,6 +48,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--threshold", type=float, default=0.5, metavar="F", help="cut-off in (0, 1)"
     )
+    parser.add_argument(
+        "--corrected",
+        metavar="MASK",
+        help="your corrected mask of the (one) map: refine is checked against it first and "
+        "not applied where it lowers IoU on the corrected pixels",
+    )
+    parser.add_argument(
+        "--valid",
+        metavar="MASK",
+        help="which pixels of --corrected you corrected or checked (nonzero); default: all",
+    )
+    parser.add_argument(
+        "--apply-anyway",
+        action="store_true",
+        help="write the refined mask even when the check against --corrected advises not to",
+    )
     common.add_device_option(parser)
     common.add_format_option(parser)
     outputs.add_overwrite_option(parser)
@@ -72,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if wants_cluster(args):
         return _run_on_cluster(args)
     inputs = common.list_inputs(args.inputs, skip_in_folders=_NOT_MAPS)
+    corrections = _read_corrections(args, inputs)
     suffix = common.OUTPUT_FORMATS[args.format]
     stems = [common.match_key(path, _PROB_SUFFIXES) for path in inputs]
     outputs.check_distinct_outputs(stems, inputs)
@@ -84,13 +103,18 @@ def run(args: argparse.Namespace) -> int:
         for path, name in zip(inputs, stems):
             with common.about(path):
                 prob = common.require_2d(common.read_array(path), path, "probability map")
-                mask = refine(
-                    common.as_probability(prob),
-                    patch_size=args.patch_size,
-                    prn=prn,
-                    threshold=args.threshold,
-                    device=device,
+                options = dict(
+                    patch_size=args.patch_size, prn=prn, threshold=args.threshold, device=device
                 )
+                if corrections is None:
+                    mask = refine(common.as_probability(prob), **options)
+                else:
+                    checked = refine_checked(
+                        common.as_probability(prob), *corrections, force=args.apply_anyway,
+                        **options,
+                    )  # fmt: skip
+                    mask = checked.mask
+                    print(f"{path.name}: {_check_line(checked)}")
                 write_labels(staging / f"{name}_refined{suffix}", mask)
             maps.update()
     how = f"PRN {args.prn}" if prn is not None else "threshold adaptation (no --prn)"
@@ -100,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `refine_to_zarr` with Dask's progress bar."""
-    check_cluster_options(args, {"--overwrite": args.overwrite})
+    given = {"--overwrite": args.overwrite, "--apply-anyway": args.apply_anyway}
+    given |= {"--corrected": args.corrected is not None, "--valid": args.valid is not None}
+    check_cluster_options(args, given)
     from ..distributed import refine_to_zarr
 
     prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
@@ -118,3 +144,35 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
     )
     print(summary_line(summary, "refined", f"into {args.out}"))
     return 0
+
+
+def _read_corrections(args: argparse.Namespace, inputs: list[Path]):
+    """(corrected, valid) from ``--corrected``/``--valid``, or None without them."""
+    if args.corrected is None:
+        if args.valid is not None or args.apply_anyway:
+            raise SegRefineError(
+                "--valid and --apply-anyway go with --corrected MASK; pass your corrected mask"
+            )
+        return None
+    if len(inputs) != 1:
+        raise SegRefineError(
+            f"--corrected checks one probability map, got {len(inputs)}; pass one PROB"
+        )
+    corrected = Path(args.corrected)
+    with common.about(corrected):
+        truth = common.require_2d(common.read_array(corrected), corrected, "corrected mask")
+    if args.valid is None:
+        return truth, np.ones(truth.shape, bool)
+    valid = Path(args.valid)
+    with common.about(valid):
+        return truth, common.require_2d(common.read_array(valid), valid, "valid mask")
+
+
+def _check_line(checked) -> str:
+    """The check's message, and how to override it when refine was not applied."""
+    message = checked.check.message
+    if checked.check.apply:
+        return message
+    if checked.applied:
+        return message + "; written anyway (--apply-anyway)"
+    return message + "; wrote the unrefined mask (--apply-anyway writes the refined one)"

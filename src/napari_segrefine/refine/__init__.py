@@ -5,10 +5,15 @@
 ``from napari_segrefine.refine import patch_optimal_thresholds``.
 """
 
+from .check import CheckedRefinement, RefineCheck, check_refinement, refine_checked
 from .pipeline import combine_prn_outputs, iter_refine, refine, refine_stats
 from .thresholds import DEFAULT_THRESHOLDS, make_pseudo_labels, patch_optimal_thresholds
 
 __all__ = [
+    "CheckedRefinement",
+    "RefineCheck",
+    "check_refinement",
+    "refine_checked",
     "DEFAULT_THRESHOLDS",
     "combine_prn_outputs",
     "iter_refine",

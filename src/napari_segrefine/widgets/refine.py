@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,8 @@ from ..correction import CorrectionSession, change_grid
 from ..engine import Progress
 from ..errors import SegRefineError
 from ..models import DEFAULT_PRN_MODEL
+from ..refine import check_refinement
+from ..train.prn_adapt import adapt_prn, correction_maps
 from ._common import (
     MASK,
     MASK_COLOR,
@@ -45,23 +48,59 @@ RANDOM_PRN = (
 )
 
 
+@dataclass(frozen=True)
+class RefineOutcome:
+    """A refine job's result: the proposal and change grid (None when not applied)."""
+
+    proposal: tuple | None
+    grid: np.ndarray | None
+    notes: list[str]
+
+
 def refine_job(
     request: ModelRequest | None,
     session: CorrectionSession,
     patch_size: int,
     stop: threading.Event,
-) -> Generator[Any, None, tuple[tuple, np.ndarray]]:
-    """Load the PRN model (if any), refine, and measure the change per patch (a worker)."""
-    prn = None
+    *,
+    adapt: bool = False,
+    force: bool = False,
+) -> Generator[Any, None, RefineOutcome]:
+    """Load the PRN model (if any), adapt it to the corrections when asked, refine,
+    check the result against the corrections and measure the change per patch (a worker).
+    """
+    prn, notes = None, []
     if request is not None:
         yield Progress(0, 0, f"loading {request.arch} ({request.source})")
         prn = request.load()
+    if adapt and prn is not None:
+        yield Progress(0, 0, f"adapting {request.arch} to your corrections")
+        prn = adapted_prn(prn, session, patch_size, notes)
     refined = yield from session.iter_refine(prn, patch_size=patch_size, stop=stop)
+    prediction = session.require_binary()
+    check = check_refinement(prediction.mask, refined, session.mask, session.valid, patch_size)
+    notes.append(check.message)
+    if not (check.apply or force):
+        notes.append("tick 'apply even if my corrections score lower' to take it anyway")
+        return RefineOutcome(None, None, notes)
     key, box = proposal = session.propose_refined(refined)
     after = session.mask.copy()
     if key is not None:
         after[key] = box
-    return proposal, change_grid(session.mask, after, patch_size)
+    return RefineOutcome(proposal, change_grid(session.mask, after, patch_size), notes)
+
+
+def adapted_prn(prn, session: CorrectionSession, patch_size: int, notes: list[str]):
+    """``prn`` adapted to the session's corrections when its guard adopts it, else ``prn``."""
+    prediction = session.require_binary()
+    samples = correction_maps(prediction.probabilities, session.mask, session.valid)
+    try:
+        result = adapt_prn(prn, samples, patch_size)
+    except SegRefineError as error:
+        notes.append(f"PRN not adapted: {error}")
+        return prn
+    notes.append(result.reason)
+    return result.model if result.adopted else prn
 
 
 def grid_placement(source: Image, patch_size: int, ndim: int) -> dict[str, tuple]:
@@ -87,13 +126,15 @@ class RefineWidget(Dock):
         self.picker = ModelPicker(models_for("probability"), default, optional=True)
         self.show_grid = CheckBox(text="show patch grid (coloured by change)", value=True)
         self.show_before = CheckBox(text="show the mask before refinement", value=False)
+        self.adapt = CheckBox(text="adapt PRN to my corrections first", value=False)
+        self.force = CheckBox(text="apply even if my corrections score lower", value=False)
         row, (self.run_button, self.cancel_button) = buttons("Refine", "Cancel")
         self.status = wrapped_label("segment an image first, then Refine", "status")
         self.runner = TaskRunner("Refine", self.run_button, self.cancel_button, self.status)
         super().__init__()
         self.lay_out(
-            [self.image, self.patch_size, self.picker, row, self.runner.bar,
-                     self.show_grid, self.show_before, self.status]
+            [self.image, self.patch_size, self.picker, self.adapt, self.force, row,
+             self.runner.bar, self.show_grid, self.show_before, self.status]
         )  # fmt: skip
         cancel_when_closed(self, self.runner)
         self.run_button.changed.connect(self.run)
@@ -117,23 +158,32 @@ class RefineWidget(Dock):
             return None
         if self.picker.untrained:
             show_warning(RANDOM_PRN.format(arch=self.picker.arch.value))
-        job = partial(refine_job, self.picker.request(), session, self.patch_size.value)
+        job = partial(refine_job, self.picker.request(), session, self.patch_size.value,
+                      adapt=self.adapt.value, force=self.force.value)  # fmt: skip
         on_done = partial(self._apply, layer, session, self.patch_size.value)
         return self.runner.start(job, on_done=on_done, sessions=[session])
 
-    def _apply(self, layer: Image, session: CorrectionSession, patch_size: int, result) -> None:
-        proposal, grid = result
+    def _apply(
+        self, layer: Image, session: CorrectionSession, patch_size: int, outcome: RefineOutcome
+    ) -> None:
         if layer not in self.viewer.layers:
             raise SegRefineError(f"the image {layer.name!r} was closed while it was refined")
+        checked = "; ".join(outcome.notes)
+        if outcome.proposal is None:
+            self.status.value = f"Refine: {checked}"
+            show_warning(f"Refine: {outcome.notes[-2]}")
+            return
+        grid = outcome.grid
         view = self.state.view(layer)
-        session.apply_refined(proposal=proposal)
+        session.apply_refined(proposal=outcome.proposal)
         mask = view.show()
         self._show_grid(layer, grid, patch_size)
         self._toggle_before(self.show_before.value)
         self.viewer.layers.selection.active = mask
         share = float(np.mean(grid)) if grid.size else 0.0
         self.status.value = (
-            f"Refine: changed about {share:.2%} of the pixels; Ctrl+Z on {mask.name!r} undoes it"
+            f"Refine: changed about {share:.2%} of the pixels; Ctrl+Z on {mask.name!r} undoes "
+            f"it. {checked}"
         )
 
     def _show_grid(self, layer: Image, grid: np.ndarray, patch_size: int) -> None:
