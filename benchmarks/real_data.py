@@ -352,12 +352,20 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
+def otsu_bright(image: np.ndarray) -> np.ndarray:
+    """Otsu's global threshold of the grey image: True above it (bright foreground).
+
+    Grey: RGB luminance; other band counts: the band mean.
+    """
+    gray = image.astype(np.float64)
+    if gray.ndim == 3:
+        gray = rgb2gray(gray / gray.max()) if gray.shape[-1] == 3 else gray.mean(axis=-1)
+    return gray > threshold_otsu(gray)
+
+
 def otsu_ious(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """IoU of Otsu's bright-foreground mask, and of the better polarity (an oracle: uses GT)."""
-    gray = image.astype(np.float64)
-    if gray.ndim == 3:  # RGB: luminance; other band counts: the band mean
-        gray = rgb2gray(gray / gray.max()) if gray.shape[-1] == 3 else gray.mean(axis=-1)
-    bright = gray > threshold_otsu(gray)
+    bright = otsu_bright(image)
     fixed = iou(bright, mask)
     return fixed, max(fixed, iou(~bright, mask))
 
