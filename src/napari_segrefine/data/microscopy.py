@@ -151,15 +151,21 @@ def _texture(size: tuple[int, int], period: float, salt: int) -> np.ndarray:
     return fbm(np.arange(size[0]), np.arange(size[1]), period, salt, octaves=3) - 0.5
 
 
+def _start(
+    size: tuple[int, int], seed: int, salt: int
+) -> tuple[np.random.Generator, float, float]:
+    """A scene's random generator, feature scale (256 px = 1) and area (256 x 256 = 1)."""
+    rng = np.random.default_rng(derive_salt(seed, salt))
+    return rng, min(size) / 256.0, size[0] * size[1] / 256.0**2
+
+
 def _psf(image: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
     return ndimage.gaussian_filter(image, rng.uniform(0.4, 1.4) * scale)
 
 
 def make_fluorescence(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sparse bright cells and spots of mixed brightness on a dark, faintly glowing field."""
-    rng = np.random.default_rng(derive_salt(seed, 600))
-    scale = min(size) / 256.0
-    area = size[0] * size[1] / 256.0**2
+    rng, scale, area = _start(size, seed, 600)
     count = max(int(rng.integers(6, 40) * area), 1)
     cells = random_cells(
         rng, size, count, (4 * scale, 16 * scale), clusters=int(rng.integers(0, 4))
@@ -176,9 +182,7 @@ def make_fluorescence(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.
 
 def make_nuclei(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Crowded fluorescent nuclei, many touching, with chromatin texture and dim mitoses."""
-    rng = np.random.default_rng(derive_salt(seed, 610))
-    scale = min(size) / 256.0
-    area = size[0] * size[1] / 256.0**2
+    rng, scale, area = _start(size, seed, 610)
     count = max(int(rng.integers(30, 110) * area), 1)
     cells = random_cells(
         rng, size, count, (6 * scale, 12 * scale), (1.0, 1.5), int(rng.integers(1, 5)), 0.2
@@ -192,9 +196,7 @@ def make_nuclei(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarra
 
 def make_brightfield(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Absorbing cells darker than a bright field, with darker rims and inner granules."""
-    rng = np.random.default_rng(derive_salt(seed, 620))
-    scale = min(size) / 256.0
-    area = size[0] * size[1] / 256.0**2
+    rng, scale, area = _start(size, seed, 620)
     count = max(int(rng.integers(5, 45) * area), 1)
     cells = random_cells(
         rng, size, count, (6 * scale, 22 * scale), (1.0, 2.0), int(rng.integers(0, 3))
@@ -211,9 +213,7 @@ def make_brightfield(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.n
 
 def make_phase(size: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Phase contrast: dark cells or colonies of rods, each ringed by a bright halo."""
-    rng = np.random.default_rng(derive_salt(seed, 630))
-    scale = min(size) / 256.0
-    area = size[0] * size[1] / 256.0**2
+    rng, scale, area = _start(size, seed, 630)
     if rng.random() < 0.5:
         count = max(int(rng.integers(10, 120) * area), 1)
         cells = random_rods(
