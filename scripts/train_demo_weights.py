@@ -205,6 +205,7 @@ def main() -> None:
     for name in [n for n in BASE_MODELS if n in wanted]:
         if args.init is not None:
             model = load_checkpoint(args.init / f"{name}.safetensors").float()
+            model_config(model).provenance.pop("source")  # recorded as warm_start instead
             before = evaluate(model, test_set, args.n_test, args.device)
             print(f"  {name} before: {before}", flush=True)
         else:
