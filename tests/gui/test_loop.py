@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from napari_segrefine.data import make_sample
 from napari_segrefine.io import read_image
@@ -66,11 +67,13 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     corrections = viewer.layers["salient corrections"]
     assert not corrections.data.any()
     mask.brush_size = 6
+    row, col = _background_spot(mask.data)  # painting foreground there changes the mask
     with mask.block_history():  # one brush stroke
-        mask.paint((20, 20), 1)
-        mask.paint((20, 26), 1)
-    assert corrections.data[20, 20] == 1 and corrections.data[20, 23] == 1
-    assert corrections.data[80, 80] == 0
+        mask.paint((row, col), 1)
+        mask.paint((row, col + 6), 1)
+    assert corrections.data[row, col] == 1 and corrections.data[row, col + 3] == 1
+    rows, cols = np.nonzero(corrections.data)
+    assert np.all(np.abs(rows - row) <= 4) and np.all((cols >= col - 4) & (cols <= col + 10))
     session = state_for(viewer).existing("salient")
     correct.next_patch()
     wait_for(qtbot, correct.runner)
@@ -168,3 +171,14 @@ def test_autosaved_corrections_come_back_after_a_restart(
     assert viewer.layers["salient corrections"].data[40, 40] == 1
     assert viewer.layers["salient mask"].data[40, 40] == edited
     assert any("restored" in message for message in notifications.messages())
+
+
+def _background_spot(mask: np.ndarray) -> tuple[int, int]:
+    """A (row, col) whose 7-px stroke to (row, col + 6) and its margin are all background."""
+    clear = ~ndimage.binary_dilation(mask > 0, iterations=5)
+    rows, cols = np.nonzero(clear[5:-16, 5:-16])
+    assert rows.size, "the mask leaves no background to paint on"
+    for row, col in zip(rows + 5, cols + 5, strict=True):
+        if clear[row, col : col + 7].all():
+            return int(row), int(col)
+    raise AssertionError("no background stroke found")
