@@ -144,8 +144,9 @@ def fit_head(
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     choice = _choose(rows, labels, groups, current, context, config)
+    parts = [(rows, labels, np.ones(len(labels)))] + ([context] if choice.context else [])
     head = new_head(base, config, threshold=choice.threshold)
-    set_trees(head, _fit(config.num_trees, config, (rows, labels, np.ones(len(labels))), context))
+    set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -248,16 +249,18 @@ class _Choice:
     """What the guard's cross-validation picked, and the IoUs it compared."""
 
     threshold: float = 0.5
+    context: bool = False
     head_iou: float | None = None
     current_iou: float = 0.0
 
 
 def _choose(rows, labels, groups, current, context, config) -> _Choice:
-    """The decision threshold that scores best on held-out corrected blocks, that score,
-    and the current model's IoU on the same pixels.
+    """The decision threshold and use of context that score best on held-out corrected
+    blocks, and the current model's IoU on the same pixels.
 
-    Thresholds are tried plain vote first, so ties keep 0.5. The guard works on at most
-    ``guard_pixels`` corrected pixels and the same share of the context.
+    Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
+    it scores better. The guard works on at most ``guard_pixels`` corrected pixels (and
+    the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
@@ -267,11 +270,12 @@ def _choose(rows, labels, groups, current, context, config) -> _Choice:
     best = _Choice(current_iou=iou(current[None], labels[None]))
     if min(config.folds, len(np.unique(groups))) < 2:
         return best
-    prob = _out_of_fold(rows, labels, groups, sampled, config)
-    for threshold in THRESHOLDS:
-        score = iou((prob > threshold)[None], labels[None])
-        if best.head_iou is None or score > best.head_iou:
-            best = _Choice(threshold, score, best.current_iou)
+    for extra in (tuple(part[:0] for part in sampled), sampled)[: 1 + bool(len(sampled[1]))]:
+        prob = _out_of_fold(rows, labels, groups, extra, config)
+        for threshold in THRESHOLDS:
+            score = iou((prob > threshold)[None], labels[None])
+            if best.head_iou is None or score > best.head_iou:
+                best = _Choice(threshold, bool(len(extra[1])), score, best.current_iou)
     return best
 
 
