@@ -4,7 +4,7 @@
 and early activations, see `AdaptedModel`) at the corrected pixels, window by window,
 grows extremely randomized trees on them (scikit-learn's ExtraTrees: as accurate
 as a random forest on these features and several times faster to grow, see
-`benchmarks/results/hitl_real.md`), and stores its trees in an
+`benchmarks/results/head_trees_tuning.md`), and stores its trees in an
 `AdaptedModel` that predicts like any other model. Context pixels, the current
 model's own answers in a few uncorrected windows, also train it, weighted by how well
 that model agrees with the corrections, so the head keeps what was right elsewhere.
