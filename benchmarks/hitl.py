@@ -16,12 +16,13 @@ halves, which nobody corrected. Methods:
 - ``finetune`` (with ``--finetune-steps N``): the network fine-tuned on the same pixels
   (`napari_segrefine.train.finetune`, its guard keeping the start unless a step beats it).
 
-Cases: real images from `real_data.py` (the sets named ``TUNING`` were used to choose
-the head's settings; the others were not looked at until the final run) and synthetic
-domain shift (`data` families the shipped model never saw in training).
+Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
+settings), ``held-out`` (VOC and Zurich; looked at in an earlier round) and ``fresh``
+(never tuned on); synthetic domain shift: the training domains acquired differently,
+``shift-tuning`` to check settings on and ``shift`` to report.
 
-    python benchmarks/hitl.py --cases tuning --ks 2,8 --seeds 0,1 --heads none,outputs,encoder
-    python benchmarks/hitl.py > benchmarks/results/hitl_real.md
+    python benchmarks/hitl.py --cases tuning --ks 2,8 --seeds 0,1 --heads none,encoder
+    python benchmarks/hitl.py --cases fresh --per-set 1 --crop 512 > fresh.md
 """
 
 from __future__ import annotations
