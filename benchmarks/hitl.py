@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 from skimage.color import rgb2gray
 from skimage.feature import multiscale_basic_features
 from skimage.filters import gaussian, threshold_otsu
@@ -50,6 +47,7 @@ from napari_segrefine.train import FinetuneConfig, finetune
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
 from real_data import load_real_sets  # noqa: E402
 
 PATCH = 64
@@ -266,7 +264,7 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
         f"Model `{args.model}` (shipped weights); patches of {PATCH} px corrected in the left "
         f"half of each image (crops of at most {args.crop} px centred on the objects), IoU pooled "
         "over the right halves; "
-        f"seeds {','.join(map(str, args.seeds))} (mean over seeds). Machine: {_machine()}; "
+        f"seeds {','.join(map(str, args.seeds))} (mean over seeds). Machine: {describe()}; "
         f"{elapsed:.0f} s in all.\n"
     )
     for case, pairs in cases.items():
@@ -298,14 +296,6 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
 def _method_order(name: str) -> tuple[int, str]:
     order = ("zero-shot", "otsu", "forest", "head", "loop", "finetune")
     return next((i for i, prefix in enumerate(order) if name.startswith(prefix)), 9), name
-
-
-def _machine() -> str:
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (
-        f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, load average "
-        f"{load} at the end, torch {torch.__version__}, {torch.get_num_threads()} threads)"
-    )
 
 
 def main() -> None:

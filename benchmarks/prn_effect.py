@@ -29,7 +29,8 @@ from napari_segrefine.refine import check_refinement, refine
 from napari_segrefine.train.prn_adapt import PRNAdaptConfig, adapt_prn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import Pooled, _machine  # noqa: E402
+from hitl import Pooled  # noqa: E402
+from machine import describe  # noqa: E402
 
 METHODS = ("base", "shipped PRN", "checked", "adapted PRN", "adapted, guarded")
 
@@ -115,7 +116,7 @@ def main() -> None:
         f"`{args.base}` + `{args.prn}` (shipped weights), PRN patch {args.patch} px; per domain "
         f"{args.pool} pool images with {args.k} corrected patches each (wrong patches first), "
         f"{args.held_out} held-out images of {args.size} px, pooled IoU; adaptation "
-        f"{args.steps} steps; seed {args.seed}. Machine: {_machine()}, shared with other "
+        f"{args.steps} steps; seed {args.seed}. Machine: {describe()}, shared with other "
         f"jobs; {time.perf_counter() - started:.0f} s in all.\n"
     )
     print("| domain | " + " | ".join(METHODS) + " |")

@@ -37,7 +37,8 @@ from napari_segrefine.data import make_dataset
 from napari_segrefine.ranking import rank_patches
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import Pooled, _machine, load_cases  # noqa: E402
+from hitl import Pooled, load_cases  # noqa: E402
+from machine import describe  # noqa: E402
 
 PATCH = 64
 STRATEGIES = ("random", "model-only", "ranked", "oracle")
@@ -131,7 +132,7 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
         "the left half of each image, a random forest (32 trees, depth 12) on filter "
         "features plus the model's probability learns from them, IoU pooled over the "
         f"right halves per case, mean over seeds {','.join(map(str, args.seeds))}. "
-        f"Machine: {_machine()}, shared with other jobs; {elapsed:.0f} s in all.\n"
+        f"Machine: {describe()}, shared with other jobs; {elapsed:.0f} s in all.\n"
     )
     header = " | ".join(f"{s} k={k}" for k in args.ks for s in STRATEGIES)
     print(f"| case | zero-shot | {header} |")

@@ -9,7 +9,6 @@ Also times ``napari-segrefine train`` with its defaults on 16 corrected patches.
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -17,12 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from napari_segrefine import create_model, predict
 from napari_segrefine.data import make_sample
 from napari_segrefine.train.head import fit_head
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
 
 SIZE, PATCH = 512, 64
 
@@ -79,12 +80,9 @@ def main() -> None:
     predict(model, sample.image)  # warm up
     rows = time_updates(sample, model)
     train_seconds = time_train_command(sample)
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print("# Instant update speed (CPU)\n")
     print(
-        f"Machine: {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, load "
-        f"average {load} at the end), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+        f"Machine: {describe()}, OMP_WAIT_POLICY="
         f"{os.environ.get('OMP_WAIT_POLICY', 'default')}. Image {SIZE} x {SIZE} RGB "
         f"(synthetic polyps), base `basnet_lite`, head defaults.\n"
     )

@@ -26,8 +26,6 @@ seeds 500000 + i (training used other seeds).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ from napari_segrefine.data import DOMAINS, make_sample
 from napari_segrefine.data.families import FAMILIES, make_family_sample
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
 from real_data import SETS, iou, load_real_sets, otsu_bright  # noqa: E402
 
 TUNING = ("nuclei_dsb2018", "spacenet_roads")
@@ -113,15 +112,6 @@ def markdown(table: dict, models: list[str], roles: dict[str, str] | None = None
     return "\n".join(lines)
 
 
-def machine() -> str:
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (
-        f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores shared with other "
-        f"jobs, load average {load} at the end), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=SHIPPED, help="folder of the models")
@@ -146,7 +136,8 @@ def main() -> None:
     if args.synthetic:
         synthetic = synthetic_sets(args.synthetic, args.size)
         parts += ["## Synthetic held-out images", markdown(score_sets(models, synthetic), names)]
-    parts.append(f"Machine: {machine()}; {time.perf_counter() - started:.0f} s in all.")
+    elapsed = time.perf_counter() - started
+    parts.append(f"Machine: {describe()}, shared with other jobs; {elapsed:.0f} s in all.")
     text = "\n\n".join(parts) + "\n"
     print(text)
     if args.out is not None:
