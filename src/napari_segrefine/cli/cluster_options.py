@@ -33,16 +33,19 @@ def wants_cluster(args: argparse.Namespace) -> bool:
 
 
 def check_cluster_options(args: argparse.Namespace, unavailable: dict[str, bool]) -> None:
-    """One-line errors for ``--workers`` without ``--scheduler`` and options a cluster
-    run does not take (``unavailable``: option name to whether it was given)."""
+    """One-line errors for ``--workers`` without ``--scheduler``, ``--overwrite`` (a
+    cluster run resumes instead) and options a cluster run does not take
+    (``unavailable``: option name to whether it was given)."""
     if not args.scheduler:
         raise SegRefineError("--workers needs --scheduler local (or a scheduler address)")
+    if args.overwrite:
+        raise SegRefineError(
+            "--overwrite is not available with --scheduler; leave it out (a rerun "
+            "resumes the run in --out: delete --out to start over)"
+        )
     for option, given in unavailable.items():
         if given:
-            raise SegRefineError(
-                f"{option} is not available with --scheduler; leave it out (a rerun "
-                "resumes the run in --out: delete --out to start over)"
-            )
+            raise SegRefineError(f"{option} is not available with --scheduler; leave it out")
     common.check_positive("--workers", args.workers)
 
 

@@ -193,9 +193,7 @@ def _named(base: Path, kind: str, suffix: str) -> Path:
 
 def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `predict_to_zarr` with Dask's progress bar."""
-    check_cluster_options(
-        args, {"--save-boundary": args.save_boundary, "--overwrite": args.overwrite}
-    )
+    check_cluster_options(args, {"--save-boundary": args.save_boundary})
     from ..distributed import predict_to_zarr
 
     model = common.load_model(

@@ -124,9 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_on_cluster(args: argparse.Namespace) -> int:
     """``--scheduler``: `refine_to_zarr` with Dask's progress bar."""
-    given = {"--overwrite": args.overwrite, "--apply-anyway": args.apply_anyway}
-    given |= {"--corrected": args.corrected is not None, "--valid": args.valid is not None}
-    check_cluster_options(args, given)
+    given = {"--corrected": args.corrected is not None, "--valid": args.valid is not None}
+    check_cluster_options(args, {**given, "--apply-anyway": args.apply_anyway})
     from ..distributed import refine_to_zarr
 
     prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
