@@ -270,7 +270,10 @@ def _choose(rows, labels, groups, current, context, config) -> _Choice:
     best = _Choice(current_iou=iou(current[None], labels[None]))
     if min(config.folds, len(np.unique(groups))) < 2:
         return best
-    for extra in (tuple(part[:0] for part in sampled), sampled)[: 1 + bool(len(sampled[1]))]:
+    options = [tuple(part[:0] for part in sampled)]  # without context
+    if len(sampled[1]):
+        options.append(sampled)
+    for extra in options:
         prob = _out_of_fold(rows, labels, groups, extra, config)
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[None])
