@@ -64,7 +64,13 @@ def load_cases(
     """The named group of sets, or one set by name; crops centred on the objects."""
     if which in SHIFT_GROUPS:
         return shifted_cases(SHIFT_GROUPS[which], per_set, crop)
-    groups = {"tuning": TUNING, "held-out": HELD_OUT, "all": TUNING + HELD_OUT, "fresh": FRESH}
+    groups = {
+        "tuning": TUNING,
+        "held-out": HELD_OUT,
+        "all": TUNING + HELD_OUT,
+        "fresh": FRESH,
+        "seen": TUNING + FRESH,
+    }
     names = groups.get(which, (which,))
     real = load_real_sets()
     cases = {}
@@ -226,7 +232,7 @@ def run(cases, args) -> tuple[Pooled, dict, dict]:
                         started = time.perf_counter()
                         try:
                             result = fit_head(
-                                base, [(image, label, valid)], HeadConfig(deep=deep, seed=seed)
+                                base, [(image, label, valid)], head_config(deep, seed)
                             )
                         except SegRefineError:  # one class corrected: nothing to fit yet
                             pooled.add((*key, name), zero[held], label[held])
@@ -247,6 +253,12 @@ def run(cases, args) -> tuple[Pooled, dict, dict]:
                         pooled.add((*key, "finetune"), tuned[held], label[held])
                     print(f"# {case}[{index}] seed {seed} k {k} done", file=sys.stderr, flush=True)
     return pooled, seconds, adopted
+
+
+def head_config(spec: str, seed: int) -> HeadConfig:
+    """The head settings named by a ``--heads`` item: ``deep`` or ``deep@filter_share``."""
+    deep, _, share = spec.partition("@")
+    return HeadConfig(deep=deep, seed=seed, filter_share=float(share or 0))
 
 
 def finetuned_mask(base, image, label, valid, seed: int, steps: int) -> np.ndarray:
@@ -309,7 +321,9 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
     parser.add_argument("--ks", default="1,2,4,8,16")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--heads", default="encoder", help="head feature sets to compare")
+    parser.add_argument(
+        "--heads", default="encoder", help="heads: deep features[@share of filter-only trees]"
+    )
     parser.add_argument("--model", default="basnet_lite")
     parser.add_argument(
         "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"

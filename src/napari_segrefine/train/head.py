@@ -50,7 +50,8 @@ class HeadConfig:
 
     The forest: ``num_trees`` trees of depth ``max_depth``, each grown on a
     ``sample_share`` of at most ``max_pixels`` corrected pixels; features: filters at
-    ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
+    ``sigmas`` plus the base's ``deep`` features, except for a ``filter_share`` of the
+    trees, which see the filters only. Context: up to ``context_windows``
     uncorrected windows weighing ``context_weight`` times the corrections (times the
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
@@ -58,6 +59,7 @@ class HeadConfig:
     """
 
     num_trees: int = 48
+    filter_share: float = 0.0
     sample_share: float = 0.5
     max_depth: int = 14
     max_pixels: int = 40_000
@@ -79,6 +81,8 @@ class HeadConfig:
             )
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
+        if not 0 <= self.filter_share <= 1:
+            raise SegRefineError(f"filter_share must be in [0, 1], got {self.filter_share}")
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
         counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
@@ -143,10 +147,10 @@ def fit_head(
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
-    choice = _choose(rows, labels, groups, current, context, config)
+    choice = _choose(rows, labels, groups, current, context, config, head.bank.num_features)
     parts = [(rows, labels, np.ones(len(labels)))] + ([context] if choice.context else [])
     head = new_head(base, config, threshold=choice.threshold)
-    set_trees(head, _fit(config.num_trees, config, *parts))
+    set_trees(head, _fit(config.num_trees, config, head.bank.num_features, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -182,14 +186,15 @@ def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
     return head.eval()
 
 
-def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
-    """Copy a fitted scikit-learn forest into the head's `TreeEnsemble` (and its config)."""
-    trees = [estimator.tree_ for estimator in forest.estimators_]
-    nodes = max(tree.node_count for tree in trees)
-    depth = max(1, max(tree.max_depth for tree in trees))
+def set_trees(head: AdaptedModel, forests: ExtraTreesClassifier | Sequence) -> None:
+    """Copy fitted scikit-learn forests (one, or several whose trees vote together) into
+    the head's `TreeEnsemble` (and its config)."""
+    forests = forests if isinstance(forests, Sequence) else [forests]
+    trees = [(e.tree_, list(f.classes_).index(True)) for f in forests for e in f.estimators_]
+    nodes = max(tree.node_count for tree, _ in trees)
+    depth = max(1, max(tree.max_depth for tree, _ in trees))
     head.trees.__init__(len(trees), nodes, depth)
-    foreground = list(forest.classes_).index(True)
-    for index, tree in enumerate(trees):
+    for index, (tree, foreground) in enumerate(trees):
         count = tree.node_count
         counts = tree.value[:, 0, :]
         columns = {
@@ -214,10 +219,27 @@ def _subsample(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.n
     return np.concatenate([rare, rng.permutation(common)[: limit - len(rare)]])
 
 
-def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
-    """A forest grown on the union of (rows, labels, weights) parts, each tree on a
-    bootstrap sample of ``sample_share`` of them."""
+def _fit(trees: int, config: HeadConfig, filters: int, *parts) -> list[ExtraTreesClassifier]:
+    """Forests grown on the union of (rows, labels, weights) parts, each tree on a
+    bootstrap sample of ``sample_share`` of them: ``filter_share`` of the trees on the
+    first ``filters`` columns only, the rest on all."""
     rows, labels, weights = (np.concatenate(column) for column in zip(*parts))
+    narrow = round(trees * config.filter_share)
+    sizes = ((narrow, rows[:, :filters]), (trees - narrow, rows))
+    return [_grow(count, config, x, labels, weights) for count, x in sizes if count]
+
+
+def _proba(forests: list[ExtraTreesClassifier], rows: np.ndarray) -> np.ndarray:
+    """Foreground probability of ``rows``, every tree of ``forests`` voting equally."""
+    total = sum(forest.n_estimators for forest in forests)
+    votes = np.zeros(len(rows))
+    for forest in forests:
+        share = forest.predict_proba(rows[:, : forest.n_features_in_])
+        votes += share[:, list(forest.classes_).index(True)] * forest.n_estimators / total
+    return votes
+
+
+def _grow(trees: int, config: HeadConfig, rows, labels, weights) -> ExtraTreesClassifier:
     forest = ExtraTreesClassifier(
         n_estimators=trees,
         max_depth=config.max_depth,
@@ -254,7 +276,7 @@ class _Choice:
     current_iou: float = 0.0
 
 
-def _choose(rows, labels, groups, current, context, config) -> _Choice:
+def _choose(rows, labels, groups, current, context, config, filters: int) -> _Choice:
     """The decision threshold and use of context that score best on held-out corrected
     blocks, and the current model's IoU on the same pixels.
 
@@ -274,7 +296,7 @@ def _choose(rows, labels, groups, current, context, config) -> _Choice:
     if len(sampled[1]):
         options.append(sampled)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)
+        prob = _out_of_fold(rows, labels, groups, extra, config, filters)
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[None])
             if best.head_iou is None or score > best.head_iou:
@@ -291,7 +313,7 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
+def _out_of_fold(rows, labels, groups, context, config, filters: int) -> np.ndarray:
     """Foreground probability of each corrected pixel from forests that did not see its
     block (``folds`` group folds). Context pixels always train, never test."""
     prob = np.zeros(len(labels))
@@ -300,10 +322,8 @@ def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
         if len(np.unique(labels[train])) < 2:
             prob[test] = labels[train][0]
             continue
-        forest = _fit(
-            config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
-        )
-        prob[test] = forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)]
+        part = (rows[train], labels[train], np.ones(len(train)))
+        prob[test] = _proba(_fit(config.guard_trees, config, filters, part, context), rows[test])
     return prob
 
 
