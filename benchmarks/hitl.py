@@ -17,9 +17,10 @@ halves, which nobody corrected. Methods:
   (`napari_segrefine.train.finetune`, its guard keeping the start unless a step beats it).
 
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
-settings), ``held-out`` (VOC and Zurich; looked at in an earlier round) and ``fresh``
-(never tuned on); synthetic domain shift: the training domains acquired differently,
-``shift-tuning`` to check settings on and ``shift`` to report.
+settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
+(reported once, then tuned on: ``seen`` is tuning + fresh) and ``final`` (never tuned
+on); synthetic domain shift: the training domains acquired differently, ``shift-tuning``
+to check settings on and ``shift`` to report.
 
     python benchmarks/hitl.py --cases tuning --ks 2,8 --seeds 0,1 --heads none,encoder
     python benchmarks/hitl.py --cases fresh --per-set 1 --crop 512 > fresh.md
@@ -48,7 +49,7 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import load_real_sets  # noqa: E402
+from real_data import FINAL, load_real_sets  # noqa: E402
 
 PATCH = 64
 CROP = 768
@@ -70,6 +71,7 @@ def load_cases(
         "all": TUNING + HELD_OUT,
         "fresh": FRESH,
         "seen": TUNING + FRESH,
+        "final": FINAL,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
