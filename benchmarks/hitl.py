@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import time
 from collections import defaultdict
@@ -200,7 +201,8 @@ class Pooled:
         return float(inter / union) if union else float("nan")
 
 
-def run(cases, args) -> tuple[Pooled, dict, dict]:
+def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
+    """Every method on every case, k and seed; the head guard's verdicts go to ``verdicts``."""
     base = create_model(args.model, pretrained=True)
     pooled, seconds, adopted = Pooled(), defaultdict(list), defaultdict(list)
     heads = args.heads.split(",")
@@ -243,6 +245,10 @@ def run(cases, args) -> tuple[Pooled, dict, dict]:
                         mask_head = predict(result.model, image).mask.astype(bool)
                         seconds[(case, name)].append(time.perf_counter() - started)
                         adopted[(case, k, name)].append(result.adopted)
+                        verdicts.append(
+                            {"key": [case, k, seed, name], "guard": result.head_iou,
+                             "current": result.current_iou, "adopted": result.adopted}
+                        )  # fmt: skip
                         pooled.add((*key, name), mask_head[held], label[held])
                         shown = mask_head if result.adopted else zero
                         pooled.add((*key, f"loop{name[4:]}"), shown[held], label[held])
@@ -328,6 +334,9 @@ def main() -> None:
     )
     parser.add_argument("--model", default="basnet_lite")
     parser.add_argument(
+        "--dump", type=Path, help="also write every IoU sum and guard verdict here (JSON)"
+    )
+    parser.add_argument(
         "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"
     )
     args = parser.parse_args()
@@ -335,7 +344,11 @@ def main() -> None:
     args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     cases = load_cases(args.cases, args.per_set, args.crop)
-    pooled, seconds, adopted = run(cases, args)
+    verdicts: list[dict] = []
+    pooled, seconds, adopted = run(cases, args, verdicts)
+    if args.dump:
+        sums = [[*key, *map(float, value)] for key, value in pooled.sums.items()]
+        args.dump.write_text(json.dumps({"sums": sums, "verdicts": verdicts}))
     report(cases, pooled, seconds, adopted, args, time.perf_counter() - started)
 
 
