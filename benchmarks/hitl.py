@@ -264,9 +264,14 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
 
 
 def head_config(spec: str, seed: int) -> HeadConfig:
-    """The head settings named by a ``--heads`` item: ``deep`` or ``deep@filter_share``."""
-    deep, _, share = spec.partition("@")
-    return HeadConfig(deep=deep, seed=seed, filter_share=float(share or 0))
+    """The head settings named by a ``--heads`` item: ``deep``, or ``deep@margin`` with
+    the guard's ``filters_margin`` (``off``: never filters alone)."""
+    deep, _, margin = spec.partition("@")
+    if not margin:
+        return HeadConfig(deep=deep, seed=seed)
+    return HeadConfig(
+        deep=deep, seed=seed, filters_margin=None if margin == "off" else float(margin)
+    )
 
 
 def finetuned_mask(base, image, label, valid, seed: int, steps: int) -> np.ndarray:
@@ -330,7 +335,7 @@ def main() -> None:
     parser.add_argument("--ks", default="1,2,4,8,16")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument(
-        "--heads", default="encoder", help="heads: deep features[@share of filter-only trees]"
+        "--heads", default="encoder", help="heads: deep features[@filters margin or off]"
     )
     parser.add_argument("--model", default="basnet_lite")
     parser.add_argument(

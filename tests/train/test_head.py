@@ -7,6 +7,7 @@ import pytest
 
 from napari_segrefine import create_model, load_checkpoint, predict, save_checkpoint
 from napari_segrefine.errors import SegRefineError
+from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.train.head import HeadConfig, fit_head
 
@@ -123,12 +124,26 @@ def test_a_rare_class_survives_the_pixel_limit(base):
 
 def test_the_threshold_comes_from_the_guard(base, disk_sample):
     image, label, valid = disk_sample
-    result = fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    result = fit_head(base, [(image, label, valid)], HeadConfig(filters_margin=None, **FAST))
     kwargs = result.model.segrefine_config.kwargs
     assert kwargs["deep"] == "encoder"
     assert kwargs["threshold"] in (0.3, 0.4, 0.5, 0.6, 0.7)
     assert f"threshold {kwargs['threshold']:.1f}" in result.reason
     assert result.head_iou is not None and result.head_iou > 0.8
+
+
+def test_the_guard_keeps_the_filters_alone_when_the_network_adds_nothing(
+    base, disk_sample, tmp_path
+):
+    # an untrained base: its features are noise, the filters find the disk
+    image, label, valid = disk_sample
+    result = fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    assert result.model.deep == "none" and "filters only" in result.reason
+    path = save_checkpoint(result.model, tmp_path / "filters.safetensors")
+    again = load_checkpoint(path)
+    assert again.deep == "none"
+    mask = predict(again, image).mask.astype(bool)
+    assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
 
 
 def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):

@@ -82,7 +82,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=DEEP_CHOICES,
         default=head.deep,
         help="head: which of the model's features it sees besides the filters "
-        f"(default {head.deep})",
+        f"(default {head.deep}; the guard keeps the filters alone when those features do "
+        "worse on your held-out corrections)",
     )
     parser.add_argument(
         "--keep-refused",

@@ -50,16 +50,15 @@ class HeadConfig:
 
     The forest: ``num_trees`` trees of depth ``max_depth``, each grown on a
     ``sample_share`` of at most ``max_pixels`` corrected pixels; features: filters at
-    ``sigmas`` plus the base's ``deep`` features, except for a ``filter_share`` of the
-    trees, which see the filters only. Context: up to ``context_windows``
+    ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
     uncorrected windows weighing ``context_weight`` times the corrections (times the
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
-    ``tolerance``.
+    ``tolerance``; the guard also tries the filters alone and keeps them when they score
+    more than ``filters_margin`` above all features (None: never).
     """
 
     num_trees: int = 48
-    filter_share: float = 0.0
     sample_share: float = 0.5
     max_depth: int = 14
     max_pixels: int = 40_000
@@ -71,6 +70,7 @@ class HeadConfig:
     guard_trees: int = 16
     guard_pixels: int = 10_000
     tolerance: float = 0.01
+    filters_margin: float | None = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -81,8 +81,6 @@ class HeadConfig:
             )
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
-        if not 0 <= self.filter_share <= 1:
-            raise SegRefineError(f"filter_share must be in [0, 1], got {self.filter_share}")
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
         counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
@@ -148,9 +146,13 @@ def fit_head(
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     choice = _choose(rows, labels, groups, current, context, config, head.bank.num_features)
-    parts = [(rows, labels, np.ones(len(labels)))] + ([context] if choice.context else [])
-    head = new_head(base, config, threshold=choice.threshold)
-    set_trees(head, _fit(config.num_trees, config, head.bank.num_features, *parts))
+    columns = slice(None, choice.features)
+    parts = [(rows[:, columns], labels, np.ones(len(labels)))]
+    if choice.context:
+        parts.append((context[0][:, columns], *context[1:]))
+    deep = config.deep if choice.features is None else "none"
+    head = new_head(base, config, threshold=choice.threshold, deep=deep)
+    set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -168,7 +170,8 @@ def fit_head(
 def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
     """An `AdaptedModel` around (a copy of) ``base`` with an empty tree ensemble.
 
-    ``settings`` go to `AdaptedModel` (e.g. ``threshold``).
+    ``settings`` go to `AdaptedModel` (e.g. ``threshold``, or ``deep`` instead of the
+    config's).
     """
     base_config = model_config(base)
     if isinstance(base, AdaptedModel):
@@ -179,22 +182,21 @@ def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
             "(use a *_binary or basnet model, or fine-tune this one instead)"
         )
     saved = {**base_config.to_dict(), "provenance": {}}
-    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep, **settings}
+    kwargs = {"base": saved, "sigmas": list(config.sigmas), "deep": config.deep} | settings
     head_config = ModelConfig("adapted_head", kwargs, base_config.normalization, "image")
     head = build_model(head_config)
     head.base.load_state_dict(base.state_dict())
     return head.eval()
 
 
-def set_trees(head: AdaptedModel, forests: ExtraTreesClassifier | Sequence) -> None:
-    """Copy fitted scikit-learn forests (one, or several whose trees vote together) into
-    the head's `TreeEnsemble` (and its config)."""
-    forests = forests if isinstance(forests, Sequence) else [forests]
-    trees = [(e.tree_, list(f.classes_).index(True)) for f in forests for e in f.estimators_]
-    nodes = max(tree.node_count for tree, _ in trees)
-    depth = max(1, max(tree.max_depth for tree, _ in trees))
+def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
+    """Copy a fitted scikit-learn forest into the head's `TreeEnsemble` (and its config)."""
+    trees = [estimator.tree_ for estimator in forest.estimators_]
+    nodes = max(tree.node_count for tree in trees)
+    depth = max(1, max(tree.max_depth for tree in trees))
     head.trees.__init__(len(trees), nodes, depth)
-    for index, (tree, foreground) in enumerate(trees):
+    foreground = list(forest.classes_).index(True)
+    for index, tree in enumerate(trees):
         count = tree.node_count
         counts = tree.value[:, 0, :]
         columns = {
@@ -219,27 +221,10 @@ def _subsample(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.n
     return np.concatenate([rare, rng.permutation(common)[: limit - len(rare)]])
 
 
-def _fit(trees: int, config: HeadConfig, filters: int, *parts) -> list[ExtraTreesClassifier]:
-    """Forests grown on the union of (rows, labels, weights) parts, each tree on a
-    bootstrap sample of ``sample_share`` of them: ``filter_share`` of the trees on the
-    first ``filters`` columns only, the rest on all."""
+def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
+    """A forest grown on the union of (rows, labels, weights) parts, each tree on a
+    bootstrap sample of ``sample_share`` of them."""
     rows, labels, weights = (np.concatenate(column) for column in zip(*parts))
-    narrow = round(trees * config.filter_share)
-    sizes = ((narrow, rows[:, :filters]), (trees - narrow, rows))
-    return [_grow(count, config, x, labels, weights) for count, x in sizes if count]
-
-
-def _proba(forests: list[ExtraTreesClassifier], rows: np.ndarray) -> np.ndarray:
-    """Foreground probability of ``rows``, every tree of ``forests`` voting equally."""
-    total = sum(forest.n_estimators for forest in forests)
-    votes = np.zeros(len(rows))
-    for forest in forests:
-        share = forest.predict_proba(rows[:, : forest.n_features_in_])
-        votes += share[:, list(forest.classes_).index(True)] * forest.n_estimators / total
-    return votes
-
-
-def _grow(trees: int, config: HeadConfig, rows, labels, weights) -> ExtraTreesClassifier:
     forest = ExtraTreesClassifier(
         n_estimators=trees,
         max_depth=config.max_depth,
@@ -272,35 +257,49 @@ class _Choice:
 
     threshold: float = 0.5
     context: bool = False
+    features: int | None = None  # how many leading feature columns (None: all)
     head_iou: float | None = None
     current_iou: float = 0.0
 
 
 def _choose(rows, labels, groups, current, context, config, filters: int) -> _Choice:
-    """The decision threshold and use of context that score best on held-out corrected
-    blocks, and the current model's IoU on the same pixels.
+    """The features, decision threshold and use of context that score best on held-out
+    corrected blocks, and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
-    it scores better. The guard works on at most ``guard_pixels`` corrected pixels (and
-    the same share of the context).
+    it scores better; the filters alone (the first ``filters`` columns) only when they
+    beat all features by more than ``config.filters_margin``. The guard works on at
+    most ``guard_pixels`` corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    best = _Choice(current_iou=iou(current[None], labels[None]))
+    plain = _Choice(current_iou=iou(current[None], labels[None]))
     if min(config.folds, len(np.unique(groups))) < 2:
+        return plain
+    best = _best_of(rows, labels, groups, sampled, config, plain)
+    if config.filters_margin is None or rows.shape[1] == filters:
         return best
-    options = [tuple(part[:0] for part in sampled)]  # without context
-    if len(sampled[1]):
-        options.append(sampled)
+    narrow = (sampled[0][:, :filters], *sampled[1:])
+    alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain)
+    alone.features = filters
+    return alone if alone.head_iou > best.head_iou + config.filters_margin else best
+
+
+def _best_of(rows, labels, groups, context, config, plain: _Choice) -> _Choice:
+    """The threshold and use of context whose out-of-fold IoU is highest."""
+    best = plain
+    options = [tuple(part[:0] for part in context)]  # without context
+    if len(context[1]):
+        options.append(context)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config, filters)
+        prob = _out_of_fold(rows, labels, groups, extra, config)
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[None])
             if best.head_iou is None or score > best.head_iou:
-                best = _Choice(threshold, bool(len(extra[1])), score, best.current_iou)
+                best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
     return best
 
 
@@ -313,7 +312,7 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config, filters: int) -> np.ndarray:
+def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
     """Foreground probability of each corrected pixel from forests that did not see its
     block (``folds`` group folds). Context pixels always train, never test."""
     prob = np.zeros(len(labels))
@@ -322,13 +321,17 @@ def _out_of_fold(rows, labels, groups, context, config, filters: int) -> np.ndar
         if len(np.unique(labels[train])) < 2:
             prob[test] = labels[train][0]
             continue
-        part = (rows[train], labels[train], np.ones(len(train)))
-        prob[test] = _proba(_fit(config.guard_trees, config, filters, part, context), rows[test])
+        forest = _fit(
+            config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
+        )
+        prob[test] = forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)]
     return prob
 
 
 def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     picked = f"threshold {choice.threshold:.1f}"
+    if choice.features is not None:
+        picked += "; filters only: the network's features did worse"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
     if choice.head_iou < choice.current_iou - tolerance:
