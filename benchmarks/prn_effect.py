@@ -12,6 +12,9 @@ the same domain (never corrected), pooled IoU of:
 - ``adapted, guarded``: the adapted PRN when its guard adopts it, else ``checked``.
 
     python benchmarks/prn_effect.py > benchmarks/results/prn_effect.md
+
+``--no-adapt`` leaves the two adaptation columns out (the slow part on a CPU);
+``--prn`` takes a registered name (its shipped weights) or a checkpoint file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_segrefine import create_model, predict
+from napari_segrefine import create_model, load_checkpoint, predict
 from napari_segrefine.data import make_dataset
 from napari_segrefine.refine import check_refinement, refine
 from napari_segrefine.train.prn_adapt import PRNAdaptConfig, adapt_prn
@@ -57,6 +60,7 @@ def _error(mask, label, r, c, patch) -> float:
 
 
 def run_domain(domain: str, args, base, prn, pooled: Pooled, notes: list[str]) -> None:
+    """Correct the pool images, check (and adapt) PRN, score the held-out images."""
     size = (args.size, args.size)
     pool = make_dataset(domain, args.pool, size, seed=300 + args.seed)
     held = make_dataset(domain, args.held_out, size, seed=400 + args.seed)
@@ -73,19 +77,23 @@ def run_domain(domain: str, args, base, prn, pooled: Pooled, notes: list[str]) -
         np.stack(x) for x in (befores, afters, [s[1] for s in samples], [s[2] for s in samples])
     ]
     check = check_refinement(*stack, patch_size=args.patch)
-    config = PRNAdaptConfig(steps=args.steps, seed=args.seed)
-    print(f"# {domain}: checked, adapting", file=sys.stderr, flush=True)
-    adapted = adapt_prn(prn, samples, args.patch, config)
-    print(f"# {domain}: adapted", file=sys.stderr, flush=True)
-    notes.append(f"- {domain}: check: {check.message}; {adapted.reason}")
+    adapted = None
+    if args.adapt:
+        print(f"# {domain}: checked, adapting", file=sys.stderr, flush=True)
+        adapted = adapt_prn(prn, samples, args.patch, PRNAdaptConfig(args.steps, seed=args.seed))
+    notes.append(
+        f"- {domain}: check: {check.message}" + (f"; {adapted.reason}" if adapted else "")
+    )
     for sample in held:
         prob = predict(base, sample.image).probabilities
         label = sample.label > 0
         plain = prob > 0.5
         shipped = refine(prob, patch_size=args.patch, prn=prn) > 0
-        tuned = refine(prob, patch_size=args.patch, prn=adapted.model) > 0
         checked = shipped if check.apply else plain
-        masks = (plain, shipped, checked, tuned, tuned if adapted.adopted else checked)
+        masks = [plain, shipped, checked]
+        if adapted is not None:
+            tuned = refine(prob, patch_size=args.patch, prn=adapted.model) > 0
+            masks += [tuned, tuned if adapted.adopted else checked]
         for method, mask in zip(METHODS, masks):
             pooled.add((domain, method), mask, label)
     print(f"# {domain} done", file=sys.stderr, flush=True)
@@ -102,11 +110,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=PRNAdaptConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base", default="basnet_lite")
-    parser.add_argument("--prn", default="prn_p64_lite")
+    parser.add_argument("--prn", default="prn_p64_lite", help="a PRN name or checkpoint file")
+    parser.add_argument("--no-adapt", dest="adapt", action="store_false", help="skip adapting")
     args = parser.parse_args()
     started = time.perf_counter()
     base = create_model(args.base, pretrained=True)
-    prn = create_model(args.prn, pretrained=True)
+    prn = load_checkpoint(args.prn) if Path(args.prn).is_file() else create_model(args.prn, True)
+    methods = METHODS if args.adapt else METHODS[:3]
     domains = args.domains.split(",")
     pooled, notes = Pooled(), []
     for domain in domains:
@@ -116,17 +126,19 @@ def main() -> None:
         f"`{args.base}` + `{args.prn}` (shipped weights), PRN patch {args.patch} px; per domain "
         f"{args.pool} pool images with {args.k} corrected patches each (wrong patches first), "
         f"{args.held_out} held-out images of {args.size} px, pooled IoU; adaptation "
-        f"{args.steps} steps; seed {args.seed}. Machine: {describe()}, shared with other "
-        f"jobs; {time.perf_counter() - started:.0f} s in all.\n"
+        f"{f'{args.steps} steps' if args.adapt else 'not run'}; seed {args.seed}. Machine: "
+        f"{describe()}, shared with other jobs; {time.perf_counter() - started:.0f} s in all.\n"
     )
-    print("| domain | " + " | ".join(METHODS) + " |")
-    print("|---|" + "---|" * len(METHODS))
+    print("| domain | " + " | ".join(methods) + " |")
+    print("|---|" + "---|" * len(methods))
     for domain in domains:
-        cells = [f"{pooled.iou((domain, m)):.3f}" for m in METHODS]
+        cells = [f"{pooled.iou((domain, m)):.3f}" for m in methods]
         print(f"| {domain} | " + " | ".join(cells) + " |")
-    means = [np.mean([pooled.iou((d, m)) for d in domains]) for m in METHODS]
+    means = [np.mean([pooled.iou((d, m)) for d in domains]) for m in methods]
     print("| mean | " + " | ".join(f"{v:.3f}" for v in means) + " |\n")
-    print("What the check and the guard said (on the pool corrections):\n")
+    print(
+        f"What the check{' and the guard' if args.adapt else ''} said (on the pool corrections):\n"
+    )
     print("\n".join(notes))
 
 

@@ -13,6 +13,14 @@ random magnification, blur, noise, uneven light, inverted contrast) plus the cle
 domains. Every number it reports comes from held-out images generated from other seeds,
 never seen in training, for each model before (with ``--init``) and after training.
 
+``prn_p64_lite`` is trained on the shipped ``basnet_lite``'s maps of other seeds; the
+shipped one was trained on a CPU as a residual PRN (it starts as the identity), on the
+sample domains only, judged by its local head:
+
+    OMP_NUM_THREADS=1 python scripts/train_demo_weights.py --models prn_p64_lite \
+        --threads 1 --prn-kinds domains --images 240 --prn-residual --prn-combine local \
+        --patch-size 128 --batch-size 8 --prn-steps 300 --prn-lr 3e-4 --n-test 4 --device cpu
+
 Writes ``basnet_lite``, ``bisenetv2_binary`` and ``prn_p64_lite`` as float16 safetensors
 (config and provenance in the header) and adds each to ``TRAINING.json`` with its settings,
 seed, machine, wall time and held-out test metrics.
@@ -144,6 +152,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--budget-minutes", type=float, default=1e9, help="stop after this")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--prn-steps", type=int, default=800)
+    parser.add_argument("--prn-lr", type=float, default=8e-4)
+    parser.add_argument(
+        "--prn-kinds", choices=("all", "domains"), default="all", help="PRN training images"
+    )
+    parser.add_argument(
+        "--prn-residual", action="store_true", help="PRN corrects logit(prob), starts as identity"
+    )
+    parser.add_argument("--prn-combine", default="union", help="PRN's rule for the final mask")
     parser.add_argument("--images", type=int, default=120, help="training images per kind")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--patch-size", type=int, default=256)
@@ -159,20 +175,23 @@ def train_prn(args, common: dict, test_set, base_name: str, info: dict) -> None:
     base = load_checkpoint(args.out / f"{base_name}.safetensors")
     test_probs = probabilities(base, test_set, args.device)
     print(f"PRN inputs: {base_name} probabilities", flush=True)
-    prn_set = make_set(SETS, max(args.images // 3, 4), args.size, args.seed + 100_000)
+    kinds = SETS if args.prn_kinds == "all" else tuple(f"domain:{d}" for d in DOMAINS)
+    prn_set = make_set(kinds, max(args.images // 3, 4), args.size, args.seed + 100_000)
     prn_samples = [
         (prob, label, None)
         for prob, (_, label, _) in zip(probabilities(base, prn_set, args.device), prn_set)
     ]
     prn_cfg = FinetuneConfig(
-        steps=args.prn_steps, lr=8e-4, prn_patch_size=PRN_PATCH,
+        steps=args.prn_steps, lr=args.prn_lr, prn_patch_size=PRN_PATCH,
         val_every=max(args.prn_steps // 10, 1), **common,
     )  # fmt: skip
-    prn, seconds = train(create_model(PRN_MODEL), prn_samples, prn_cfg, args.budget_minutes * 60)
+    prn = create_model(PRN_MODEL, residual=args.prn_residual, combine=args.prn_combine)
+    prn, seconds = train(prn, prn_samples, prn_cfg, args.budget_minutes * 60)
     refined = [refine(p, patch_size=PRN_PATCH, prn=prn, device=args.device) for p in test_probs]
     metrics = {
         "base": base_name,
         "patch_size": PRN_PATCH,
+        "training_kinds": list(kinds),
         "test_iou_base": per_set_iou([p > 0.5 for p in test_probs], test_set, args.n_test),
         "test_iou_refined": per_set_iou(refined, test_set, args.n_test),
         **info,
@@ -180,6 +199,30 @@ def train_prn(args, common: dict, test_set, base_name: str, info: dict) -> None:
     }
     print(f"  {PRN_MODEL}: {metrics}", flush=True)
     save(prn, args.out, metrics, args.seed)
+
+
+def train_base(args, name: str, base_set, test_set, common: dict, info: dict) -> None:
+    """Train (or, with ``--init``, fine-tune) one base model and save it."""
+    base_cfg = FinetuneConfig(
+        steps=args.steps, lr=args.lr, val_every=max(args.steps // 10, 1), **common
+    )
+    if args.init is not None:
+        model = load_checkpoint(args.init / f"{name}.safetensors").float()
+        model_config(model).provenance.pop("source")  # recorded as warm_start instead
+        before = evaluate(model, test_set, args.n_test, args.device)
+        print(f"  {name} before: {before}", flush=True)
+    else:
+        model, before = create_model(name), None
+    model, seconds = train(model, base_set, base_cfg, args.budget_minutes * 60)
+    metrics = {
+        "test_iou": evaluate(model, test_set, args.n_test, args.device),
+        "test_iou_before": before,
+        "warm_start": str(args.init) if args.init else None,
+        "train_seconds": seconds,
+        **info,
+    }
+    print(f"  {name}: {metrics}", flush=True)
+    save(model, args.out, metrics, args.seed)
 
 
 def main() -> None:
@@ -191,35 +234,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     print("generating data", flush=True)
-    base_set = make_set(SETS, args.images, args.size, args.seed)
     test_set = make_set(SETS, args.n_test, args.size, args.seed + TEST_SEED_OFFSET)
-    print(f"  {len(base_set)} training images in {time.perf_counter() - started:.0f} s")
     common = dict(
         batch_size=args.batch_size, patch_size=args.patch_size, val_fraction=0.05,
         patience=1000, device=args.device, seed=args.seed, freeze_batchnorm=False,
     )  # fmt: skip
     info = {"machine": machine(torch.get_num_threads()), "test_images_per_kind": args.n_test}
-    base_cfg = FinetuneConfig(
-        steps=args.steps, lr=args.lr, val_every=max(args.steps // 10, 1), **common
-    )
-    for name in [n for n in BASE_MODELS if n in wanted]:
-        if args.init is not None:
-            model = load_checkpoint(args.init / f"{name}.safetensors").float()
-            model_config(model).provenance.pop("source")  # recorded as warm_start instead
-            before = evaluate(model, test_set, args.n_test, args.device)
-            print(f"  {name} before: {before}", flush=True)
-        else:
-            model, before = create_model(name), None
-        model, seconds = train(model, base_set, base_cfg, args.budget_minutes * 60)
-        metrics = {
-            "test_iou": evaluate(model, test_set, args.n_test, args.device),
-            "test_iou_before": before,
-            "warm_start": str(args.init) if args.init else None,
-            "train_seconds": seconds,
-            **info,
-        }
-        print(f"  {name}: {metrics}", flush=True)
-        save(model, args.out, metrics, args.seed)
+    names = [n for n in BASE_MODELS if n in wanted]
+    if names:
+        base_set = make_set(SETS, args.images, args.size, args.seed)
+        print(f"  {len(base_set)} training images in {time.perf_counter() - started:.0f} s")
+        for name in names:
+            train_base(args, name, base_set, test_set, common, info)
     if PRN_MODEL in wanted:
         train_prn(args, common, test_set, BASE_MODELS[0], info)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from napari_segrefine.errors import SegRefineError
-from napari_segrefine.models import create_model
+from napari_segrefine.models import create_model, load_checkpoint, save_checkpoint
 from napari_segrefine.models.prn import PatchRefineNet, valid_patch_sizes
 
 SMALL = 8  # width for fast tests
@@ -234,6 +234,8 @@ def test_default_patch_size_that_does_not_tile_raises() -> None:
         ({"width": 1}, "width must be at least 2"),
         ({"patch_size": 10}, "positive multiple of 8"),
         ({"patch_size": 0}, "positive multiple of 8"),
+        ({"combine": "both"}, "combine rule 'both' is not available"),
+        ({"variant": "p0", "combine": "local"}, r"choose one of \['union', 'global'\]"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict, message: str) -> None:
@@ -271,3 +273,27 @@ def test_registered_lite_model_has_half_width() -> None:
     assert isinstance(model, PatchRefineNet)
     assert (model.variant, model.width) == ("p64", 16)
     assert tuple(model.state_dict()["out_local.0.weight"].shape) == (1, 16, 3, 3)
+
+
+def test_untrained_residual_model_returns_its_input_logits() -> None:
+    model = small_model("p64", residual=True)
+    prob = probability_map().clamp(0.01, 0.99)
+    with torch.no_grad():
+        global_logits, local_logits = model(prob, patch_size=16)
+    torch.testing.assert_close(global_logits, torch.logit(prob))
+    torch.testing.assert_close(local_logits, torch.logit(prob))
+
+
+def test_residual_heads_learn_a_correction() -> None:
+    model = small_model("p64", residual=True).train()
+    prob = probability_map(batch=2).clamp(0.01, 0.99)
+    global_logits, local_logits = model(prob, patch_size=16)
+    (global_logits.mean() + local_logits.mean()).backward()
+    assert model.out_global[0].weight.grad.abs().sum() > 0
+    assert model.out_local[0].weight.grad.abs().sum() > 0
+
+
+def test_residual_and_combine_settings_travel_with_the_checkpoint(tmp_path) -> None:
+    model = create_model("prn_p64_lite", width=4, residual=True, combine="local")
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "residual"))
+    assert (loaded.residual, loaded.combine) == (True, "local")

@@ -98,6 +98,30 @@ def test_local_branch_only_adds_a_rim_around_the_global_mask():
     assert no_global.sum() == 0
 
 
+def test_combine_rules_global_and_local_take_one_head():
+    global_prob = np.zeros((7, 7))
+    global_prob[2:5, 2:5] = 0.9
+    local_prob = np.zeros((7, 7))
+    local_prob[0, :] = 0.8
+    np.testing.assert_array_equal(
+        combine_prn_outputs(global_prob, local_prob, rule="global"), global_prob > 0.5
+    )
+    np.testing.assert_array_equal(
+        combine_prn_outputs(global_prob, local_prob, rule="local"), local_prob > 0.5
+    )
+    np.testing.assert_array_equal(
+        combine_prn_outputs(global_prob, None, rule="local"), global_prob > 0.5
+    )
+
+
+@pytest.mark.parametrize("rule", ["global", "local"])
+def test_untrained_residual_prn_refines_to_the_plain_threshold(rule):
+    prob = np.random.default_rng(3).random((48, 40)).astype(np.float32)
+    prn = create_model("prn_p64_lite", width=4, residual=True, combine=rule)
+    mask = refine(prob, prn=prn, patch_size=8, device="cpu")
+    np.testing.assert_array_equal(mask, (prob > 0.5).astype(np.uint8))
+
+
 def test_progress_stop_and_train_mode():
     prob = blobs((64, 64))
     model = PatchMeanStandIn().train()

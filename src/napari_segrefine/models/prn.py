@@ -15,6 +15,12 @@ Variants (state-dict keys and shapes equal upstream's at ``width=32``):
 - ``p0``: global decoder only, 1x1 output conv ``out_global``.
 
 Outputs are logits; upstream applied a sigmoid inside the network.
+
+Two settings of ours, off by default (upstream's behaviour):
+
+- ``residual=True``: both heads predict a correction added to the input's own logit,
+  ``logit(prob)``, and start at zero, so an untrained PRN returns its input.
+- ``combine``: how `refine` turns the two heads into one mask (see `COMBINE_RULES`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ HEAD_NAMES = {
     "p4": ("conv_last_global", "conv_last_local"),
     "p0": ("out_global", None),
 }
+COMBINE_RULES = {
+    "union": "global OR dilate3x3(global AND local) (upstream)",
+    "global": "the global head alone",
+    "local": "the patch-local head alone",
+}
+LOGIT_CLAMP = 1e-4  # residual PRN: logit(prob) of probabilities clamped to [1e-4, 1 - 1e-4]
 PATCH_MULTIPLE = 8  # tiles must stay whole at the encoder's 1/8 resolution
 QUIRK_ROW = 6  # upstream bug, 0-based: tile row 7 ...
 QUIRK_SOURCE_ROW = 2  # ... takes its 1/2-resolution skip from tile row 3
@@ -108,6 +120,10 @@ class PatchRefineNet(SegRefineModel):
             H/8 for ``p64`` and H/4 for ``p4``. Ignored by ``p0``.
         upstream_row7_quirk: reproduce upstream's skip-slice bug (see
             `upstream_skip_row_order`); set it only to run published weights exactly.
+        residual: heads predict a correction to ``logit(prob)`` and start at zero (an
+            untrained model returns its input); False is upstream's PRN.
+        combine: the rule `refine` uses to make one mask of the two heads, a key of
+            `COMBINE_RULES` (``local`` needs a local decoder).
     """
 
     def __init__(
@@ -116,13 +132,18 @@ class PatchRefineNet(SegRefineModel):
         width: int = 32,
         patch_size: int | None = None,
         upstream_row7_quirk: bool = False,
+        residual: bool = False,
+        combine: str = "union",
     ) -> None:
         super().__init__()
         _check_settings(variant, width, patch_size)
+        _check_combine(variant, combine)
         self.variant = variant
         self.width = width
         self.patch_size = patch_size
         self.upstream_row7_quirk = upstream_row7_quirk
+        self.residual = residual
+        self.combine = combine
         self.encoding = PRNEncoder(width)
         branches = ["global"] if variant == "p0" else ["global", "local"]
         for branch in branches:
@@ -133,6 +154,9 @@ class PatchRefineNet(SegRefineModel):
         for name in HEAD_NAMES[variant]:
             if name is not None:
                 head = nn.Sequential(nn.Conv2d(width, 1, kernel, padding=kernel // 2))
+                if residual:
+                    nn.init.zeros_(head[0].weight)
+                    nn.init.zeros_(head[0].bias)
                 self.add_module(name, head)
 
     def encoder_modules(self) -> list[nn.Module]:
@@ -154,15 +178,16 @@ class PatchRefineNet(SegRefineModel):
 
         Returns:
             ``(global_logits, local_logits)``, each B x 1 x H x W; ``local_logits`` is
-            None for ``p0``.
+            None for ``p0``. With ``residual``, both include ``logit(prob)``.
         """
         check_input(prob, 1, PATCH_MULTIPLE, "PRN", "pad or resize the probability map")
         features = self.encoding(prob)
-        global_logits = self._head("global")(self._decode("global", features))
+        offset = torch.logit(prob.clamp(LOGIT_CLAMP, 1.0 - LOGIT_CLAMP)) if self.residual else 0
+        global_logits = self._head("global")(self._decode("global", features)) + offset
         if not self.has_local:
             return global_logits, None
         size = self._resolve_patch_size(prob.shape[-2], prob.shape[-1], patch_size)
-        return global_logits, self._local_logits(features, size)
+        return global_logits, self._local_logits(features, size) + offset
 
     def _local_logits(self, features: tuple[Tensor, ...], patch_size: int) -> Tensor:
         height, width = features[0].shape[-2:]
@@ -205,7 +230,8 @@ class PatchRefineNet(SegRefineModel):
     def extra_repr(self) -> str:
         return (
             f"variant={self.variant!r}, width={self.width}, patch_size={self.patch_size}, "
-            f"upstream_row7_quirk={self.upstream_row7_quirk}"
+            f"upstream_row7_quirk={self.upstream_row7_quirk}, residual={self.residual}, "
+            f"combine={self.combine!r}"
         )
 
 
@@ -217,6 +243,14 @@ def _check_settings(variant: str, width: int, patch_size: int | None) -> None:
     if patch_size is not None and (patch_size <= 0 or patch_size % PATCH_MULTIPLE):
         raise SegRefineError(
             f"PRN patch_size must be a positive multiple of {PATCH_MULTIPLE}, got {patch_size}"
+        )
+
+
+def _check_combine(variant: str, combine: str) -> None:
+    if combine not in COMBINE_RULES or (combine == "local" and variant == "p0"):
+        rules = [r for r in COMBINE_RULES if variant != "p0" or r != "local"]
+        raise SegRefineError(
+            f"PRN combine rule {combine!r} is not available for {variant}; choose one of {rules}"
         )
 
 

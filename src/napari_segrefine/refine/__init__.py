@@ -6,7 +6,7 @@
 """
 
 from .check import CheckedRefinement, RefineCheck, check_refinement, refine_checked
-from .pipeline import combine_prn_outputs, iter_refine, refine, refine_stats
+from .pipeline import combine_prn_outputs, iter_refine, prn_combine_rule, refine, refine_stats
 from .thresholds import DEFAULT_THRESHOLDS, make_pseudo_labels, patch_optimal_thresholds
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "iter_refine",
     "make_pseudo_labels",
     "patch_optimal_thresholds",
+    "prn_combine_rule",
     "refine",
     "refine_stats",
 ]

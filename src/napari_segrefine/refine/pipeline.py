@@ -72,9 +72,10 @@ def iter_refine(
     With a PRN model (``create_model("prn_p64")`` or a loaded checkpoint), PRN runs at
     ``patch_size`` on maps of any size: the map is mirror-padded to whole patches and,
     when larger than ``window``, processed in overlapping windows whose origins lie on
-    the patch grid (see `prn_windows`). As upstream, with ``g`` and ``l`` the global
-    and local outputs above ``threshold``, the mask is ``g OR dilate3x3(g AND l)``;
-    PRN P0 (no local decoder) gives ``g``.
+    the patch grid (see `prn_windows`). The model's ``combine`` rule makes one mask of
+    its two outputs (see `combine_prn_outputs`); upstream's, the default: with ``g``
+    and ``l`` the global and local outputs above ``threshold``, ``g OR
+    dilate3x3(g AND l)``; PRN P0 (no local decoder) gives ``g``.
 
     Without a PRN model (``prn=None``), per-patch threshold adaptation: patches whose
     probabilities are clearly bimodal get Otsu's threshold clipped to
@@ -114,16 +115,31 @@ def iter_refine(
         overlap=overlap,
         stop=stop,
     )
-    return combine_prn_outputs(global_prob, local_prob, threshold)
+    return combine_prn_outputs(global_prob, local_prob, threshold, prn_combine_rule(prn))
+
+
+def prn_combine_rule(prn: nn.Module) -> str:
+    """The model's ``combine`` rule (a key of `models.prn.COMBINE_RULES`); ``union``
+    for models without one (upstream's)."""
+    return str(getattr(prn, "combine", "union"))
 
 
 def combine_prn_outputs(
-    global_prob: np.ndarray, local_prob: np.ndarray | None, threshold: float = 0.5
+    global_prob: np.ndarray,
+    local_prob: np.ndarray | None,
+    threshold: float = 0.5,
+    rule: str = "union",
 ) -> np.ndarray:
-    """Upstream's final mask: ``g OR dilate3x3(g AND l)``, or ``g`` without a local map."""
+    """One mask of PRN's outputs above ``threshold`` by ``rule``.
+
+    ``union`` (upstream): ``g OR dilate3x3(g AND l)``; ``global``: ``g``; ``local``:
+    ``l``. Without a local map, ``g`` whatever the rule.
+    """
     global_mask = global_prob > threshold
-    if local_prob is None:
+    if local_prob is None or rule == "global":
         return global_mask.astype(np.uint8)
+    if rule == "local":
+        return (local_prob > threshold).astype(np.uint8)
     agreed = global_mask & (local_prob > threshold)
     return (global_mask | ndimage.binary_dilation(agreed, structure=DILATION)).astype(np.uint8)
 

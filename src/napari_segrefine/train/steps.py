@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.config import ModelConfig
+from ..refine.pipeline import prn_combine_rule
 from ..refine.thresholds import patch_optimal_thresholds
 from .datasets import CorrectionDataset
 from .losses import basnet_hybrid_loss, bisenet_loss, prn_loss
@@ -28,11 +29,13 @@ def pooled_iou(pred: Tensor, target: Tensor, valid: Tensor, num_classes: int) ->
     return float(np.mean(scores)) if scores else 1.0
 
 
-def prn_mask(global_logits: Tensor, local_logits: Tensor | None) -> Tensor:
-    """PRN's final mask: global OR dilate3x3(global AND local) (global alone for P0)."""
+def prn_mask(global_logits: Tensor, local_logits: Tensor | None, rule: str = "union") -> Tensor:
+    """PRN's final mask by ``rule``, as `refine.combine_prn_outputs` (global alone for P0)."""
     glob = global_logits > 0
-    if local_logits is None:
+    if local_logits is None or rule == "global":
         return glob
+    if rule == "local":
+        return local_logits > 0
     both = (glob & (local_logits > 0)).float()
     return glob | (F.max_pool2d(both, 3, stride=1, padding=1) > 0)
 
@@ -89,7 +92,8 @@ class TaskAdapter:
         label = torch.stack([it["label"] for it in items]).to(device)
         valid = torch.stack([it["valid"] for it in items]).to(device)
         if self.family == "prn":
-            pred = prn_mask(*model(image, patch_size=self.prn_patch_size)).long()
+            outputs = model(image, patch_size=self.prn_patch_size)
+            pred = prn_mask(*outputs, prn_combine_rule(model)).long()
         else:
             logits = model(image)
             pred = (logits > 0).long() if logits.shape[1] == 1 else logits.argmax(1, keepdim=True)
