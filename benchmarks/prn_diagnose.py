@@ -10,8 +10,12 @@ On images of each sample domain (a tuning split: seeds apart from training and f
 - ``identity, union``: upstream's final rule ``g OR dilate3x3(g AND l)`` applied with
   both heads equal to the base mask, i.e. the rule's own effect;
 - ``global``, ``local``, ``union``: a PRN's heads alone and combined by upstream's rule;
+- ``oracle 32, no emptying``: the 32-px oracle with thresholds 0.05 to 0.95 only (no
+  1.00, which empties a patch);
 - ``soft``: share of pixels whose probability lies in (0.05, 0.95), the only pixels a
-  threshold between 0.05 and 0.95 can flip.
+  threshold between 0.05 and 0.95 can flip;
+- ``confident errors``: share of the base mask's wrong pixels whose probability is
+  below 0.05 or above 0.95.
 
     python benchmarks/prn_diagnose.py --prn prn_p64_lite > benchmarks/results/prn_diagnose.md
 """
@@ -38,26 +42,36 @@ from machine import describe  # noqa: E402
 
 TAUS = np.round(np.arange(1, 20) * 0.05, 2)
 ORACLE_PATCHES = (16, 32, 64)
-COLUMNS = ("base", "best tau", *(f"oracle {p}" for p in ORACLE_PATCHES), "identity, union")
+ORACLES = tuple(f"oracle {p}" for p in ORACLE_PATCHES)
+COLUMNS = ("base", "best tau", *ORACLES, "oracle 32, no emptying", "identity, union")
 HEADS = ("global", "local", "union")
 
 
-def score_image(prob, label, prn, patch: int, pooled: Pooled, domain: str) -> float:
-    """Add one image's masks to ``pooled``; return its share of soft pixels."""
+def add_thresholds(prob, label, pooled: Pooled, domain: str) -> None:
+    """Masks that only threshold the map: at 0.5, at each tau, and the patch oracles."""
     pooled.add((domain, "base"), prob > 0.5, label)
     for tau in TAUS:
         pooled.add((domain, tau), prob > tau, label)
     for size in ORACLE_PATCHES:
-        pooled.add(
-            (domain, f"oracle {size}"), patch_optimal_thresholds(prob, label, size)[1], label
-        )
+        oracle = patch_optimal_thresholds(prob, label, size)[1]
+        pooled.add((domain, f"oracle {size}"), oracle, label)
+    kept = patch_optimal_thresholds(prob, label, 32, TAUS)[1]
+    pooled.add((domain, "oracle 32, no emptying"), kept, label)
+
+
+def score_image(prob, label, prn, patch: int, pooled: Pooled, domain: str) -> tuple[int, ...]:
+    """Add one image's masks to ``pooled``; return its soft, wrong and confidently wrong
+    pixel counts."""
+    add_thresholds(prob, label, pooled, domain)
     plain = prob > 0.5
     pooled.add((domain, "identity, union"), ndimage.binary_dilation(plain, np.ones((3, 3))), label)
     glob, local = drain(iter_prn_probabilities(prn, prob, patch_size=patch))
     pooled.add((domain, "global"), glob > 0.5, label)
     pooled.add((domain, "local"), local > 0.5, label)
     pooled.add((domain, "union"), combine_prn_outputs(glob, local) > 0, label)
-    return float(((prob > 0.05) & (prob < 0.95)).mean())
+    soft = (prob > 0.05) & (prob < 0.95)
+    wrong = plain != label
+    return int(soft.sum()), int(wrong.sum()), int((wrong & ~soft).sum())
 
 
 def main() -> None:
@@ -72,21 +86,26 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     base = create_model(args.base, pretrained=True)
-    prn = load_checkpoint(args.prn) if Path(args.prn).is_file() else create_model(args.prn, True)
-    pooled, soft, domains = Pooled(), {}, args.domains.split(",")
+    prn = (
+        load_checkpoint(args.prn)
+        if Path(args.prn).is_file()
+        else create_model(args.prn, pretrained=True)
+    )
+    pooled, counts, domains = Pooled(), {}, args.domains.split(",")
     for domain in domains:
-        shares = []
+        total = np.zeros(3)
         for sample in make_dataset(domain, args.images, args.size, seed=args.seed):
             prob = predict(base, sample.image).probabilities.astype(np.float32)
-            shares.append(score_image(prob, sample.label > 0, prn, args.patch, pooled, domain))
-        soft[domain] = float(np.mean(shares))
+            total += score_image(prob, sample.label > 0, prn, args.patch, pooled, domain)
+        pixels = args.images * args.size**2
+        counts[domain] = (total[0] / pixels, total[2] / max(total[1], 1))
     print("# PRN diagnosis: headroom of patch-wise thresholds, and each head\n")
     print(
         f"`{args.base}` maps, PRN `{args.prn}` at patch {args.patch} px; {args.images} images "
         f"of {args.size} px per domain (dataset seed {args.seed}), pooled IoU. Machine: "
         f"{describe()}, shared with other jobs; {time.perf_counter() - started:.0f} s.\n"
     )
-    columns = (*COLUMNS, *(f"PRN {h}" for h in HEADS), "soft")
+    columns = (*COLUMNS, *(f"PRN {h}" for h in HEADS), "soft", "confident errors")
     print("| domain | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for domain in domains:
@@ -96,7 +115,8 @@ def main() -> None:
         cells += [pooled.iou((domain, c)) for c in (*COLUMNS[2:], *HEADS)]
         text = [f"{v:.3f}" for v in cells]
         text[1] += f" ({best:.2f})"
-        print(f"| {domain} | " + " | ".join(text) + f" | {soft[domain]:.3f} |")
+        text += [f"{v:.3f}" for v in counts[domain]]
+        print(f"| {domain} | " + " | ".join(text) + " |")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     base = create_model(args.base, pretrained=True)
-    prn = load_checkpoint(args.prn) if Path(args.prn).is_file() else create_model(args.prn, True)
+    prn = (
+        load_checkpoint(args.prn)
+        if Path(args.prn).is_file()
+        else create_model(args.prn, pretrained=True)
+    )
     methods = METHODS if args.adapt else METHODS[:3]
     domains = args.domains.split(",")
     pooled, notes = Pooled(), []
@@ -123,7 +127,7 @@ def main() -> None:
         run_domain(domain, args, base, prn, pooled, notes)
     print("# PRN before/after on held-out images, with the check and the adaptation\n")
     print(
-        f"`{args.base}` + `{args.prn}` (shipped weights), PRN patch {args.patch} px; per domain "
+        f"`{args.base}` + `{args.prn}`, PRN patch {args.patch} px; per domain "
         f"{args.pool} pool images with {args.k} corrected patches each (wrong patches first), "
         f"{args.held_out} held-out images of {args.size} px, pooled IoU; adaptation "
         f"{f'{args.steps} steps' if args.adapt else 'not run'}; seed {args.seed}. Machine: "

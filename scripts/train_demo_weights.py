@@ -13,13 +13,16 @@ random magnification, blur, noise, uneven light, inverted contrast) plus the cle
 domains. Every number it reports comes from held-out images generated from other seeds,
 never seen in training, for each model before (with ``--init``) and after training.
 
-``prn_p64_lite`` is trained on the shipped ``basnet_lite``'s maps of other seeds; the
-shipped one was trained on a CPU as a residual PRN (it starts as the identity), on the
-sample domains only, judged by its local head:
+``prn_p64_lite`` is trained on the shipped ``basnet_lite``'s maps of other seeds. The
+shipped one is a residual PRN (it starts as the identity), trained on a CPU on the sample
+domains only, its best step chosen by the local head's validation IoU:
 
-    OMP_NUM_THREADS=1 python scripts/train_demo_weights.py --models prn_p64_lite \
-        --threads 1 --prn-kinds domains --images 240 --prn-residual --prn-combine local \
+    OMP_NUM_THREADS=1 python scripts/train_demo_weights.py --models prn_p64_lite \\
+        --threads 1 --prn-kinds domains --images 240 --prn-residual --prn-combine local \\
         --patch-size 128 --batch-size 8 --prn-steps 300 --prn-lr 3e-4 --n-test 4 --device cpu
+
+then saved with ``combine="global"`` (``load_checkpoint(path, combine="global")``): its
+global head scored higher on a tuning split (``benchmarks/prn_diagnose.py``).
 
 Writes ``basnet_lite``, ``bisenetv2_binary`` and ``prn_p64_lite`` as float16 safetensors
 (config and provenance in the header) and adds each to ``TRAINING.json`` with its settings,
@@ -116,10 +119,10 @@ def train(model, samples, config: FinetuneConfig, budget_s: float):
     return result.model, seconds
 
 
-def save(model, out: Path, metrics: dict, seed: int) -> None:
+def save(model, out: Path, metrics: dict, seed: int, kinds: tuple[str, ...] = SETS) -> None:
     """Write the model (float16) and add its entry to ``TRAINING.json``."""
     name = model_config(model).arch
-    data = "napari_segrefine.data families + domains (synthetic)"
+    data = f"napari_segrefine.data (synthetic): {', '.join(kinds)}"
     save_checkpoint(model.cpu(), out / name, half=True, metrics=metrics, data=data, data_seed=seed)
     report_path = out / "TRAINING.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -198,7 +201,7 @@ def train_prn(args, common: dict, test_set, base_name: str, info: dict) -> None:
         "train_seconds": seconds,
     }
     print(f"  {PRN_MODEL}: {metrics}", flush=True)
-    save(prn, args.out, metrics, args.seed)
+    save(prn, args.out, metrics, args.seed, kinds)
 
 
 def train_base(args, name: str, base_set, test_set, common: dict, info: dict) -> None:
