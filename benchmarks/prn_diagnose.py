@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from napari_segrefine import create_model, load_checkpoint, predict
+from napari_segrefine import predict
 from napari_segrefine.data import make_dataset
 from napari_segrefine.generators import drain
 from napari_segrefine.refine import combine_prn_outputs, patch_optimal_thresholds
@@ -39,6 +39,7 @@ from napari_segrefine.refine.prn_windows import iter_prn_probabilities
 sys.path.insert(0, str(Path(__file__).parent))
 from hitl import Pooled  # noqa: E402
 from machine import describe  # noqa: E402
+from prn_effect import add_model_arguments, load_models  # noqa: E402
 
 TAUS = np.round(np.arange(1, 20) * 0.05, 2)
 ORACLE_PATCHES = (16, 32, 64)
@@ -81,16 +82,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--patch", type=int, default=32, help="PRN patch size")
     parser.add_argument("--seed", type=int, default=7000, help="the tuning split's seed")
-    parser.add_argument("--base", default="basnet_lite")
-    parser.add_argument("--prn", default="prn_p64_lite", help="a PRN name or checkpoint file")
+    add_model_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
-    base = create_model(args.base, pretrained=True)
-    prn = (
-        load_checkpoint(args.prn)
-        if Path(args.prn).is_file()
-        else create_model(args.prn, pretrained=True)
-    )
+    base, prn = load_models(args)
     pooled, counts, domains = Pooled(), {}, args.domains.split(",")
     for domain in domains:
         total = np.zeros(3)

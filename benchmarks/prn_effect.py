@@ -99,6 +99,20 @@ def run_domain(domain: str, args, base, prn, pooled: Pooled, notes: list[str]) -
     print(f"# {domain} done", file=sys.stderr, flush=True)
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--base`` (a registered model) and ``--prn`` (a PRN name or checkpoint file)."""
+    parser.add_argument("--base", default="basnet_lite")
+    parser.add_argument("--prn", default="prn_p64_lite", help="a PRN name or checkpoint file")
+
+
+def load_models(args: argparse.Namespace) -> tuple:
+    """The base model (shipped weights) and the PRN (shipped weights, or the file)."""
+    base = create_model(args.base, pretrained=True)
+    if Path(args.prn).is_file():
+        return base, load_checkpoint(args.prn)
+    return base, create_model(args.prn, pretrained=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", default="roads,polyps,salient")
@@ -109,17 +123,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8, help="patches corrected per pool image")
     parser.add_argument("--steps", type=int, default=PRNAdaptConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--base", default="basnet_lite")
-    parser.add_argument("--prn", default="prn_p64_lite", help="a PRN name or checkpoint file")
+    add_model_arguments(parser)
     parser.add_argument("--no-adapt", dest="adapt", action="store_false", help="skip adapting")
     args = parser.parse_args()
     started = time.perf_counter()
-    base = create_model(args.base, pretrained=True)
-    prn = (
-        load_checkpoint(args.prn)
-        if Path(args.prn).is_file()
-        else create_model(args.prn, pretrained=True)
-    )
+    base, prn = load_models(args)
     methods = METHODS if args.adapt else METHODS[:3]
     domains = args.domains.split(",")
     pooled, notes = Pooled(), []

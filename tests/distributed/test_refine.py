@@ -65,6 +65,19 @@ def test_prn_refine_on_two_workers_equals_refine(client, prn, tmp_path):
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_residual_prn_with_its_own_rule_on_workers_equals_refine(client, tmp_path):
+    torch.manual_seed(1)
+    prn = create_model("prn_p64_lite", width=4, residual=True, combine="global")
+    for head in (prn.out_global, prn.out_local):  # a correction that moves the mask
+        torch.nn.init.normal_(head[0].weight, std=0.5)
+    prob = prob_map(seed=1)
+    expected = refine(prob, prn=prn, **PRN_SETTINGS)
+    assert 0 < (expected != (prob > 0.5)).mean() < 0.5
+    out = tmp_path / "residual.zarr"
+    refine_to_zarr(prob, out, prn=prn, chunk=CHUNK, scheduler=client, **PRN_SETTINGS)
+    np.testing.assert_array_equal(read_output(out), expected)
+
+
 def test_fallback_refine_equals_refine_with_a_pyramid(client, tmp_path):
     prob = prob_map(seed=1)
     expected = refine(prob, patch_size=PATCH)
