@@ -159,10 +159,11 @@ def _write_outputs(out: Path, sample, before: Prediction, refined, after: Predic
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     """The metrics as an aligned plain-text table."""
     columns = list(dict.fromkeys(c for row in rows.values() for c in row))
-    lines = [f"{'':<26}" + "".join(f"{c:>13}" for c in columns)]
+    width = max(map(len, rows), default=0)
+    lines = [" " * width + "".join(f"{c:>13}" for c in columns)]
     for stage, row in rows.items():
         lines.append(
-            f"{stage:<18}"
+            f"{stage:<{width}}"
             + "".join(f"{row[c]:>13.4f}" if c in row else f"{'':>13}" for c in columns)
         )
     return "\n".join(lines)
