@@ -132,12 +132,10 @@ def test_the_threshold_comes_from_the_guard(base, disk_sample):
     assert result.head_iou is not None and result.head_iou > 0.8
 
 
-def test_the_guard_keeps_the_filters_alone_when_the_network_adds_nothing(
-    base, disk_sample, tmp_path
-):
-    # an untrained base: its features are noise, the filters find the disk
+def test_a_head_on_the_filters_alone_saves_loads_and_predicts(base, disk_sample, tmp_path):
+    # a margin of -1: the filters alone win unless the network's features are 1 IoU better
     image, label, valid = disk_sample
-    result = fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    result = fit_head(base, [(image, label, valid)], HeadConfig(filters_margin=-1.0, **FAST))
     assert result.model.deep == "none" and "filters only" in result.reason
     path = save_checkpoint(result.model, tmp_path / "filters.safetensors")
     again = load_checkpoint(path)
