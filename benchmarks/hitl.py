@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import time
@@ -264,14 +265,15 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
 
 
 def head_config(spec: str, seed: int) -> HeadConfig:
-    """The head settings named by a ``--heads`` item: ``deep``, or ``deep@margin`` with
-    the guard's ``filters_margin`` (``off``: never filters alone)."""
-    deep, _, margin = spec.partition("@")
-    if not margin:
-        return HeadConfig(deep=deep, seed=seed)
-    return HeadConfig(
-        deep=deep, seed=seed, filters_margin=None if margin == "off" else float(margin)
-    )
+    """The head settings named by a ``--heads`` item: ``deep``, then any ``/field=value``
+    of `HeadConfig` (numbers; ``off`` for None), e.g. ``encoder/guard_block=64``."""
+    deep, *settings = spec.split("/")
+    fields = {f.name: f.type for f in dataclasses.fields(HeadConfig)}
+    values = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        values[name] = None if value == "off" else (int if fields[name] == "int" else float)(value)
+    return HeadConfig(deep=deep, seed=seed, **values)
 
 
 def finetuned_mask(base, image, label, valid, seed: int, steps: int) -> np.ndarray:
@@ -335,7 +337,7 @@ def main() -> None:
     parser.add_argument("--ks", default="1,2,4,8,16")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument(
-        "--heads", default="encoder", help="heads: deep features[@filters margin or off]"
+        "--heads", default="encoder", help="heads: deep features[/HeadConfig field=value ...]"
     )
     parser.add_argument("--model", default="basnet_lite")
     parser.add_argument(

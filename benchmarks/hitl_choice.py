@@ -1,8 +1,8 @@
 """How would the head guard do if it chose between two heads? Replayed from a hitl dump.
 
-`hitl.py --heads encoder@off,none --dump run.json` fits, for every case, k and seed, a
-head on all features and one on the filters alone, and records each one's held-out IoU
-and its guard's out-of-fold IoU on the corrected blocks (the committed
+`hitl.py --heads encoder/filters_margin=off,none --dump run.json` fits, for every case,
+k and seed, a head on all features and one on the filters alone, and records each one's
+held-out IoU and its guard's out-of-fold IoU on the corrected blocks (the committed
 `results/hitl_filters_choice_tuning.json` was made with ``--heads encoder,none`` before
 the guard made this choice itself, so there the names are ``encoder`` and ``none``).
 This script replays rules that pick one of the two from those guard scores alone
@@ -11,7 +11,7 @@ forest per rule: mean over the cases, worst case, and how many (case, k) cells f
 than 0.005 below the forest. The oracle row picks, per seed, whichever did better on the
 held-out half (unreachable).
 
-    python benchmarks/hitl_choice.py run.json --all encoder@off --detail 0.0
+    python benchmarks/hitl_choice.py run.json --all encoder/filters_margin=off --detail 0
 """
 
 from __future__ import annotations
