@@ -40,7 +40,7 @@ from .loop import require_counts
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed per cell of this side, around its corrected pixels
 MARGIN = 64  # context added on each side of a window
-GROUP = 32  # side of the guard's blocks when larger ones are too few to make its folds
+GROUP = 32  # side of the blocks the guard holds out together
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
 
 
@@ -53,8 +53,7 @@ class HeadConfig:
     ``sigmas`` plus the base's ``deep`` features. Context: up to ``context_windows``
     uncorrected windows weighing ``context_weight`` times the corrections (times the
     current model's agreement with them). The guard: ``folds`` block folds, forests of
-    ``guard_trees`` on at most ``guard_pixels``, corrected pixels held out together in
-    blocks of ``guard_block`` px, refusal below the current IoU minus
+    ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
     more than ``filters_margin`` above all features (None: never).
     """
@@ -70,7 +69,6 @@ class HeadConfig:
     folds: int = 3
     guard_trees: int = 16
     guard_pixels: int = 10_000
-    guard_block: int = 32
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
     seed: int = 0
@@ -85,10 +83,7 @@ class HeadConfig:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
-        counts = (
-            "num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels",
-            "guard_block",
-        )  # fmt: skip
+        counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
         require_counts(self, counts)
 
 
@@ -140,8 +135,7 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, places, current, context = _training_pixels(head, samples, config, device, rng)
-    groups = _blocks(places, config)
+    rows, labels, groups, current, context = _training_pixels(head, samples, config, device, rng)
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
             "the corrected pixels are all "
@@ -268,17 +262,6 @@ class _Choice:
     current_iou: float = 0.0
 
 
-def _blocks(places: np.ndarray, config: HeadConfig) -> np.ndarray:
-    """The guard's block id of each corrected pixel ((sample, row, col) ``places``): blocks
-    of ``guard_block`` px, or of GROUP px when too few of those hold corrections."""
-    for side in (config.guard_block, GROUP):
-        sample, row, col = places.T
-        ids = sample * 1_000_000_000 + (row // side) * 100_000 + col // side
-        if len(np.unique(ids)) >= config.folds:
-            break
-    return ids
-
-
 def _choose(rows, labels, groups, current, context, config, filters: int) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks, and the current model's IoU on the same pixels.
@@ -364,8 +347,7 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
 
 @torch.no_grad()
 def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, (sample, row, col) places and current-model masks of every
-    corrected pixel, and
+    """Features, labels, block ids and current-model masks of every corrected pixel, and
     (features, labels) of context pixels: the current model's answers elsewhere."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], []]
     for index, (image, label, valid) in enumerate(samples):
@@ -387,10 +369,10 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
             rows_r, rows_c = np.nonzero(spot)
             found[0].append(inside[:, spot].T)
             found[1].append(label[inner][spot] != 0)
-            found[2].append(
-                np.stack([np.full_like(rows_r, index), rows_r + inner[0].start,
-                          rows_c + inner[1].start], 1)
-            )  # fmt: skip
+            block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
+                rows_c + inner[1].start
+            ) // GROUP
+            found[2].append(index * 1_000_000_000 + block)
             found[3].append(prob[spot] > 0.5)
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
@@ -398,10 +380,10 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
             found[5].append(prob.ravel()[sample] > 0.5)
     if not found[0] or not sum(len(part) for part in found[1]):
         raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    rows, labels, places, current, context_rows, context_labels = (
+    rows, labels, groups, current, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, places, current, (context_rows, context_labels)
+    return rows, labels, groups, current, (context_rows, context_labels)
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
