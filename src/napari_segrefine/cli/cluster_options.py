@@ -49,6 +49,11 @@ def check_cluster_options(args: argparse.Namespace, unavailable: dict[str, bool]
     common.check_positive("--workers", args.workers)
 
 
+def cluster_source(args: argparse.Namespace):
+    """What a cluster run reads: the one input path, or the list of them."""
+    return args.inputs[0] if len(args.inputs) == 1 else args.inputs
+
+
 def summary_line(summary: RunSummary, verb: str, out: str) -> str:
     """What a cluster run did, for the console."""
     return (

@@ -19,6 +19,7 @@ from . import common, outputs
 from .cluster_options import (
     add_cluster_options,
     check_cluster_options,
+    cluster_source,
     summary_line,
     wants_cluster,
 )
@@ -200,7 +201,7 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
         args.model, args.checkpoint, default=DEFAULT_BINARY_MODEL, untrained=args.untrained
     )
     summary = predict_to_zarr(
-        args.inputs[0] if len(args.inputs) == 1 else args.inputs,
+        cluster_source(args),
         args.out,
         model,
         scheduler=args.scheduler,

@@ -15,6 +15,7 @@ from . import common, outputs
 from .cluster_options import (
     add_cluster_options,
     check_cluster_options,
+    cluster_source,
     summary_line,
     wants_cluster,
 )
@@ -130,7 +131,7 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
 
     prn = None if args.prn is None else common.load_prn(args.prn, untrained=args.untrained)
     summary = refine_to_zarr(
-        args.inputs[0] if len(args.inputs) == 1 else args.inputs,
+        cluster_source(args),
         args.out,
         prn=prn,
         patch_size=args.patch_size,
