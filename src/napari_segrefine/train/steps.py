@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.config import ModelConfig
-from ..refine.pipeline import prn_combine_rule
+from ..refine.pipeline import combine_prn_outputs, prn_combine_rule
 from ..refine.thresholds import patch_optimal_thresholds
 from .datasets import CorrectionDataset
 from .losses import basnet_hybrid_loss, bisenet_loss, prn_loss
@@ -30,14 +29,14 @@ def pooled_iou(pred: Tensor, target: Tensor, valid: Tensor, num_classes: int) ->
 
 
 def prn_mask(global_logits: Tensor, local_logits: Tensor | None, rule: str = "union") -> Tensor:
-    """PRN's final mask by ``rule``, as `refine.combine_prn_outputs` (global alone for P0)."""
-    glob = global_logits > 0
-    if local_logits is None or rule == "global":
-        return glob
-    if rule == "local":
-        return local_logits > 0
-    both = (glob & (local_logits > 0)).float()
-    return glob | (F.max_pool2d(both, 3, stride=1, padding=1) > 0)
+    """PRN's final masks (B x 1 x H x W, bool) of a batch: `combine_prn_outputs` per image."""
+    glob = torch.sigmoid(global_logits[:, 0].float()).cpu().numpy()
+    local = None if local_logits is None else torch.sigmoid(local_logits[:, 0].float()).cpu()
+    masks = [
+        combine_prn_outputs(plane, None if local is None else local[i].numpy(), rule=rule)
+        for i, plane in enumerate(glob)
+    ]
+    return torch.from_numpy(np.stack(masks)[:, None] > 0).to(global_logits.device)
 
 
 @dataclass
