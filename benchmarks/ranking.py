@@ -4,12 +4,16 @@ For each image, a simulated user corrects k patches of 64 px in the LEFT half, c
 a strategy, and a pixel classifier learns from exactly those pixels; IoU is pooled over
 the RIGHT halves, which nobody corrected (the protocol of `hitl.py`). The learner is a
 random forest on scikit-image's multiscale filter features plus the base model's
-probability (the features the project's head uses, without its deep features: the head
-takes about 30 s a fit on this machine, the forest a few seconds). Strategies:
+probability (the features the project's head uses, without its deep features, which
+keeps a run within minutes). Strategies:
 
 - ``random``: left-half patches in a seeded random order;
 - ``model-only``: `rank_patches` without the image (uncertainty, boundary, spread);
-- ``ranked``: `rank_patches` with the image (adds contrast), what the tool offers;
+- ``ranked``: `rank_patches` with the image (adds contrast);
+- ``re-ranked``: what the tool's review queue does while the user updates as they
+  correct: `rank_patches` without the image, two patches at a time, and after each two
+  the learner is refitted and the queue ranked again on its probability, skipping the
+  patches already corrected;
 - ``oracle``: patches where the model is wrong first (needs the truth: a reference).
 
 Cases: real sets from `real_data.py` split as in `hitl.py` (``tuning``: the sets the
@@ -41,7 +45,8 @@ from hitl import Pooled, load_cases  # noqa: E402
 from machine import describe  # noqa: E402
 
 PATCH = 64
-STRATEGIES = ("random", "model-only", "ranked", "oracle")
+STRATEGIES = ("random", "model-only", "ranked", "re-ranked", "oracle")
+BATCH = 2  # patches corrected between two updates in ``re-ranked``
 SYNTHETIC_SEEDS = {"tuning": 100, "held-out": 200}
 
 
@@ -68,7 +73,7 @@ def pick(strategy: str, k: int, image, prediction, label, seed: int) -> list[tup
     """The k left-half patches ``strategy`` corrects first."""
     cells = left_cells(label.shape)
     rows, cols = max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1
-    window = (slice(0, rows * PATCH), slice(0, cols * PATCH))
+    window = _left_window(label.shape)
     if strategy == "random":
         order = np.random.default_rng(seed).permutation(len(cells))
         return [cells[i] for i in order[:k]]
@@ -87,17 +92,51 @@ def pick(strategy: str, k: int, image, prediction, label, seed: int) -> list[tup
     return [(p.top // PATCH, p.left // PATCH) for p in ranked]
 
 
-def forest_mask(features: np.ndarray, label: np.ndarray, valid: np.ndarray, seed: int):
-    """A forest fitted to the valid pixels (one class only: that class everywhere)."""
+def _left_window(shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The left half, cut to whole patches."""
+    return slice(0, shape[0] // PATCH * PATCH), slice(0, (shape[1] // 2) // PATCH * PATCH)
+
+
+def forest_prob(features: np.ndarray, label: np.ndarray, valid: np.ndarray, seed: int):
+    """P(foreground) of a forest fitted to the valid pixels (one class only: that class)."""
     y = label[valid]
     if np.unique(y).size < 2:
-        return np.full(label.shape, bool(y[0]))
+        return np.full(label.shape, float(y[0]))
     x = features[valid]
     keep = np.random.default_rng(seed).permutation(len(y))[:20_000]
     model = RandomForestClassifier(32, max_depth=12, n_jobs=2, random_state=seed)
     model.fit(x[keep], y[keep])
     flat = features.reshape(-1, features.shape[-1])
-    return model.predict(flat).reshape(label.shape).astype(bool)
+    return model.predict_proba(flat)[:, list(model.classes_).index(True)].reshape(label.shape)
+
+
+def reranked(k: int, prediction, features, label, seed: int) -> np.ndarray:
+    """The valid mask after ``k`` patches picked ``BATCH`` at a time, the learner refitted
+    and the queue re-ranked on its probability after each batch."""
+    valid = np.zeros(label.shape, bool)
+    window = _left_window(label.shape)
+    prob, boundary, threshold = prediction.probabilities, prediction.boundary, prediction.threshold
+    for done in range(0, k, BATCH):
+        ranked = rank_patches(
+            prob[window],
+            PATCH,
+            boundary=None if boundary is None else boundary[window],
+            valid=valid[window],
+            threshold=threshold,
+            top_k=min(BATCH, k - done),
+        )
+        for patch in ranked:
+            valid[patch.top : patch.top + PATCH, patch.left : patch.left + PATCH] = True
+        prob, boundary, threshold = forest_prob(features, label, valid, seed), None, 0.5
+    return valid
+
+
+def valid_of(cells: list[tuple[int, int]], shape: tuple[int, int]) -> np.ndarray:
+    """The mask of the (row, col) patches."""
+    valid = np.zeros(shape, bool)
+    for r, c in cells:
+        valid[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = True
+    return valid
 
 
 def run(cases: dict, ks: list[int], seeds: list[int], model) -> Pooled:
@@ -116,10 +155,12 @@ def run(cases: dict, ks: list[int], seeds: list[int], model) -> Pooled:
                 pooled.add((case, 0, seed, "zero-shot"), prediction.mask[held] > 0, label[held])
                 for k in ks:
                     for strategy in STRATEGIES:
-                        valid = np.zeros(label.shape, bool)
-                        for r, c in pick(strategy, k, image, prediction, label, seed):
-                            valid[r * PATCH : (r + 1) * PATCH, c * PATCH : (c + 1) * PATCH] = True
-                        mask = forest_mask(features, label, valid, seed)
+                        if strategy == "re-ranked":
+                            valid = reranked(k, prediction, features, label, seed)
+                        else:
+                            cells = pick(strategy, k, image, prediction, label, seed)
+                            valid = valid_of(cells, label.shape)
+                        mask = forest_prob(features, label, valid, seed) > 0.5
                         pooled.add((case, k, seed, strategy), mask[held], label[held])
             print(f"# {case}[{index}] done", file=sys.stderr, flush=True)
     return pooled
