@@ -139,12 +139,26 @@ def test_a_stack_is_reviewed_slice_by_slice(tmp_path, ramp):
     session.set_prediction(_prediction(stack))
 
     with pytest.raises(SegRefineError, match="which slice"):
-        session.next_patch(8)
+        session.rank(8)
     patch = session.next_patch(8, index=1)
     session.confirm_patch()
 
     assert session.valid[1][patch.slices].all() and not session.valid[0].any()
     assert len(session.training_samples()) == 1
+
+
+def test_the_queue_of_a_stack_goes_to_the_slice_where_the_model_is_least_sure(tmp_path, ramp):
+    sure = np.where(ramp > 0.5, 0.99, 0.01).astype(np.float32)
+    stack = np.stack([sure, ramp, sure])
+    session = CorrectionSession(stack, name="stack", rgb=False, autosave_root=tmp_path)
+    session.set_prediction(_prediction(stack))
+
+    patch = session.next_patch(8)
+
+    assert session.current == (1, patch)
+    assert patch == session.rank(8, index=1)[0]
+    session.confirm_patch()
+    assert session.valid[1][patch.slices].all() and session.valid.sum() == 64
 
 
 def test_multiclass_results_go_to_classes_and_leave_the_binary_mask(session, ramp):

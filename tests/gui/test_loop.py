@@ -141,16 +141,17 @@ def test_a_stack_is_segmented_refined_and_reviewed_slice_by_slice(qtbot, viewer)
     refine.show_before.value = True
     assert viewer.layers["stack before refine"].data.shape == (2, 64, 64)
 
-    viewer.dims.set_point(0, 1)
     correct = open_widget(viewer, "Correct")
     correct.image.value = layer
     correct.patch_size.value = 32
-    correct.next_patch()
+    correct.next_patch()  # ranks both slices and shows the best patch of the stack
     wait_for(qtbot, correct.runner)
+    shown = viewer.dims.current_step[0]
+    assert f"of slice {shown}" in correct.status.value
     correct.confirm_patch()
     wait_for(qtbot, correct.runner)
     corrections = viewer.layers["stack corrections"].data
-    assert corrections[1].sum() == 32 * 32 and corrections[0].sum() == 0
+    assert corrections[shown].sum() == 32 * 32 and corrections[1 - shown].sum() == 0
 
 
 def test_autosaved_corrections_come_back_after_a_restart(

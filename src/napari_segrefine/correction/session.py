@@ -335,8 +335,11 @@ class CorrectionSession:
 
     # -- review queue, samples --------------------------------------------------------
 
-    def rank(self, patch_size: int, index: int | None = None) -> list[PatchScore]:
-        """Patches of slice ``index`` (None: a 2-D image) most likely wrong, unchecked first."""
+    def rank(
+        self, patch_size: int, index: int | None = None, top_k: int | None = None
+    ) -> list[PatchScore]:
+        """Patches of slice ``index`` (None: a 2-D image) most likely wrong, unchecked
+        first (only the first ``top_k`` when given)."""
         prediction = self.require_binary()
         if (index is None) != (len(self.shape) == 2):
             raise SegRefineError(f"{self.name!r} is a stack: say which slice to review")
@@ -348,13 +351,24 @@ class CorrectionSession:
             refined=pick(self.mask),
             valid=pick(self.valid),
             threshold=prediction.threshold,
+            top_k=top_k,
         )
 
     def next_patch(self, patch_size: int, index: int | None = None) -> PatchScore | None:
-        """The top-ranked patch not yet checked (None when all are); it becomes `current`."""
-        ranked = self.rank(patch_size, index)
-        self.current = (index, ranked[0]) if ranked else None
-        return ranked[0] if ranked else None
+        """The top-ranked patch not yet checked (None when all are); it becomes `current`.
+
+        On a stack, ``index`` picks the slice to review; None ranks every slice and
+        takes the best patch of the whole stack (``current[0]`` says which slice).
+        """
+        stack = len(self.shape) > 2
+        slices = range(self.shape[0]) if stack and index is None else [index]
+        best: tuple[int | None, PatchScore] | None = None
+        for where in slices:
+            top = self.rank(patch_size, where, top_k=1)
+            if top and (best is None or top[0].score > best[1].score):
+                best = (where, top[0])
+        self.current = best
+        return best[1] if best else None
 
     def confirm_patch(self) -> None:
         """Confirm the `current` patch as it is."""

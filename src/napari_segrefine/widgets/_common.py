@@ -346,14 +346,6 @@ def set_labels(
     return _set_layer(viewer, source, role, data, Labels, viewer.add_labels, **kwargs)
 
 
-def current_slice(viewer: napari.Viewer, array_ndim: int) -> int | None:
-    """Index of the displayed slice of a stack (arrays with more than 2 axes)."""
-    if array_ndim <= 2:
-        return None
-    steps = viewer.dims.current_step
-    return int(steps[len(steps) - array_ndim]) if len(steps) >= array_ndim else 0
-
-
 class Dock(Container):
     """A dock widget whose controls sit in a scroll area (see `lay_out`).
 

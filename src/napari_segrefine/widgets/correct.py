@@ -30,7 +30,6 @@ from ._common import (
     TaskRunner,
     buttons,
     cancel_when_closed,
-    current_slice,
     derived_name,
     find_layer,
     notify_error,
@@ -63,9 +62,9 @@ def _camera(viewer: napari.Viewer) -> Any:
     return scene.camera if scene is not None else viewer.camera
 
 
-def rank_job(session: CorrectionSession, patch_size: int, index: int | None, stop) -> Any:
-    """Find the next patch to check (in a worker)."""
-    return session.next_patch(patch_size, index)
+def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
+    """Find the next patch to check, in any slice of a stack (in a worker)."""
+    return session.next_patch(patch_size)
     yield  # a generator, as every job
 
 
@@ -140,14 +139,14 @@ class CorrectWidget(Dock):
         self._report(session)
 
     def next_patch(self) -> Any:
-        """Rank the patches in a worker, then move the camera to the top unchecked one."""
+        """Rank the patches in a worker (of every slice of a stack), then move the view to
+        the top unchecked one."""
         try:
             layer, session = self._session()
         except SegRefineError as error:
             notify_error("Correct", error)
             return None
-        index = current_slice(self.viewer, session.mask.ndim)
-        job = partial(rank_job, session, self.patch_size.value, index)
+        job = partial(rank_job, session, self.patch_size.value)
         return self.runner.start(job, on_done=partial(self._show_patch, layer, session))
 
     def confirm_patch(self) -> Any:
@@ -171,7 +170,8 @@ class CorrectWidget(Dock):
         self._go_to(layer, index, patch)
         self._outline(layer, index, patch)
         self.viewer.layers.selection.active = self.state.view(layer).show()
-        self._report(session, f"checking the patch at {patch.top}, {patch.left}")
+        where = "" if index is None else f" of slice {index}"
+        self._report(session, f"checking the patch at {patch.top}, {patch.left}{where}")
 
     def _go_to(self, layer: Image, index: int | None, patch: PatchScore) -> None:
         point = [*([] if index is None else [index]), *patch.center]
