@@ -161,6 +161,19 @@ def test_the_queue_of_a_stack_goes_to_the_slice_where_the_model_is_least_sure(tm
     assert session.valid[1][patch.slices].all() and session.valid.sum() == 64
 
 
+def test_the_queue_of_a_stack_spreads_over_equally_unsure_slices(tmp_path, ramp):
+    stack = np.stack([ramp, ramp])
+    session = CorrectionSession(stack, name="stack", rgb=False, autosave_root=tmp_path)
+    session.set_prediction(_prediction(stack))
+
+    first = session.next_patch(8)
+    assert session.current[0] == 0
+    session.confirm_patch()
+    second = session.next_patch(8)
+
+    assert session.current[0] == 1 and second.slices == first.slices
+
+
 def test_multiclass_results_go_to_classes_and_leave_the_binary_mask(session, ramp):
     binary = session.mask.copy()
     probabilities = np.stack([1 - ramp, ramp * 0.5, ramp * 0.5])

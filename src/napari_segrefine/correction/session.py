@@ -22,7 +22,7 @@ from torch import nn
 from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
 from ..errors import SegRefineError
 from ..generators import Progress, drain
-from ..ranking import PatchScore, rank_patches
+from ..ranking import SPREAD, PatchScore, rank_patches
 from ..refine import iter_refine
 from ..train.head import HeadConfig, HeadResult, fit_head
 from .edits import (
@@ -358,17 +358,21 @@ class CorrectionSession:
         """The top-ranked patch not yet checked (None when all are); it becomes `current`.
 
         On a stack, ``index`` picks the slice to review; None ranks every slice and
-        takes the best patch of the whole stack (``current[0]`` says which slice).
+        takes the best patch of the whole stack (``current[0]`` says which slice), each
+        slice's score times `SPREAD` for every patch's worth of pixels already checked
+        in it, so the queue spreads over the slices as it does within one.
         """
         stack = len(self.shape) > 2
         slices = range(self.shape[0]) if stack and index is None else [index]
-        best: tuple[int | None, PatchScore] | None = None
+        best: tuple[float, int | None, PatchScore] | None = None
         for where in slices:
             top = self.rank(patch_size, where, top_k=1)
-            if top and (best is None or top[0].score > best[1].score):
-                best = (where, top[0])
-        self.current = best
-        return best[1] if best else None
+            checked = np.count_nonzero(self.valid if where is None else self.valid[where])
+            score = top[0].score * SPREAD ** (checked / patch_size**2) if top else -1.0
+            if top and (best is None or score > best[0]):
+                best = (score, where, top[0])
+        self.current = best[1:] if best else None
+        return best[2] if best else None
 
     def confirm_patch(self) -> None:
         """Confirm the `current` patch as it is."""
