@@ -161,3 +161,27 @@ def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
 def test_unknown_feature_choice_is_a_clear_error():
     with pytest.raises(SegRefineError, match="deep must be one of"):
         HeadConfig(deep="everything")
+
+
+def test_the_guard_judges_only_the_image_the_update_is_for(base, disk_sample):
+    image, label, valid = disk_sample
+    background = np.zeros_like(valid)
+    background[70:94, 60:94] = True  # another image's corrections: background only
+    samples = [(image, label, background), (image, label, valid)]
+    config = HeadConfig(**(FAST | {"max_pixels": 8000}))
+    on_first = fit_head(base, samples, config, judged_on=[0])
+    on_second = fit_head(base, samples, config, judged_on=[1])
+
+    assert on_first.pixels == on_second.pixels == valid.sum() + background.sum()
+    current = predict(base, image).mask.astype(bool)
+    for result, region in ((on_first, background), (on_second, valid)):
+        expected = iou(current[region][None], label[region][None] > 0)
+        assert result.current_iou == pytest.approx(expected, abs=0.02)
+    assert on_first.current_iou != pytest.approx(on_second.current_iou, abs=0.1)
+
+
+def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_sample):
+    image, label, valid = disk_sample
+    samples = [(image, label, valid), (image, label, np.zeros_like(valid))]
+    with pytest.raises(SegRefineError, match="no corrected pixels yet"):
+        fit_head(base, samples, HeadConfig(**FAST), judged_on=[1])

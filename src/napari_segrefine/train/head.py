@@ -41,6 +41,7 @@ Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 WINDOW = 256  # features are computed per cell of this side, around its corrected pixels
 MARGIN = 64  # context added on each side of a window
 GROUP = 32  # side of the blocks the guard holds out together
+SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
 
 
@@ -112,7 +113,11 @@ class HeadResult:
 
 
 def fit_head(
-    base: nn.Module, samples: Sequence[Sample], config: HeadConfig | None = None
+    base: nn.Module,
+    samples: Sequence[Sample],
+    config: HeadConfig | None = None,
+    *,
+    judged_on: Sequence[int] | None = None,
 ) -> HeadResult:
     """Fit a tree head on the corrected pixels of ``samples`` over ``base``'s features.
 
@@ -122,6 +127,9 @@ def fit_head(
         samples: (image, label, valid) triples; label nonzero is foreground; only
             pixels where ``valid`` is nonzero are used (None: all pixels).
         config: settings; defaults when None.
+        judged_on: indices of the samples the update is for: the guard scores the head
+            and the current model on their corrected pixels only, while every sample
+            trains it (e.g. one image, helped by the corrections of others). None: all.
 
     Returns:
         The `HeadResult`; ``adopted`` tells whether to use ``model``.
@@ -145,7 +153,17 @@ def fit_head(
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
-    choice = _choose(rows, labels, groups, current, context, config, head.bank.num_features)
+    judged = np.ones(len(labels), bool)
+    if judged_on is not None:
+        judged = np.isin(groups // SAMPLE_STRIDE, np.asarray(list(judged_on), int))
+        if not judged.any():
+            raise SegRefineError(
+                "the image this update is for has no corrected pixels yet; correct or "
+                "confirm part of its mask first"
+            )
+    choice = _choose(
+        rows, labels, groups, current, context, config, head.bank.num_features, judged
+    )
     columns = slice(None, choice.features)
     parts = [(rows[:, columns], labels, np.ones(len(labels)))]
     if choice.context:
@@ -262,9 +280,9 @@ class _Choice:
     current_iou: float = 0.0
 
 
-def _choose(rows, labels, groups, current, context, config, filters: int) -> _Choice:
+def _choose(rows, labels, groups, current, context, config, filters: int, judged) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks, and the current model's IoU on the same pixels.
+    corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
@@ -276,28 +294,29 @@ def _choose(rows, labels, groups, current, context, config, filters: int) -> _Ch
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    plain = _Choice(current_iou=iou(current[None], labels[None]))
-    if min(config.folds, len(np.unique(groups))) < 2:
+    judged = judged[keep]
+    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
+    if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
-    best = _best_of(rows, labels, groups, sampled, config, plain)
+    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
     if config.filters_margin is None or rows.shape[1] == filters:
         return best
     narrow = (sampled[0][:, :filters], *sampled[1:])
-    alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain)
+    alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
     alone.features = filters
     return alone if alone.head_iou > best.head_iou + config.filters_margin else best
 
 
-def _best_of(rows, labels, groups, context, config, plain: _Choice) -> _Choice:
-    """The threshold and use of context whose out-of-fold IoU is highest."""
+def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
+    """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
     best = plain
     options = [tuple(part[:0] for part in context)]  # without context
     if len(context[1]):
         options.append(context)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)
+        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
         for threshold in THRESHOLDS:
-            score = iou((prob > threshold)[None], labels[None])
+            score = iou((prob > threshold)[None], labels[judged][None])
             if best.head_iou is None or score > best.head_iou:
                 best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
     return best
@@ -372,7 +391,7 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
             block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
                 rows_c + inner[1].start
             ) // GROUP
-            found[2].append(index * 1_000_000_000 + block)
+            found[2].append(index * SAMPLE_STRIDE + block)
             found[3].append(prob[spot] > 0.5)
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
