@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_segrefine.correction import CorrectionSession
+from napari_segrefine.errors import SegRefineError
 from napari_segrefine.generators import drain
 from napari_segrefine.models import create_model
 from napari_segrefine.models.adapted import AdaptedModel
@@ -53,3 +54,18 @@ def test_a_refused_head_leaves_no_prediction_to_show(painted):
 
     assert prediction is None and not result.adopted
     assert result.reason.startswith("not adopted")
+
+
+def test_other_images_corrections_train_the_head_of_this_one(painted, tmp_path):
+    session, label, model = painted
+    other = CorrectionSession(session.image.copy(), name="twin", autosave_root=tmp_path / "o")
+    other.predict(model)
+    other.paint((slice(16, 80), slice(56, 80)), label[16:80, 56:80])
+    untouched = CorrectionSession(session.image.copy(), name="new", autosave_root=tmp_path)
+    untouched.predict(model)
+
+    result, _ = drain(session.iter_adapt(model, FAST, also_from=[other, untouched, session]))
+
+    assert result.pixels == 64 * 32 + 64 * 24  # both images' corrections, each once
+    with pytest.raises(SegRefineError, match="'new' has no corrected pixels"):
+        drain(untouched.iter_adapt(model, FAST, also_from=[session]))

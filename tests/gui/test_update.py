@@ -50,3 +50,22 @@ def test_live_updates_follow_each_edit(qtbot, viewer, image_layer):
     assert widget.updater.busy
     wait_for(qtbot, widget.updater)
     assert widget.update_status.value.startswith("Update: ")
+
+
+def test_an_update_learns_from_every_open_images_corrections(qtbot, viewer, image_layer):
+    second = viewer.add_image(image_layer.data.copy(), name="second")
+    for layer in (image_layer, second):
+        segment(qtbot, viewer, layer)
+        _paint_both_classes(state_for(viewer).existing(layer.name))
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+    assert widget.pooled.value  # the default
+
+    widget.update_now()
+    wait_for(qtbot, widget.updater)
+    assert f"{2 * 64 * 32} pixels" in widget.update_status.value
+
+    widget.pooled.value = False
+    widget.update_now()
+    wait_for(qtbot, widget.updater)
+    assert f"{64 * 32} pixels" in widget.update_status.value

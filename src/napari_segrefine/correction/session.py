@@ -11,7 +11,7 @@ Every change is announced on `events` (psygnal), in the thread that made it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -244,15 +244,28 @@ class CorrectionSession:
         config: HeadConfig | None = None,
         *,
         stop: threading.Event | None = None,
+        also_from: Sequence[CorrectionSession] = (),
     ) -> Generator[Any, None, tuple[HeadResult, Prediction | None]]:
         """Fit a head to the corrections and, when its guard adopts it, predict with it.
 
-        Pure (see `set_prediction`); returns the `HeadResult` and the new prediction,
-        None when the head was not adopted (its ``reason`` says why).
+        ``also_from``: other images' sessions whose corrections train the head too (one
+        classifier for a set of similar images, as ilastik does); the guard still judges
+        it on this image's corrections only. Pure (see `set_prediction`); returns the
+        `HeadResult` and the new prediction, None when the head was not adopted (its
+        ``reason`` says why).
         """
-        samples = self.training_samples()
-        yield Progress(0, 0, f"fitting a head to {self.corrected_pixels} corrected pixels")
-        result = fit_head(model, samples, config)
+        if not self.corrected_pixels:
+            raise SegRefineError(
+                f"{self.name!r} has no corrected pixels yet; correct or confirm part of "
+                "its mask first"
+            )
+        helpers = [other for other in also_from if other is not self and other.corrected_pixels]
+        own = self.training_samples()
+        others = [sample for other in helpers for sample in other.training_samples()]
+        pixels = self.corrected_pixels + sum(other.corrected_pixels for other in helpers)
+        images = f" of {1 + len(helpers)} images" if helpers else ""
+        yield Progress(0, 0, f"fitting a head to {pixels} corrected pixels{images}")
+        result = fit_head(model, own + others, config, judged_on=range(len(own)))
         if not result.adopted:
             return result, None
         threshold = self.prediction.threshold if self.prediction is not None else 0.5

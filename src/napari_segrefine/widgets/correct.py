@@ -6,7 +6,8 @@ together. "Next patch to check" (Shift+N) ranks the patches in a worker and move
 camera to the top one not yet corrected or confirmed; "Confirm patch" (Shift+C)
 records it as checked and moves on. "Update as I correct" fits a head to the
 corrections after each edit (in a worker, seconds) and shows its prediction when its
-guard adopts it; "Update now" does it once.
+guard adopts it; "Update now" does it once. With "Learn from all images" the head also
+learns from the other open images' corrections; its guard judges this image only.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
     yield  # a generator, as every job
 
 
-def adapt_job(session: CorrectionSession, model: Any, stop) -> Any:
-    """Fit a head to the corrections and predict with it when adopted (in a worker)."""
-    return (yield from session.iter_adapt(model, stop=stop))
+def adapt_job(session: CorrectionSession, model: Any, others: list, stop) -> Any:
+    """Fit a head to the corrections (this image's and ``others``' sessions') and predict
+    with it when adopted (in a worker)."""
+    return (yield from session.iter_adapt(model, stop=stop, also_from=others))
 
 
 class CorrectWidget(Dock):
@@ -90,6 +92,11 @@ class CorrectWidget(Dock):
         _, (cancel,) = buttons("Cancel")
         self.runner = TaskRunner("Next patch", self.next_button, cancel, self.status)
         self.live = CheckBox(text="Update as I correct", value=False)
+        self.pooled = CheckBox(text="Learn from all images", value=True)
+        self.pooled.tooltip = (
+            "the update also learns from the corrections of the other images open here; "
+            "it is still checked on this image's corrections only"
+        )
         update_row, (self.update_button, update_cancel) = buttons("Update now", "Cancel")
         self.update_status = wrapped_label("", "update status")
         self.updater = TaskRunner("Update", self.update_button, update_cancel, self.update_status)
@@ -97,7 +104,7 @@ class CorrectWidget(Dock):
         super().__init__()
         self.lay_out(
             [self.image, wrapped_label(HELP), self.patch_size, row, self.status, self.live,
-             update_row, self.update_status]
+             self.pooled, update_row, self.update_status]
         )  # fmt: skip
         cancel_when_closed(self, self.runner)
         cancel_when_closed(self, self.updater)
@@ -212,7 +219,8 @@ class CorrectWidget(Dock):
         )
 
     def update_now(self) -> Any:
-        """Fit a head to this image's corrections in a worker; show it if adopted."""
+        """Fit a head to this image's corrections (and, with "Learn from all images",
+        the other images') in a worker; show it on this image if adopted."""
         try:
             layer, session = self._session()
             if self.state.model is None:
@@ -221,7 +229,8 @@ class CorrectWidget(Dock):
             notify_error("Update", error)
             return None
         self.pending = False
-        job = partial(adapt_job, session, self.state.model)
+        others = [view.session for view in self.state.views.values()] if self.pooled.value else []
+        job = partial(adapt_job, session, self.state.model, others)
         return self.updater.start(
             job,
             on_done=partial(self._show_update, session),
