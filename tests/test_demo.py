@@ -13,7 +13,8 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     )
     lines = []
     result = run_demo(tmp_path, settings, log=lines.append)
-    assert [line[:3] for line in lines if line[1:3] == "/5"] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    steps = [line[:3] for line in lines if line[1:3] == "/6"]
+    assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
     assert len(result.patches) == 2
     chosen = np.zeros((96, 96), bool)
     for patch in result.patches:  # the simulated user corrected exactly these
@@ -21,6 +22,7 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     corrected = read_image(tmp_path / "corrected_pixels.tif").array > 0
     np.testing.assert_array_equal(corrected, chosen)
     assert {"before", "PRN refined", "after update", "held-out, head"} <= set(result.rows)
+    assert {"held-out, 1 patch, own", "held-out, 1 patch, both"} <= set(result.rows)
     assert all(0 <= row["IoU"] <= 1 for row in result.rows.values())
     names = {p.name for p in result.files}
     assert {"mask_before.tif", "mask_after.tif", "overview.png"} <= names

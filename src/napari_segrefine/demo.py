@@ -19,6 +19,7 @@ from . import metrics
 from .correction import CorrectionSession
 from .data import make_sample
 from .engine import Prediction, predict
+from .errors import SegRefineError
 from .generators import drain
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
 from .models.weights import SHIPPED, available_weights
@@ -94,27 +95,27 @@ def run_demo(
     if not (trained and prn_trained):
         log("warning: shipped demo weights missing; running with untrained models")
     session = CorrectionSession(sample.image, name=f"{settings.domain} sample")
-    log(f"1/5 predict {settings.domain} {size} with {DEFAULT_BINARY_MODEL}")
+    log(f"1/6 predict {settings.domain} {size} with {DEFAULT_BINARY_MODEL}")
     before = session.predict(model, device=settings.device)
     held_before = predict(model, held_out.image, device=settings.device)
-    log(f"2/5 refine with {DEFAULT_PRN_MODEL} at patch size {settings.prn_patch}")
+    log(f"2/6 refine with {DEFAULT_PRN_MODEL} at patch size {settings.prn_patch}")
     refined = drain(
         session.iter_refine(prn, patch_size=settings.prn_patch, device=settings.device)
     )
     session.apply_refined(refined)
-    log(f"3/5 simulated user corrects the {settings.corrected_patches} top-ranked patches")
+    log(f"3/6 simulated user corrects the {settings.corrected_patches} top-ranked patches")
     result.patches = session.rank(settings.review_patch)[: settings.corrected_patches]
     for patch in result.patches:
         session.paint(patch.slices, sample.label[patch.slices])
     ((_, _, valid),) = session.training_samples()
-    log(f"4/5 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
+    log(f"4/6 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
     update = fit_head(
         model,
         session.training_samples(),
         HeadConfig(num_trees=settings.trees, device=settings.device),
     )
     log(f"    {update.reason} ({update.seconds:.1f} s)")
-    log("5/5 predict again (and, to see how far it carries, the held-out image with it)")
+    log("5/6 predict again (and, to see how far it carries, the held-out image with it)")
     after = session.predict(update.model if update.adopted else model, device=settings.device)
     held_after = predict(update.model, held_out.image, device=settings.device)
     result.rows = {
@@ -126,9 +127,30 @@ def run_demo(
         "held-out before": _scores(held_before.mask, held_out.label, held_before.probabilities),
         "held-out, head": _scores(held_after.mask, held_out.label, held_after.probabilities),
     }
+    log("6/6 correct the held-out image's top-ranked patch; update from it, then from both")
+    result.rows |= _second_image(held_out, held_before, session, model, settings)
     result.files = _write_outputs(out, sample, before, refined, after, valid)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _second_image(held_out, held_before: Prediction, first, model, settings) -> dict:
+    """Rows for the held-out image after one corrected patch of its own: the update from
+    that patch alone, and from it plus the ``first`` session's corrections."""
+    second = CorrectionSession(held_out.image, name=f"{settings.domain} held-out")
+    second.set_prediction(held_before)
+    patch = second.rank(settings.review_patch, top_k=1)[0]
+    second.paint(patch.slices, held_out.label[patch.slices])
+    config = HeadConfig(num_trees=settings.trees, device=settings.device)
+    rows = {}
+    for row, helpers in (("held-out, 1 patch, own", ()), ("held-out, 1 patch, both", [first])):
+        try:
+            _, shown = drain(second.iter_adapt(model, config, also_from=helpers))
+        except SegRefineError:  # its one patch holds one class only: nothing to fit yet
+            shown = None
+        shown = held_before if shown is None else shown
+        rows[row] = _scores(shown.mask, held_out.label, shown.probabilities)
+    return rows
 
 
 def _write_outputs(out: Path, sample, before: Prediction, refined, after: Prediction, valid):
