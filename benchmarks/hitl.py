@@ -203,6 +203,23 @@ class Pooled:
         inter, union = self.sums[key]
         return float(inter / union) if union else float("nan")
 
+    def mean(self, case: str, k: int, method: str, seeds: list[int]) -> float:
+        """The IoU of (case, k, method), mean over ``seeds``."""
+        return float(np.nanmean([self.iou((case, k, seed, method)) for seed in seeds]))
+
+
+def print_table(corner: str, headers: list[str], rows: dict, fmt: str = ".3f") -> None:
+    """A markdown table: a header row, then one row of formatted numbers per label."""
+    print(f"| {corner} | " + " | ".join(headers) + " |")
+    print("|---|" + "---|" * len(headers))
+    for label, values in rows.items():
+        print(f"| {label} | " + " | ".join(f"{value:{fmt}}" for value in values) + " |")
+
+
+def int_list(text: str) -> list[int]:
+    """``"1,2,4"`` -> [1, 2, 4] (an argparse type)."""
+    return [int(part) for part in text.split(",")]
+
 
 def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
     """Every method on every case, k and seed; the head guard's verdicts go to ``verdicts``."""
@@ -336,8 +353,8 @@ def main() -> None:
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
-    parser.add_argument("--ks", default="1,2,4,8,16")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ks", type=int_list, default="1,2,4,8,16")
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
     parser.add_argument(
         "--heads", default="encoder", help="heads: deep features[/HeadConfig field=value ...]"
     )
@@ -349,8 +366,6 @@ def main() -> None:
         "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"
     )
     args = parser.parse_args()
-    args.ks = [int(k) for k in args.ks.split(",")]
-    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     cases = load_cases(args.cases, args.per_set, args.crop)
     verdicts: list[dict] = []

@@ -34,7 +34,7 @@ from napari_segrefine.errors import SegRefineError
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import PATCH, Pooled, load_cases, user_patches  # noqa: E402
+from hitl import PATCH, Pooled, int_list, load_cases, print_table, user_patches  # noqa: E402
 from machine import describe  # noqa: E402
 
 SPLITS = {
@@ -141,32 +141,22 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
         f"Machine: {describe()}; {elapsed:.0f} s.\n"
     )
     columns = [(k, m) for k in args.ks for m in METHODS]
-    print("| case | " + " | ".join(f"{m} k={k}" for k, m in columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for case in cases:
-        cells = [_mean(pooled, case, k, m, args.seeds) for k, m in columns]
-        print(f"| {case} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-    print("\n| mean over cases | " + " | ".join(f"k={k}" for k in args.ks) + " |")
-    print("|---|" + "---|" * len(args.ks))
-    for method in METHODS:
-        means = [
-            np.mean([_mean(pooled, c, k, method, args.seeds) for c in cases]) for k in args.ks
-        ]
-        print(f"| {method} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
-
-
-def _mean(pooled: Pooled, case: str, k: int, method: str, seeds: list[int]) -> float:
-    return float(np.nanmean([pooled.iou((case, k, s, method)) for s in seeds]))
+    rows = {case: [pooled.mean(case, k, m, args.seeds) for k, m in columns] for case in cases}
+    print_table("case", [f"{m} k={k}" for k, m in columns], rows)
+    means = {
+        method: [np.mean([pooled.mean(c, k, method, args.seeds) for c in cases]) for k in args.ks]
+        for method in METHODS
+    }
+    print()
+    print_table("mean over cases", [f"k={k}" for k in args.ks], means)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="report", choices=tuple(SPLITS))
-    parser.add_argument("--ks", default="1,2,4")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ks", type=int_list, default="1,2,4")
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
     args = parser.parse_args()
-    args.ks = [int(k) for k in args.ks.split(",")]
-    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     cases = image_pairs(args.split)
     pooled = run(cases, args.ks, args.seeds, create_model("basnet_lite", pretrained=True))

@@ -41,7 +41,7 @@ from napari_segrefine.data import make_dataset
 from napari_segrefine.ranking import rank_patches
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import Pooled, load_cases  # noqa: E402
+from hitl import Pooled, int_list, load_cases  # noqa: E402
 from machine import describe  # noqa: E402
 
 PATCH = 64
@@ -180,10 +180,10 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
     print("|---|---|" + "---|" * (len(args.ks) * len(STRATEGIES)))
     means = {}
     for case in cases:
-        cells = [_mean(pooled, case, 0, "zero-shot", args.seeds)]
+        cells = [pooled.mean(case, 0, "zero-shot", args.seeds)]
         for k in args.ks:
             for strategy in STRATEGIES:
-                means[(case, k, strategy)] = _mean(pooled, case, k, strategy, args.seeds)
+                means[(case, k, strategy)] = pooled.mean(case, k, strategy, args.seeds)
                 cells.append(means[(case, k, strategy)])
         print(f"| {case} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
     print("\n| mean over cases | " + " | ".join(f"k={k}" for k in args.ks) + " |")
@@ -196,10 +196,6 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
         print(f"| {strategy} minus random | " + " | ".join(f"{g:+.3f}" for g in gains) + " |")
 
 
-def _mean(pooled: Pooled, case: str, k: int, strategy: str, seeds: list[int]) -> float:
-    return float(np.nanmean([pooled.iou((case, k, s, strategy)) for s in seeds]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="held-out", choices=("tuning", "held-out"))
@@ -207,12 +203,10 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=512, help="real image side at most")
     parser.add_argument("--synthetic", default="roads,polyps,salient", help="domains or ''")
     parser.add_argument("--synthetic-count", type=int, default=2)
-    parser.add_argument("--ks", default="4,8")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ks", type=int_list, default="4,8")
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
     parser.add_argument("--model", default="basnet_lite")
     args = parser.parse_args()
-    args.ks = [int(k) for k in args.ks.split(",")]
-    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     cases = load_cases(args.split, args.per_set, args.crop)
     domains = [d for d in args.synthetic.split(",") if d]

@@ -39,7 +39,7 @@ from napari_segrefine.data import make_dataset
 from napari_segrefine.engine import Prediction
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import Pooled, load_cases  # noqa: E402
+from hitl import Pooled, int_list, load_cases, print_table  # noqa: E402
 from machine import describe  # noqa: E402
 from ranking import PATCH, forest_prob  # noqa: E402
 
@@ -148,25 +148,17 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
         f"draws the random patches and the forest). Machine: {describe()}; {elapsed:.0f} s.\n"
     )
     columns = [(k, s) for k in args.ks for s in STRATEGIES]
-    print("| case (slices) | " + " | ".join(f"{s} k={k}" for k, s in columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for case, (images, _) in cases.items():
-        cells = [
-            np.nanmean([pooled.iou((case, k, seed, s)) for seed in args.seeds]) for k, s in columns
-        ]
-        print(f"| {case} ({len(images)}) | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-    print("\n| mean over cases, minus random | " + " | ".join(f"k={k}" for k in args.ks) + " |")
-    print("|---|" + "---|" * len(args.ks))
-    for strategy in STRATEGIES[1:]:
-        gains = [
-            np.mean([
-                np.nanmean([pooled.iou((c, k, seed, strategy)) - pooled.iou((c, k, seed, "random"))
-                            for seed in args.seeds])
-                for c in cases
-            ])
-            for k in args.ks
-        ]  # fmt: skip
-        print(f"| {strategy} | " + " | ".join(f"{g:+.3f}" for g in gains) + " |")
+    rows = {f"{case} ({len(images)})": [pooled.mean(case, k, s, args.seeds) for k, s in columns]
+            for case, (images, _) in cases.items()}  # fmt: skip
+    print_table("case (slices)", [f"{s} k={k}" for k, s in columns], rows)
+    gains = {
+        strategy: [np.mean([pooled.mean(c, k, strategy, args.seeds)
+                            - pooled.mean(c, k, "random", args.seeds) for c in cases])
+                   for k in args.ks]
+        for strategy in STRATEGIES[1:]
+    }  # fmt: skip
+    print()
+    print_table("mean over cases, minus random", [f"k={k}" for k in args.ks], gains, "+.3f")
 
 
 def main() -> None:
@@ -175,12 +167,10 @@ def main() -> None:
     parser.add_argument("--real", default="macrophage_cells,hazelnut_defects", help="sets or ''")
     parser.add_argument("--data-seed", type=int, default=300, help="synthetic stacks' seed")
     parser.add_argument("--count", type=int, default=4, help="images per stack")
-    parser.add_argument("--ks", default="4,8")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ks", type=int_list, default="4,8")
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
     parser.add_argument("--model", default="basnet_lite")
     args = parser.parse_args()
-    args.ks = [int(k) for k in args.ks.split(",")]
-    args.seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     domains = [d for d in args.synthetic.split(",") if d]
     real = [r for r in args.real.split(",") if r]
