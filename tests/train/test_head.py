@@ -9,7 +9,7 @@ from napari_segrefine import create_model, load_checkpoint, predict, save_checkp
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
-from napari_segrefine.train.head import HeadConfig, _subsample, fit_head
+from napari_segrefine.train.head import HeadConfig, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
 
@@ -185,18 +185,3 @@ def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_
     samples = [(image, label, valid), (image, label, np.zeros_like(valid))]
     with pytest.raises(SegRefineError, match="no corrected pixels yet"):
         fit_head(base, samples, HeadConfig(**FAST), judged_on=[1])
-
-
-def test_the_image_an_update_is_for_keeps_half_the_pixel_budget(base, disk_sample):
-    image, label, valid = disk_sample
-    everything = np.ones_like(valid)  # another image's corrections: every pixel
-    samples = [(image, label, everything), (image, label, valid)]
-    config = HeadConfig(**(FAST | {"max_pixels": 3000}))
-
-    result = fit_head(base, samples, config, judged_on=[1])
-
-    assert result.pixels == 3000
-    judged = np.r_[np.zeros(everything.sum(), bool), np.ones(valid.sum(), bool)]
-    labels = np.r_[label[everything > 0], label[valid]] > 0
-    kept = _subsample(labels, 3000, np.random.default_rng(0), judged)
-    assert judged[kept].sum() == 1500 and len(kept) == 3000

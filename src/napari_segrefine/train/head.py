@@ -150,6 +150,9 @@ def fit_head(
             f"{'foreground' if labels[0] else 'background'}; correct or confirm some pixels "
             "of the other class too, then update again"
         )
+    keep = _subsample(labels, config.max_pixels, rng)
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    context = _weighted_context(context, labels, current, config)
     judged = np.ones(len(labels), bool)
     if judged_on is not None:
         judged = np.isin(groups // SAMPLE_STRIDE, np.asarray(list(judged_on), int))
@@ -158,10 +161,6 @@ def fit_head(
                 "the image this update is for has no corrected pixels yet; correct or "
                 "confirm part of its mask first"
             )
-    keep = _subsample(labels, config.max_pixels, rng, judged)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    judged = judged[keep]
-    context = _weighted_context(context, labels, current, config)
     choice = _choose(
         rows, labels, groups, current, context, config, head.bank.num_features, judged
     )
@@ -231,17 +230,10 @@ def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
     head.segrefine_config.kwargs.update(num_trees=len(trees), num_nodes=nodes, depth=depth)
 
 
-def _subsample(
-    labels: np.ndarray, limit: int, rng: np.random.Generator, first: np.ndarray | None = None
-) -> np.ndarray:
-    """At most ``limit`` indices; the rarer class kept whole up to half of them. Rows
-    where ``first`` is set (the image an update is for) get at least half of them."""
+def _subsample(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` indices; the rarer class kept whole up to half of them."""
     if len(labels) <= limit:
         return np.arange(len(labels))
-    if first is not None and not first.all():
-        ahead, rest = np.flatnonzero(first), np.flatnonzero(~first)
-        ahead = ahead[_subsample(labels[ahead], max(limit // 2, limit - len(rest)), rng)]
-        return np.concatenate([ahead, rest[_subsample(labels[rest], limit - len(ahead), rng)]])
     rare, common = sorted((np.flatnonzero(labels), np.flatnonzero(~labels)), key=len)
     rare = rng.permutation(rare)[: limit // 2]
     return np.concatenate([rare, rng.permutation(common)[: limit - len(rare)]])
@@ -298,7 +290,7 @@ def _choose(rows, labels, groups, current, context, config, filters: int, judged
     most ``guard_pixels`` corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
-    keep = _subsample(labels, config.guard_pixels, rng, judged)
+    keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
