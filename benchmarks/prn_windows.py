@@ -21,7 +21,7 @@ import numpy as np
 from napari_segrefine import create_model, predict
 from napari_segrefine.data import make_sample
 from napari_segrefine.generators import drain
-from napari_segrefine.refine.pipeline import combine_prn_outputs
+from napari_segrefine.refine.pipeline import prn_final_mask
 from napari_segrefine.refine.prn_windows import iter_prn_probabilities
 
 SETTINGS = [(128, 0.0), (128, 0.25), (128, 0.5), (96, 0.5), (256, 0.25)]
@@ -33,7 +33,7 @@ def prn_maps(prn, prob: np.ndarray, patch: int, window: int, overlap: float):
         prn, prob, patch_size=patch, window=window, overlap=overlap, device="cpu"
     )
     global_prob, local_prob = drain(events)
-    return global_prob, local_prob, combine_prn_outputs(global_prob, local_prob)
+    return global_prob, local_prob, prn_final_mask(prn, global_prob, local_prob)
 
 
 def main() -> None:

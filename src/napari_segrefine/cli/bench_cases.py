@@ -30,7 +30,7 @@ from ..engine.tuning import eager, inference_copy
 from ..generators import drain
 from ..models import create_model, get_spec
 from ..ranking import rank_patches
-from ..refine.pipeline import combine_prn_outputs, prn_combine_rule
+from ..refine.pipeline import prn_final_mask
 from ..refine.prn_windows import iter_prn_probabilities
 
 PATHS = ("eager fp32", "tuned fp32", "tuned bf16")
@@ -215,7 +215,7 @@ def refine_case(side: int, device: torch.device, repeats: int) -> Row:
         windows = iter_prn_probabilities(
             prn, prob, patch_size=64, device=device, precision=precision
         )
-        return combine_prn_outputs(*drain(windows), rule=prn_combine_rule(prn))
+        return prn_final_mask(prn, *drain(windows))
 
     runs = {path: partial(run, _precision(path)) for path in paths_on(device)}
     row = Row("refine prn_p64_lite", f"{side}x{side}")

@@ -380,9 +380,11 @@ class CorrectionSession:
         best: tuple[float, int | None, PatchScore] | None = None
         for where in slices:
             top = self.rank(patch_size, where, top_k=1)
+            if not top:
+                continue
             checked = np.count_nonzero(self.valid if where is None else self.valid[where])
-            score = top[0].score * SPREAD ** (checked / patch_size**2) if top else -1.0
-            if top and (best is None or score > best[0]):
+            score = top[0].score * SPREAD ** (checked / patch_size**2)
+            if best is None or score > best[0]:
                 best = (score, where, top[0])
         self.current = best[1:] if best else None
         return best[2] if best else None

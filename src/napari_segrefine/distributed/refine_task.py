@@ -19,7 +19,7 @@ from torch import nn
 
 from ..engine.tiling import TileFn, Window, sliding_window, tile_starts
 from ..generators import drain
-from ..refine import combine_prn_outputs, prn_combine_rule, refine
+from ..refine import prn_final_mask, refine
 from ..refine.patches import as_probability_map
 from ..refine.prn_windows import iter_prn_probabilities
 from .model_cache import worker_model
@@ -89,12 +89,8 @@ def _prn_mask(source: ImageSource, job: RefineJob) -> tuple[np.ndarray, int]:
         align=job.patch_size,
         window=Window(padded, halo, (reach[0], reach[2])),
     )
-    mask = combine_prn_outputs(
-        blended[0],
-        blended[1] if len(blended) == 2 else None,
-        job.threshold,
-        prn_combine_rule(prn),
-    )
+    local = blended[1] if len(blended) == 2 else None
+    mask = prn_final_mask(prn, blended[0], local, job.threshold)
     y0, y1, x0, x1 = job.region
     return mask[y0 - halo[0] : y1 - halo[0], x0 - halo[2] : x1 - halo[2]], count
 

@@ -6,7 +6,14 @@
 """
 
 from .check import CheckedRefinement, RefineCheck, check_refinement, refine_checked
-from .pipeline import combine_prn_outputs, iter_refine, prn_combine_rule, refine, refine_stats
+from .pipeline import (
+    combine_prn_outputs,
+    iter_refine,
+    prn_combine_rule,
+    prn_final_mask,
+    refine,
+    refine_stats,
+)
 from .thresholds import DEFAULT_THRESHOLDS, make_pseudo_labels, patch_optimal_thresholds
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "make_pseudo_labels",
     "patch_optimal_thresholds",
     "prn_combine_rule",
+    "prn_final_mask",
     "refine",
     "refine_stats",
 ]

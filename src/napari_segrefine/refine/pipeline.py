@@ -115,13 +115,20 @@ def iter_refine(
         overlap=overlap,
         stop=stop,
     )
-    return combine_prn_outputs(global_prob, local_prob, threshold, prn_combine_rule(prn))
+    return prn_final_mask(prn, global_prob, local_prob, threshold)
 
 
 def prn_combine_rule(prn: nn.Module) -> str:
     """The model's ``combine`` rule (a key of `models.prn.COMBINE_RULES`); ``union``
     for models without one (upstream's)."""
     return str(getattr(prn, "combine", "union"))
+
+
+def prn_final_mask(
+    prn: nn.Module, global_prob: np.ndarray, local_prob: np.ndarray | None, threshold: float = 0.5
+) -> np.ndarray:
+    """``prn``'s outputs made one mask by its own rule (`combine_prn_outputs`)."""
+    return combine_prn_outputs(global_prob, local_prob, threshold, prn_combine_rule(prn))
 
 
 def combine_prn_outputs(
