@@ -35,6 +35,7 @@ from ..models.adapted import DEEP_CHOICES, AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from ..models.normalization import normalize
+from .global_threshold import GlobalThreshold, best_global_threshold, level_sample, set_stump
 from .loop import require_counts
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
@@ -56,7 +57,9 @@ class HeadConfig:
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
-    more than ``filters_margin`` above all features (None: never).
+    more than ``filters_margin`` above all features (None: never), and a global Otsu
+    threshold of one channel, kept when it scores more than ``global_margin`` above the
+    trees (None: never; see `global_threshold`).
     """
 
     num_trees: int = 48
@@ -72,6 +75,7 @@ class HeadConfig:
     guard_pixels: int = 10_000
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
+    global_margin: float | None = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -143,7 +147,9 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context = _training_pixels(head, samples, config, device, rng)
+    rows, labels, groups, current, context, levels = _training_pixels(
+        head, samples, config, device, rng
+    )
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
             "the corrected pixels are all "
@@ -154,6 +160,7 @@ def fit_head(
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     judged = np.ones(len(labels), bool)
+    judged_samples = range(len(samples)) if judged_on is None else judged_on
     if judged_on is not None:
         judged = np.isin(groups // SAMPLE_STRIDE, np.asarray(list(judged_on), int))
         if not judged.any():
@@ -161,16 +168,21 @@ def fit_head(
                 "the image this update is for has no corrected pixels yet; correct or "
                 "confirm part of its mask first"
             )
+    levels = [levels[index] for index in judged_samples]
     choice = _choose(
-        rows, labels, groups, current, context, config, head.bank.num_features, judged
+        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
     )
-    columns = slice(None, choice.features)
-    parts = [(rows[:, columns], labels, np.ones(len(labels)))]
-    if choice.context:
-        parts.append((context[0][:, columns], *context[1:]))
-    deep = config.deep if choice.features is None else "none"
-    head = new_head(base, config, threshold=choice.threshold, deep=deep)
-    set_trees(head, _fit(config.num_trees, config, *parts))
+    if choice.stump is not None:
+        head = new_head(base, config, deep="none")
+        set_stump(head, choice.stump)
+    else:
+        columns = slice(None, choice.features)
+        parts = [(rows[:, columns], labels, np.ones(len(labels)))]
+        if choice.context:
+            parts.append((context[0][:, columns], *context[1:]))
+        deep = config.deep if choice.features is None else "none"
+        head = new_head(base, config, threshold=choice.threshold, deep=deep)
+        set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -278,16 +290,21 @@ class _Choice:
     features: int | None = None  # how many leading feature columns (None: all)
     head_iou: float | None = None
     current_iou: float = 0.0
+    stump: GlobalThreshold | None = None  # a global threshold instead of trees
 
 
-def _choose(rows, labels, groups, current, context, config, filters: int, judged) -> _Choice:
+def _choose(
+    rows, labels, groups, current, context, config, filters: int, judged, levels
+) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
-    beat all features by more than ``config.filters_margin``. The guard works on at
-    most ``guard_pixels`` corrected pixels (and the same share of the context).
+    beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
+    level on ``levels``, the judged images' `level_sample`) only when it beats the trees
+    by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
+    corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
@@ -299,12 +316,17 @@ def _choose(rows, labels, groups, current, context, config, filters: int, judged
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
     best = _best_of(rows, labels, groups, sampled, config, plain, judged)
-    if config.filters_margin is None or rows.shape[1] == filters:
+    if config.filters_margin is not None and rows.shape[1] > filters:
+        narrow = (sampled[0][:, :filters], *sampled[1:])
+        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
+        alone.features = filters
+        best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
+    if config.global_margin is None:
         return best
-    narrow = (sampled[0][:, :filters], *sampled[1:])
-    alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
-    alone.features = filters
-    return alone if alone.head_iou > best.head_iou + config.filters_margin else best
+    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
+    if stump is None or stump.score <= best.head_iou + config.global_margin:
+        return best
+    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
 
 
 def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
@@ -349,7 +371,9 @@ def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
 
 def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     picked = f"threshold {choice.threshold:.1f}"
-    if choice.features is not None:
+    if choice.stump is not None:
+        picked = choice.stump.describe()
+    elif choice.features is not None:
         picked += "; filters only: the network's features did worse"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
@@ -366,11 +390,14 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
 
 @torch.no_grad()
 def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids and current-model masks of every corrected pixel, and
-    (features, labels) of context pixels: the current model's answers elsewhere."""
+    """Features, labels, block ids and current-model masks of every corrected pixel,
+    (features, labels) of context pixels (the current model's answers elsewhere), and
+    each sample's `level_sample`."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], []]
+    levels = []
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
+        levels.append(level_sample(x, config.sigmas[0]))
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
         if config.context_weight > 0:
@@ -402,7 +429,7 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
     rows, labels, groups, current, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, groups, current, (context_rows, context_labels)
+    return rows, labels, groups, current, (context_rows, context_labels), levels
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
