@@ -18,8 +18,9 @@ halves, which nobody corrected. Methods:
 
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
-(reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2``
-(never tuned on; ``final2`` is reported once, at the end of the round that added it);
+(reported once, then tuned on: ``seen`` is tuning + fresh), ``final``, ``final2`` and
+``final3`` (never tuned on; ``final2`` and ``final3`` are each reported once, at the end of
+the round that added it);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
 
@@ -52,7 +53,7 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import FINAL, FINAL2, load_real_sets  # noqa: E402
+from real_data import FINAL, FINAL2, FINAL3, load_real_sets  # noqa: E402
 
 PATCH = 64
 CROP = 768
@@ -76,6 +77,7 @@ def load_cases(
         "seen": TUNING + FRESH,
         "final": FINAL,
         "final2": FINAL2,
+        "final3": FINAL3,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -349,7 +351,8 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2, shift, shift-tuning, or a set",
+        help="tuning, held-out, all, fresh, seen, final, final2, final3, shift, shift-tuning, "
+        "or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")

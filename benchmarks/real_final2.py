@@ -13,7 +13,7 @@ from PIL import Image
 from real_fetch import Pair, dist_files, image_mask_pairs
 
 
-def _scellseg(cache: Path, folder: str, ids: tuple[str, ...]) -> list[Pair]:
+def scellseg_pairs(cache: Path, folder: str, ids: tuple[str, ...]) -> list[Pair]:
     """Pairs from scellseg's ``contrast_data/<folder>/<id>_img.png`` and ``<id>_masks.png``."""
     root = f"scellseg-0.1.8/scellseg/assets/contrast_data/{folder}/"
     images = [f"{root}{i}_img.png" for i in ids]
@@ -35,7 +35,7 @@ def macrophage_cells(cache: Path) -> list[Pair]:
     Outlines are tight around ruffled edges and thin protrusions; dim cells are outlined too.
     Mask: label > 0 (28-72 % of an image).
     """
-    return _scellseg(cache, "macrophagocyte", ("104", "106", "107", "110", "121"))
+    return scellseg_pairs(cache, "macrophagocyte", ("104", "106", "107", "110", "121"))
 
 
 def twophoton_somata(cache: Path) -> list[Pair]:
@@ -50,7 +50,7 @@ def twophoton_somata(cache: Path) -> list[Pair]:
     background, a few bright cells; the outlines are drawn around barely visible bodies,
     so intensity alone cannot tell them. Mask: label > 0 (13-56 % of an image).
     """
-    pairs = _scellseg(cache, "style1", ("126", "127", "128", "134", "141"))
+    pairs = scellseg_pairs(cache, "style1", ("126", "127", "128", "134", "141"))
     return [(image[..., 1], mask) for image, mask in pairs]
 
 
