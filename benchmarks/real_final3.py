@@ -67,7 +67,7 @@ def chayote_uav(cache: Path) -> list[Pair]:
     vines, not each plant. Returned: the image cropped to the columns that hold data and
     shrunk 3 x 3 by block means to 535 x 564 (at full size, a 512 px crop centred on the
     plot lies almost wholly inside it: 89 % foreground).
-    Mask: label == 1 on at least half of a block (about 29 %; 30 % of the image is
+    Mask: label == 1 on at least half of a block (about 29 %; another 29 % of the image is
     no-data black at the corners); the "border" band counts as background.
     """
     root = "ecomapper-1.0.0/tests/data/mock_build_dataset_inputs/"
