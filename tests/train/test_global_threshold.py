@@ -80,7 +80,7 @@ def test_a_chosen_threshold_predicts_saves_and_loads(base, bright_cells, tmp_pat
     image, label, valid = bright_cells
     # a negative margin makes the guard prefer the threshold whenever there is one
     result = fit_head(base, [(image, label, valid)], HeadConfig(global_margin=-1.0, **FAST))
-    assert "a global threshold: channel" in result.reason and result.adopted
+    assert "a global threshold, channel" in result.reason and result.adopted
     assert result.model.deep == "none" and result.model.trees.feature.shape == (1, 3)
     mask = predict(result.model, image).mask.astype(bool)
     assert (mask == label).mean() > 0.95

@@ -36,7 +36,10 @@ class GlobalThreshold:
 
     def describe(self) -> str:
         side = "above" if self.above else "below"
-        return f"a global threshold: channel {self.channel} {side} its Otsu level"
+        return (
+            f"a global threshold, channel {self.channel} {side} its Otsu level, "
+            "did better than trees there"
+        )
 
 
 def level_sample(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -51,7 +54,11 @@ def level_sample(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def best_global_threshold(
-    levels: Sequence[np.ndarray], rows: np.ndarray, labels: np.ndarray, num_sigmas: int
+    levels: Sequence[np.ndarray],
+    rows: np.ndarray,
+    labels: np.ndarray,
+    num_sigmas: int,
+    weights: np.ndarray | None = None,
 ) -> GlobalThreshold | None:
     """The channel and side whose Otsu level scores the highest IoU on ``rows``' labels.
 
@@ -61,6 +68,7 @@ def best_global_threshold(
             corrected pixels to judge on.
         labels: their bool labels.
         num_sigmas: scales of the filter bank (the first is column 0 of a channel).
+        weights: each row's weight in the IoU (None: 1).
 
     Returns:
         The best candidate, or None when no channel has two distinct values.
@@ -74,7 +82,9 @@ def best_global_threshold(
         column = channel * num_sigmas * FEATURES_PER_SCALE
         bright = rows[:, column] > level
         for above, mask in ((True, bright), (False, ~bright)):
-            score = iou(mask[None], labels[None])
+            score = iou(
+                mask[None], labels[None], weights=None if weights is None else weights[None]
+            )
             if best is None or score > best.score:
                 best = GlobalThreshold(channel, column, level, above, score)
     return best
