@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from napari_segrefine import create_model, load_checkpoint, predict, save_checkpoint
+from napari_segrefine import load_checkpoint, predict, save_checkpoint
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.models.filter_bank import FilterBank
 from napari_segrefine.train.global_threshold import (
@@ -57,27 +56,8 @@ def test_level_sample_is_strided_down_on_large_images():
     assert level_sample(x[:, :10, :10], 1.0).shape == (3, 100)
 
 
-@pytest.fixture(scope="module")
-def base():
-    return create_model("basnet_lite", width=4)
-
-
-@pytest.fixture(scope="module")
-def bright_cells():
-    """Bright disks all over a noisy image; one 32 x 48 corner corrected."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:96, :96]
-    label = np.zeros((96, 96), bool)
-    for cy, cx in rng.integers(8, 88, (14, 2)):
-        label |= (yy - cy) ** 2 + (xx - cx) ** 2 < 30
-    image = (label * 90 + 70 + rng.normal(0, 10, label.shape)).clip(0, 255).astype(np.uint8)
-    valid = np.zeros(label.shape, bool)
-    valid[:48, :64] = True
-    return image, label, valid
-
-
-def test_a_chosen_threshold_predicts_saves_and_loads(base, bright_cells, tmp_path):
-    image, label, valid = bright_cells
+def test_a_chosen_threshold_predicts_saves_and_loads(base, disk_sample, tmp_path):
+    image, label, valid = disk_sample
     # a negative margin makes the guard prefer the threshold whenever there is one
     result = fit_head(base, [(image, label, valid)], HeadConfig(global_margin=-1.0, **FAST))
     assert "a global threshold, channel" in result.reason and result.adopted
@@ -89,8 +69,8 @@ def test_a_chosen_threshold_predicts_saves_and_loads(base, bright_cells, tmp_pat
     np.testing.assert_array_equal(predict(loaded, image).mask, predict(result.model, image).mask)
 
 
-def test_no_threshold_when_turned_off(base, bright_cells):
-    image, label, valid = bright_cells
+def test_no_threshold_when_turned_off(base, disk_sample):
+    image, label, valid = disk_sample
     result = fit_head(base, [(image, label, valid)], HeadConfig(global_margin=None, **FAST))
     assert "global threshold" not in result.reason
     assert result.model.trees.feature.shape[0] == FAST["num_trees"]

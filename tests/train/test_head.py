@@ -14,23 +14,6 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
 
 
-@pytest.fixture(scope="module")
-def base():
-    return create_model("basnet_lite", width=4)
-
-
-@pytest.fixture(scope="module")
-def disk_sample():
-    """A bright disk on a dark, noisy background, with its exact mask."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:96, :96]
-    label = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
-    image = (label * 120 + 60 + rng.normal(0, 12, label.shape)).clip(0, 255).astype(np.uint8)
-    valid = np.zeros(label.shape, bool)
-    valid[16:80, 16:48] = True  # the left half of the disk and background around it
-    return image, label, valid
-
-
 @pytest.mark.parametrize("deep", ["none", "outputs", "encoder"])
 def test_head_learns_the_corrected_pixels_and_generalises(base, disk_sample, deep):
     image, label, valid = disk_sample
@@ -124,7 +107,9 @@ def test_a_rare_class_survives_the_pixel_limit(base):
 
 def test_the_threshold_comes_from_the_guard(base, disk_sample):
     image, label, valid = disk_sample
-    result = fit_head(base, [(image, label, valid)], HeadConfig(filters_margin=None, global_margin=None, **FAST))
+    result = fit_head(
+        base, [(image, label, valid)], HeadConfig(filters_margin=None, global_margin=None, **FAST)
+    )
     kwargs = result.model.segrefine_config.kwargs
     assert kwargs["deep"] == "encoder"
     assert kwargs["threshold"] in (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -135,7 +120,9 @@ def test_the_threshold_comes_from_the_guard(base, disk_sample):
 def test_a_head_on_the_filters_alone_saves_loads_and_predicts(base, disk_sample, tmp_path):
     # a margin of -1: the filters alone win unless the network's features are 1 IoU better
     image, label, valid = disk_sample
-    result = fit_head(base, [(image, label, valid)], HeadConfig(filters_margin=-1.0, global_margin=None, **FAST))
+    result = fit_head(
+        base, [(image, label, valid)], HeadConfig(filters_margin=-1.0, global_margin=None, **FAST)
+    )
     assert result.model.deep == "none" and "filters only" in result.reason
     path = save_checkpoint(result.model, tmp_path / "filters.safetensors")
     again = load_checkpoint(path)
