@@ -139,20 +139,3 @@ def test_evaluate_pairs_rejects_unmatched_lists():
         metrics.evaluate_pairs([PRED], [TRUTH, TRUTH])
     with pytest.raises(SegRefineError):
         metrics.evaluate_pairs([], [])
-
-
-def test_weighted_iou_counts_each_pixel_its_weight_times():
-    pred = np.array([[1, 1, 0, 0]], bool)
-    gt = np.array([[1, 0, 1, 0]], bool)
-    weights = np.array([[2, 3, 1, 5]])
-    repeated = np.repeat(np.arange(4), weights.ravel())  # each pixel, weight times
-    expected = metrics.iou(pred[:, repeated], gt[:, repeated])
-    assert metrics.iou(pred, gt, weights=weights) == pytest.approx(expected)
-    assert metrics.iou(pred, gt, weights=weights) == pytest.approx(2 / 6)
-    assert metrics.iou(pred, gt, weights=np.ones((1, 4))) == metrics.iou(pred, gt)
-
-
-def test_weights_of_another_shape_are_a_clear_error():
-    mask = np.ones((2, 2), bool)
-    with pytest.raises(SegRefineError, match="one weight per pixel"):
-        metrics.iou(mask, mask, weights=np.ones(3))

@@ -42,15 +42,9 @@ class SweepScore(NamedTuple):
     mean: float
 
 
-def iou(
-    pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5, weights: np.ndarray | None = None
-) -> float:
-    """Intersection over union of the binarized prediction and the ground truth.
-
-    ``weights`` (same shape; None: all 1) counts each pixel that many times, e.g. to
-    score a class-balanced sample of pixels as the whole it was drawn from.
-    """
-    tp, fp, fn, _ = _confusion(*_masks(pred, gt, threshold), weights)
+def iou(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> float:
+    """Intersection over union of the binarized prediction and the ground truth."""
+    tp, fp, fn, _ = _confusion(*_masks(pred, gt, threshold))
     return _ratio(tp, tp + fp + fn, tp + fp + fn == 0)
 
 
@@ -252,24 +246,12 @@ def _unit_interval(array: np.ndarray, name: str) -> np.ndarray:
     )
 
 
-def _confusion(
-    pred_mask: np.ndarray, gt_mask: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray:
-    """Counts (TP, FP, FN, TN), each pixel counted ``weights`` times (None: once)."""
-    if weights is None:
-        tp = np.count_nonzero(pred_mask & gt_mask)
-        fp = np.count_nonzero(pred_mask) - tp
-        fn = np.count_nonzero(gt_mask) - tp
-        return np.array([tp, fp, fn, gt_mask.size - tp - fp - fn], dtype=np.int64)
-    weights = np.asarray(weights, np.float64)
-    if weights.shape != gt_mask.shape:
-        raise SegRefineError(
-            f"weights {weights.shape} and masks {gt_mask.shape} differ in shape; "
-            "give one weight per pixel"
-        )
-    both = (pred_mask & gt_mask, pred_mask & ~gt_mask, ~pred_mask & gt_mask)
-    counts = [float(weights[cell].sum()) for cell in both]
-    return np.array([*counts, float(weights.sum()) - sum(counts)])
+def _confusion(pred_mask: np.ndarray, gt_mask: np.ndarray) -> np.ndarray:
+    """Counts (TP, FP, FN, TN)."""
+    tp = np.count_nonzero(pred_mask & gt_mask)
+    fp = np.count_nonzero(pred_mask) - tp
+    fn = np.count_nonzero(gt_mask) - tp
+    return np.array([tp, fp, fn, gt_mask.size - tp - fp - fn], dtype=np.int64)
 
 
 def _ratio(numerator: float, denominator: float, both_empty: bool) -> float:

@@ -173,15 +173,3 @@ def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_
     samples = [(image, label, valid), (image, label, np.zeros_like(valid))]
     with pytest.raises(SegRefineError, match="no corrected pixels yet"):
         fit_head(base, samples, HeadConfig(**FAST), judged_on=[1])
-
-
-def test_subsampled_rows_weigh_as_the_classes_they_came_from():
-    from napari_segrefine.train.head import _class_counts, _subsample
-
-    labels = np.zeros(10_000, bool)
-    labels[:300] = True  # a rare class, which the subsample keeps whole
-    keep = _subsample(labels, 1_000, np.random.default_rng(0))
-    assert labels[keep].sum() == 300
-    weights = _class_counts(labels, keep)
-    assert weights[labels[keep]].sum() == pytest.approx(300)
-    assert weights[~labels[keep]].sum() == pytest.approx(9_700)

@@ -54,11 +54,7 @@ def level_sample(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def best_global_threshold(
-    levels: Sequence[np.ndarray],
-    rows: np.ndarray,
-    labels: np.ndarray,
-    num_sigmas: int,
-    weights: np.ndarray | None = None,
+    levels: Sequence[np.ndarray], rows: np.ndarray, labels: np.ndarray, num_sigmas: int
 ) -> GlobalThreshold | None:
     """The channel and side whose Otsu level scores the highest IoU on ``rows``' labels.
 
@@ -68,7 +64,6 @@ def best_global_threshold(
             corrected pixels to judge on.
         labels: their bool labels.
         num_sigmas: scales of the filter bank (the first is column 0 of a channel).
-        weights: each row's weight in the IoU (None: 1).
 
     Returns:
         The best candidate, or None when no channel has two distinct values.
@@ -82,9 +77,7 @@ def best_global_threshold(
         column = channel * num_sigmas * FEATURES_PER_SCALE
         bright = rows[:, column] > level
         for above, mask in ((True, bright), (False, ~bright)):
-            score = iou(
-                mask[None], labels[None], weights=None if weights is None else weights[None]
-            )
+            score = iou(mask[None], labels[None])
             if best is None or score > best.score:
                 best = GlobalThreshold(channel, column, level, above, score)
     return best

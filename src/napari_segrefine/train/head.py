@@ -157,7 +157,6 @@ def fit_head(
             "of the other class too, then update again"
         )
     keep = _subsample(labels, config.max_pixels, rng)
-    counts = _class_counts(labels, keep)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     judged = np.ones(len(labels), bool)
@@ -171,16 +170,7 @@ def fit_head(
             )
     levels = [levels[index] for index in judged_samples]
     choice = _choose(
-        rows,
-        labels,
-        groups,
-        current,
-        context,
-        config,
-        head.bank.num_features,
-        judged,
-        levels,
-        counts,
+        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
     )
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
@@ -261,19 +251,6 @@ def _subsample(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.n
     return np.concatenate([rare, rng.permutation(common)[: limit - len(rare)]])
 
 
-def _class_counts(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Per kept row: how many rows of its class there were per kept row of that class
-    (`_subsample` keeps the rarer class whole, so the classes are kept at different
-    rates; weighing rows by this gives back the classes' real shares)."""
-    kept = labels[keep]
-    weights = np.ones(len(keep))
-    for value in (False, True):
-        here = kept == value
-        if here.any():
-            weights[here] = np.count_nonzero(labels == value) / np.count_nonzero(here)
-    return weights
-
-
 def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
     """A forest grown on the union of (rows, labels, weights) parts, each tree on a
     bootstrap sample of ``sample_share`` of them."""
@@ -317,7 +294,7 @@ class _Choice:
 
 
 def _choose(
-    rows, labels, groups, current, context, config, filters: int, judged, levels, counts
+    rows, labels, groups, current, context, config, filters: int, judged, levels
 ) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
@@ -327,52 +304,41 @@ def _choose(
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the judged images' `level_sample`) only when it beats the trees
     by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
-    corrected pixels (and the same share of the context). Its forests weigh the classes
-    as the head's own fit does, and its IoUs weigh them as all corrected pixels do
-    (``counts``: `_class_counts` of the head's subsample), so a rare class kept whole
-    does not make false positives look cheap.
+    corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
-    as_fit = _class_counts(labels, keep)
-    as_fit /= as_fit.mean()
-    weights = (as_fit, counts[keep] * as_fit)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     judged = judged[keep]
-    scored = weights[1][judged]
-    plain = _Choice(
-        current_iou=iou(current[judged][None], labels[judged][None], weights=scored[None])
-    )
+    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
-    best = _best_of(rows, labels, groups, sampled, config, plain, judged, weights)
+    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
         narrow = (sampled[0][:, :filters], *sampled[1:])
-        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged, weights)
+        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
         alone.features = filters
         best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
     if config.global_margin is None:
         return best
-    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas), scored)
+    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
     if stump is None or stump.score <= best.head_iou + config.global_margin:
         return best
     return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
 
 
-def _best_of(rows, labels, groups, context, config, plain: _Choice, judged, weights) -> _Choice:
-    """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest
-    (``weights``: the rows' weights in training, then in scoring)."""
+def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
+    """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
     best = plain
     options = [tuple(part[:0] for part in context)]  # without context
     if len(context[1]):
         options.append(context)
-    scored = weights[1][judged][None]
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config, weights[0])[judged]
+        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
         for threshold in THRESHOLDS:
-            score = iou((prob > threshold)[None], labels[judged][None], weights=scored)
+            score = iou((prob > threshold)[None], labels[judged][None])
             if best.head_iou is None or score > best.head_iou:
                 best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
     return best
@@ -387,10 +353,9 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config, weights) -> np.ndarray:
+def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
     """Foreground probability of each corrected pixel from forests that did not see its
-    block (``folds`` group folds), grown on the rows weighted by ``weights``. Context
-    pixels always train, never test."""
+    block (``folds`` group folds). Context pixels always train, never test."""
     prob = np.zeros(len(labels))
     folds = min(config.folds, len(np.unique(groups)))
     for train, test in GroupKFold(folds).split(rows, labels, groups):
@@ -398,7 +363,7 @@ def _out_of_fold(rows, labels, groups, context, config, weights) -> np.ndarray:
             prob[test] = labels[train][0]
             continue
         forest = _fit(
-            config.guard_trees, config, (rows[train], labels[train], weights[train]), context
+            config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
         )
         prob[test] = forest.predict_proba(rows[test])[:, list(forest.classes_).index(True)]
     return prob
