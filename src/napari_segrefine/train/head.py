@@ -75,7 +75,7 @@ class HeadConfig:
     guard_pixels: int = 10_000
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
-    global_margin: float | None = 0.0
+    global_margin: float | None = 0.02
     seed: int = 0
     device: str = "auto"
 
