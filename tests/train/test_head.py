@@ -173,3 +173,8 @@ def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_
     samples = [(image, label, valid), (image, label, np.zeros_like(valid))]
     with pytest.raises(SegRefineError, match="no corrected pixels yet"):
         fit_head(base, samples, HeadConfig(**FAST), judged_on=[1])
+
+
+def test_judging_a_sample_that_is_not_there_is_a_clear_error(base, disk_sample):
+    with pytest.raises(SegRefineError, match="judged_on names samples"):
+        fit_head(base, [disk_sample], HeadConfig(**FAST), judged_on=[0, 3])

@@ -4,8 +4,8 @@ A classic threshold sees what a few corrected patches cannot: the histogram of t
 image. Where the objects are simply brighter (or darker) than the rest, one Otsu level
 beats anything learned from a patch or two. `fit_head` scores such a threshold on the
 corrected pixels next to its trees and keeps it when it scores higher; it is stored as
-a one-split tree on the channel's finest smoothed filter feature, so it saves, loads
-and predicts like any head (without running the base network).
+a one-split tree on the channel's smoothed intensity at the filter bank's first scale,
+so it saves, loads and predicts like any head (without running the base network).
 """
 
 from __future__ import annotations

@@ -139,9 +139,16 @@ def fit_head(
         The `HeadResult`; ``adopted`` tells whether to use ``model``.
 
     Raises:
-        SegRefineError: no corrected pixels, a multi-class base, or labels of one class.
+        SegRefineError: no corrected pixels, a multi-class base, labels of one class, or
+            ``judged_on`` naming a sample that is not there.
     """
     config = config or HeadConfig()
+    judged_samples = range(len(samples)) if judged_on is None else list(judged_on)
+    if not set(judged_samples) <= set(range(len(samples))):
+        raise SegRefineError(
+            f"judged_on names samples {judged_samples}, but there are {len(samples)}; "
+            f"pass indices from 0 to {len(samples) - 1}"
+        )
     started = time.perf_counter()
     head = new_head(base, config)
     device = resolve_device(config.device)
@@ -160,7 +167,6 @@ def fit_head(
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     judged = np.ones(len(labels), bool)
-    judged_samples = range(len(samples)) if judged_on is None else judged_on
     if judged_on is not None:
         judged = np.isin(groups // SAMPLE_STRIDE, np.asarray(list(judged_on), int))
         if not judged.any():
