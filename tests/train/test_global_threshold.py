@@ -74,3 +74,13 @@ def test_no_threshold_when_turned_off(base, disk_sample):
     result = fit_head(base, [(image, label, valid)], HeadConfig(global_margin=None, **FAST))
     assert "global threshold" not in result.reason
     assert result.model.trees.feature.shape[0] == FAST["num_trees"]
+
+
+def test_an_update_helped_by_other_images_keeps_its_trees(base, disk_sample):
+    image, label, valid = disk_sample
+    config = HeadConfig(global_margin=-1.0, **FAST)  # would take any threshold
+    alone = fit_head(base, [(image, label, valid)], config, judged_on=[0])
+    pooled = fit_head(base, [(image, label, valid)] * 2, config, judged_on=[0])
+    assert "global threshold" in alone.reason
+    assert "global threshold" not in pooled.reason
+    assert pooled.model.trees.feature.shape[0] == FAST["num_trees"]

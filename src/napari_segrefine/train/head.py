@@ -59,7 +59,8 @@ class HeadConfig:
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
     more than ``filters_margin`` above all features (None: never), and a global Otsu
     threshold of one channel, kept when it scores more than ``global_margin`` above the
-    trees (None: never; see `global_threshold`).
+    trees, in updates that learn from their own images only (None: never; see
+    `global_threshold`).
     """
 
     num_trees: int = 48
@@ -174,7 +175,10 @@ def fit_head(
                 "the image this update is for has no corrected pixels yet; correct or "
                 "confirm part of its mask first"
             )
-    levels = [levels[index] for index in judged_samples]
+    # A threshold is weighed only for an update learning from its own image(s): helped by
+    # other images' corrections, the trees did better (`results/pooled_update.md`).
+    pooled = len(set(judged_samples)) < len(samples)
+    levels = None if pooled else levels
     choice = _choose(
         rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
     )
@@ -308,8 +312,8 @@ def _choose(
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
-    level on ``levels``, the judged images' `level_sample`) only when it beats the trees
-    by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
+    level on ``levels``, the images' `level_sample`; None: none) only when it beats the
+    trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
     corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
@@ -327,7 +331,7 @@ def _choose(
         alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
         alone.features = filters
         best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
-    if config.global_margin is None:
+    if config.global_margin is None or levels is None:
         return best
     stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
     if stump is None or stump.score <= best.head_iou + config.global_margin:
