@@ -144,11 +144,11 @@ def fit_head(
             ``judged_on`` naming a sample that is not there.
     """
     config = config or HeadConfig()
-    judged_samples = range(len(samples)) if judged_on is None else list(judged_on)
-    if not set(judged_samples) <= set(range(len(samples))):
+    judged_samples = set(range(len(samples)) if judged_on is None else judged_on)
+    if not judged_samples <= set(range(len(samples))):
         raise SegRefineError(
-            f"judged_on names samples {judged_samples}, but there are {len(samples)}; "
-            f"pass indices from 0 to {len(samples) - 1}"
+            f"judged_on names samples {sorted(judged_samples)}, but there are "
+            f"{len(samples)}; pass indices from 0 to {len(samples) - 1}"
         )
     started = time.perf_counter()
     head = new_head(base, config)
@@ -167,18 +167,16 @@ def fit_head(
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
-    judged = np.ones(len(labels), bool)
-    if judged_on is not None:
-        judged = np.isin(groups // SAMPLE_STRIDE, np.asarray(list(judged_on), int))
-        if not judged.any():
-            raise SegRefineError(
-                "the image this update is for has no corrected pixels yet; correct or "
-                "confirm part of its mask first"
-            )
+    judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
+    if not judged.any():
+        raise SegRefineError(
+            "the image this update is for has no corrected pixels yet; correct or "
+            "confirm part of its mask first"
+        )
     # A threshold is weighed only for an update learning from its own image(s): helped by
-    # other images' corrections, the trees did better (`results/pooled_update.md`).
-    pooled = len(set(judged_samples)) < len(samples)
-    levels = None if pooled else levels
+    # other images' corrections, the trees did better (benchmarks/results/pooled_update.md).
+    if len(judged_samples) < len(samples):
+        levels = None
     choice = _choose(
         rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
     )
