@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_segrefine import SegRefineError
-from napari_segrefine.ranking import rank_patches
+from napari_segrefine.ranking import rank_patches, rank_two_class_patches
 
 
 def _map():
@@ -74,3 +74,28 @@ def test_neighbours_of_a_pick_or_a_correction_wait():
 def test_maps_of_another_size_are_refused():
     with pytest.raises(SegRefineError, match="image has shape"):
         rank_patches(np.zeros((8, 8)), 4, image=np.zeros((8, 9)))
+
+
+def test_two_class_patches_come_first_before_any_update():
+    image = np.zeros((64, 96), np.uint16)
+    image[8:24, 40:56] = 3000  # an object in the patch at row 0, column 1: a quarter of it
+    image[32:, 64:] = 3000  # a patch all bright: one class, like the flat ones
+    ranked = rank_two_class_patches(image, 32)
+    assert (ranked[0].top, ranked[0].left) == (0, 32)
+    assert ranked[0].mixture == pytest.approx(0.5) and ranked[0].uncertainty == 0.0
+    assert ranked[-1].mixture == 0.0 and len(ranked) == 6
+    valid = np.zeros(image.shape, bool)
+    valid[:32, 32:64] = True
+    assert (0, 32) not in [(r.top, r.left) for r in rank_two_class_patches(image, 32, valid=valid)]
+
+
+def test_a_flat_image_has_no_two_class_patch_but_still_a_queue():
+    ranked = rank_two_class_patches(np.full((40, 40, 3), 7, np.uint8), 16, top_k=2)
+    assert len(ranked) == 2 and all(r.score == 0.0 for r in ranked)
+
+
+def test_two_class_ranking_refuses_a_stack_or_nan():
+    with pytest.raises(SegRefineError, match="2-D image"):
+        rank_two_class_patches(np.zeros((2, 8, 8, 3)), 4)
+    with pytest.raises(SegRefineError, match="finite"):
+        rank_two_class_patches(np.full((8, 8), np.nan), 4)

@@ -1,6 +1,6 @@
 """The whole correction loop on shipped sample data, offline, in about a minute on a CPU.
 
-predict -> boundary -> PRN refine -> a simulated user corrects the top-ranked patches
+predict -> boundary -> PRN refine -> a simulated user corrects the patches the review queue offers
 -> a head fitted to just those pixels (seconds, guarded) -> predict again; metrics
 before and after on the corrected image and on a held-out image of the same domain. The loop is a
 `CorrectionSession`, the same one the napari widgets show.
@@ -103,10 +103,11 @@ def run_demo(
         session.iter_refine(prn, patch_size=settings.prn_patch, device=settings.device)
     )
     session.apply_refined(refined)
-    log(f"3/6 simulated user corrects the {settings.corrected_patches} top-ranked patches")
-    result.patches = session.rank(settings.review_patch)[: settings.corrected_patches]
-    for patch in result.patches:
+    log(f"3/6 simulated user corrects the next {settings.corrected_patches} patches of the queue")
+    for _ in range(settings.corrected_patches):
+        patch = session.next_patch(settings.review_patch)
         session.paint(patch.slices, sample.label[patch.slices])
+        result.patches.append(patch)
     ((_, _, valid),) = session.training_samples()
     log(f"4/6 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
     update = fit_head(
@@ -127,7 +128,9 @@ def run_demo(
         "held-out before": _scores(held_before.mask, held_out.label, held_before.probabilities),
         "held-out, head": _scores(held_after.mask, held_out.label, held_after.probabilities),
     }
-    log("6/6 correct the held-out image's top-ranked patch; update from it, then from both")
+    log(
+        "6/6 correct the held-out image's first patch of the queue; update from it, then from both"
+    )
     result.rows |= _second_image(held_out, held_before, session, model, settings)
     result.files = _write_outputs(out, sample, before, refined, after, valid)
     result.seconds = time.perf_counter() - started
@@ -139,7 +142,7 @@ def _second_image(held_out, held_before: Prediction, first, model, settings) -> 
     that patch alone, and from it plus the ``first`` session's corrections."""
     second = CorrectionSession(held_out.image, name=f"{settings.domain} held-out")
     second.set_prediction(held_before)
-    patch = second.rank(settings.review_patch, top_k=1)[0]
+    patch = second.next_patch(settings.review_patch)
     second.paint(patch.slices, held_out.label[patch.slices])
     config = HeadConfig(num_trees=settings.trees, device=settings.device)
     rows = {}

@@ -11,6 +11,12 @@ The score of a patch is a weighted sum of signals, each in [0, 1]:
   teaches an update both classes and an edge; a flat background patch teaches little,
   and a model that is confidently wrong everywhere gives the other signals nothing.
 
+Before the first update (`rank_two_class_patches`) the queue ranks by **mixture**
+instead: how evenly a patch splits between the image's two grey-level classes (above
+and below Otsu's level of the whole image). An update needs corrected pixels of both
+classes, and a starting model that sees nothing of the image gives the signals above
+nothing to go on; a patch holding both kinds of pixels gives the first update both.
+
 Then **spread**: taking a patch halves the score of its eight neighbours (and patches
 next to already corrected ones start halved), so the queue does not offer five
 neighbours of one mistake. Patches already fully corrected or confirmed (``valid``)
@@ -24,12 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 
 from .errors import SegRefineError
 
 WEIGHTS = {"uncertainty": 1.0, "boundary": 1.0, "disagreement": 2.0, "contrast": 1.0}
 SPREAD = 0.5  # score factor of a patch next to a picked or corrected one
 SPREAD_PICKS = 256  # the first picks are spread; the rest follow in score order
+LEVEL_PIXELS = 1_000_000  # Otsu's level of the mixture is taken on at most this many
 NEIGHBOURS = np.ones((3, 3), bool)
 
 
@@ -42,10 +50,11 @@ class PatchScore:
     height: int
     width: int
     score: float
-    uncertainty: float
-    boundary: float
-    disagreement: float
+    uncertainty: float = 0.0
+    boundary: float = 0.0
+    disagreement: float = 0.0
     contrast: float = 0.0
+    mixture: float = 0.0
 
     @property
     def center(self) -> tuple[float, float]:
@@ -74,12 +83,33 @@ def patch_contrast(image: np.ndarray, patch_size: int) -> np.ndarray:
         image: (H, W) or (H, W, C) (channels are averaged).
         patch_size: side of the square patches.
     """
-    grey = np.asarray(image, np.float64)
-    grey = grey.mean(axis=-1) if grey.ndim == 3 else grey
+    grey = _grey(image)
     grey = (grey - grey.mean()) / max(float(grey.std()), 1e-12)
     mean = _patch_means(grey, patch_size)
     variance = np.maximum(_patch_means(grey**2, patch_size) - mean**2, 0.0)
     return np.clip(np.sqrt(variance), 0.0, 1.0)
+
+
+def patch_mixture(image: np.ndarray, patch_size: int) -> np.ndarray:
+    """Per patch: 1 when half its pixels lie above Otsu's level of the whole image, 0
+    when all lie on one side (a flat image: 0 everywhere).
+
+    Args:
+        image: (H, W) or (H, W, C) (channels are averaged).
+        patch_size: side of the square patches.
+    """
+    grey = _grey(image)
+    stride = max(1, int(np.ceil(np.sqrt(grey.size / LEVEL_PIXELS))))
+    sample = grey[::stride, ::stride]
+    if sample.min() == sample.max():
+        return np.zeros((-(-grey.shape[0] // patch_size), -(-grey.shape[1] // patch_size)))
+    above = _patch_means(grey > threshold_otsu(sample), patch_size)
+    return 2 * np.minimum(above, 1 - above)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    grey = np.asarray(image, np.float64)
+    return grey.mean(axis=-1) if grey.ndim == 3 else grey
 
 
 def rank_patches(
@@ -112,31 +142,55 @@ def rank_patches(
     prob = _checked_map(prob, patch_size)
     signals = _signals(prob, patch_size, boundary, refined, image, threshold)
     score = sum(WEIGHTS[name] * values for name, values in signals.items())
+    return _queue(score, signals, prob.shape, patch_size, valid, top_k)
+
+
+def rank_two_class_patches(
+    image: np.ndarray,
+    patch_size: int = 128,
+    *,
+    valid: np.ndarray | None = None,
+    top_k: int | None = None,
+) -> list[PatchScore]:
+    """Patches of an image that hold both of its grey-level classes, most even first:
+    the queue before the first update (see the module's docstring).
+
+    Args:
+        image: (H, W) or (H, W, C).
+        patch_size, valid, top_k: as in `rank_patches`.
+
+    Returns:
+        `PatchScore`s in queue order, ``score`` their spread mixture.
+    """
+    grey = _checked_map(_grey(image), patch_size, "image")
+    mixture = patch_mixture(grey, patch_size)
+    return _queue(mixture, {"mixture": mixture}, grey.shape, patch_size, valid, top_k)
+
+
+def _queue(score, signals, shape, patch_size, valid, top_k) -> list[PatchScore]:
+    """The patches in spread order, leaving out the ``valid`` ones (see `rank_patches`);
+    ``signals`` fill the `PatchScore` fields they name."""
     done = np.zeros(score.shape, bool)
     if valid is not None:
-        covered = _patch_means(_same_shape(valid, prob.shape, "valid") > 0, patch_size)
+        covered = _patch_means(_same_shape(valid, shape, "valid") > 0, patch_size)
         done = covered >= 0.9
         score = np.where(ndimage.binary_dilation(covered > 0, NEIGHBOURS), score * SPREAD, score)
     order, score = _spread_order(score, done, top_k)
-    height, width = prob.shape
+    height, width = shape
     ranked = []
     for r, c in order:
         top, left = int(r * patch_size), int(c * patch_size)
         box = (top, left, min(patch_size, height - top), min(patch_size, width - left))
-        values = (
-            float(signals[name][r, c]) for name in ("uncertainty", "boundary", "disagreement")
-        )
-        ranked.append(
-            PatchScore(*box, float(score[r, c]), *values, float(signals["contrast"][r, c]))
-        )
+        values = {name: float(grid[r, c]) for name, grid in signals.items()}
+        ranked.append(PatchScore(*box, float(score[r, c]), **values))
     return ranked
 
 
-def _checked_map(prob: np.ndarray, patch_size: int) -> np.ndarray:
+def _checked_map(prob: np.ndarray, patch_size: int, what: str = "probability map") -> np.ndarray:
     prob = np.asarray(prob, np.float32)
     if prob.ndim != 2 or prob.size == 0 or not np.isfinite(prob).all():
         raise SegRefineError(
-            f"rank_patches needs one finite 2-D probability map, got shape {prob.shape}; "
+            f"ranking needs one finite 2-D {what}, got shape {prob.shape}; "
             "pass one slice of a stack at a time"
         )
     if patch_size < 1:

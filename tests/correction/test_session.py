@@ -147,24 +147,54 @@ def test_a_stack_is_reviewed_slice_by_slice(tmp_path, ramp):
     assert len(session.training_samples()) == 1
 
 
+def _correct_both_classes(session: CorrectionSession, slices: tuple[int, ...]) -> None:
+    """One corrected pixel of each class in a corner of each slice: the queue then ranks
+    by the model (before, by the image's two-class patches)."""
+    for index in slices:
+        session.paint((index, slice(0, 1), slice(0, 1)), 0)
+        session.paint((index, slice(0, 1), slice(31, 32)), 1)
+    assert session.corrections_hold_both_classes()
+
+
+def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tmp_path):
+    image = np.zeros((32, 32), np.uint8)
+    image[20:28, 4:8] = 200  # half of the patch at (16, 0) is bright
+    prob = np.full((32, 32), 0.02, np.float32)
+    prob[:16, 16:] = 0.5  # where the model is unsure: no object there
+    session = CorrectionSession(image, name="cells", autosave_root=tmp_path)
+    session.set_prediction(_prediction(prob))
+
+    first = session.next_patch(16)
+    assert (first.top, first.left) == (16, 0) and first.mixture == pytest.approx(0.25)
+    session.paint(first.slices, (image[first.slices] > 100).astype(np.uint8))
+
+    assert session.corrections_hold_both_classes()
+    second = session.next_patch(16)
+    assert (second.top, second.left) == (0, 16) and second.uncertainty == pytest.approx(1.0)
+    session.undo()
+    assert session.next_patch(16) == first
+
+
 def test_the_queue_of_a_stack_goes_to_the_slice_where_the_model_is_least_sure(tmp_path, ramp):
     sure = np.where(ramp > 0.5, 0.99, 0.01).astype(np.float32)
     stack = np.stack([sure, ramp, sure])
     session = CorrectionSession(stack, name="stack", rgb=False, autosave_root=tmp_path)
     session.set_prediction(_prediction(stack))
+    _correct_both_classes(session, slices=(0, 2))
 
     patch = session.next_patch(8)
 
     assert session.current == (1, patch)
     assert patch == session.rank(8, index=1)[0]
     session.confirm_patch()
-    assert session.valid[1][patch.slices].all() and session.valid.sum() == 64
+    assert session.valid[1][patch.slices].all() and session.valid.sum() == 64 + 2 * 2
 
 
 def test_the_queue_of_a_stack_spreads_over_equally_unsure_slices(tmp_path, ramp):
     stack = np.stack([ramp, ramp])
     session = CorrectionSession(stack, name="stack", rgb=False, autosave_root=tmp_path)
     session.set_prediction(_prediction(stack))
+    _correct_both_classes(session, slices=(0, 1))
 
     first = session.next_patch(8)
     assert session.current[0] == 0

@@ -75,10 +75,11 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     rows, cols = np.nonzero(corrections.data)
     assert np.all(np.abs(rows - row) <= 4) and np.all((cols >= col - 4) & (cols <= col + 10))
     session = state_for(viewer).existing("salient")
-    correct.next_patch()
+    correct.next_patch()  # only foreground corrected yet: a patch of both classes first
     wait_for(qtbot, correct.runner)
     _, patch = session.current
     assert _camera(viewer).center[-2:] == pytest.approx(patch.center)
+    assert "corrections of both classes" in correct.status.value
     correct.confirm_patch()
     assert corrections.data[patch.slices].all()
     wait_for(qtbot, correct.runner)

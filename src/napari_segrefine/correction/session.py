@@ -22,7 +22,7 @@ from torch import nn
 from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
 from ..errors import SegRefineError
 from ..generators import Progress, drain
-from ..ranking import SPREAD, PatchScore, rank_patches
+from ..ranking import SPREAD, PatchScore, rank_patches, rank_two_class_patches
 from ..refine import iter_refine
 from ..train.head import HeadConfig, HeadResult, fit_head
 from .edits import (
@@ -352,11 +352,20 @@ class CorrectionSession:
         self, patch_size: int, index: int | None = None, top_k: int | None = None
     ) -> list[PatchScore]:
         """Patches of slice ``index`` (None: a 2-D image) most likely wrong, unchecked
-        first (only the first ``top_k`` when given)."""
+        first (only the first ``top_k`` when given).
+
+        Until the corrections hold both classes (no update can learn from them yet), the
+        patches that hold both of the image's grey-level classes come first instead
+        (`rank_two_class_patches`; `benchmarks/results/ranking.md`).
+        """
         prediction = self.require_binary()
         if (index is None) != (len(self.shape) == 2):
             raise SegRefineError(f"{self.name!r} is a stack: say which slice to review")
         pick = (lambda a: a) if index is None else (lambda a: a[index])
+        if not self.corrections_hold_both_classes():
+            return rank_two_class_patches(
+                pick(self.image), patch_size, valid=pick(self.valid), top_k=top_k
+            )
         return rank_patches(
             pick(prediction.probabilities),
             patch_size,
@@ -366,6 +375,11 @@ class CorrectionSession:
             threshold=prediction.threshold,
             top_k=top_k,
         )
+
+    def corrections_hold_both_classes(self) -> bool:
+        """Whether the corrected or confirmed pixels hold foreground and background."""
+        corrected = self.mask[self.valid > 0] > 0
+        return bool(corrected.any() and not corrected.all())
 
     def next_patch(self, patch_size: int, index: int | None = None) -> PatchScore | None:
         """The top-ranked patch not yet checked (None when all are); it becomes `current`.

@@ -41,6 +41,9 @@ from ._common import (
 from ._state import NO_MODEL, state_for
 
 OUTLINE = "next patch"
+TWO_CLASSES_FIRST = (
+    ": it holds bright and dark pixels; an update needs corrections of both classes"
+)
 NEXT_KEY, CONFIRM_KEY = "Shift-N", "Shift-C"
 HELP = (
     "Paint, erase or fill the mask layer (it is selected for you). Edited pixels are "
@@ -178,7 +181,8 @@ class CorrectWidget(Dock):
         self._outline(layer, index, patch)
         self.viewer.layers.selection.active = self.state.view(layer).show()
         where = "" if index is None else f" of slice {index}"
-        self._report(session, f"checking the patch at {patch.top}, {patch.left}{where}")
+        why = "" if session.corrections_hold_both_classes() else TWO_CLASSES_FIRST
+        self._report(session, f"checking the patch at {patch.top}, {patch.left}{where}{why}")
 
     def _go_to(self, layer: Image, index: int | None, patch: PatchScore) -> None:
         point = [*([] if index is None else [index]), *patch.center]
