@@ -70,7 +70,8 @@ def _patch_means(values: np.ndarray, patch_size: int) -> np.ndarray:
     height, width = values.shape
     rows, cols = -(-height // patch_size), -(-width // patch_size)
     starts_r, starts_c = np.arange(rows) * patch_size, np.arange(cols) * patch_size
-    sums = np.add.reduceat(np.add.reduceat(values.astype(np.float64), starts_r, 0), starts_c, 1)
+    rows_summed = np.add.reduceat(values, starts_r, 0, dtype=np.float64)  # no float copy
+    sums = np.add.reduceat(rows_summed, starts_c, 1)
     heights = np.minimum(starts_r + patch_size, height) - starts_r
     widths = np.minimum(starts_c + patch_size, width) - starts_c
     return sums / np.outer(heights, widths)
@@ -108,8 +109,9 @@ def patch_mixture(image: np.ndarray, patch_size: int) -> np.ndarray:
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    grey = np.asarray(image, np.float64)
-    return grey.mean(axis=-1) if grey.ndim == 3 else grey
+    """The image in float32, channels averaged (no float copy of all channels)."""
+    image = np.asarray(image)
+    return image.mean(axis=-1, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32)
 
 
 def rank_patches(
