@@ -44,9 +44,9 @@ from napari_segrefine.ranking import rank_patches
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import PATCH, Pooled, int_list, load_cases, print_table, user_patches  # noqa: E402
+from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E402
 from machine import describe  # noqa: E402
-from ranking import synthetic_cases  # noqa: E402
+from ranking import add_case_options, synthetic_cases  # noqa: E402
 
 STRATEGIES = ("random", "user", "model queue", "queue", "oracle")
 BATCH = 2  # patches corrected between two updates
@@ -179,12 +179,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="report", choices=tuple(SPLITS))
-    parser.add_argument("--crop", type=int, default=512, help="real image side at most")
-    parser.add_argument("--synthetic", default="roads,polyps,salient", help="domains or ''")
-    parser.add_argument("--synthetic-count", type=int, default=2)
-    parser.add_argument("--ks", type=int_list, default="2,4,8")
-    parser.add_argument("--seeds", type=int_list, default="0,1,2")
-    parser.add_argument("--model", default="basnet_lite")
+    add_case_options(parser, ks="2,4,8")
     args = parser.parse_args()
     if any(k % BATCH for k in args.ks):
         parser.error(f"--ks must be multiples of {BATCH}, the patches between two updates")

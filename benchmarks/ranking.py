@@ -196,16 +196,22 @@ def report(cases: dict, pooled: Pooled, args, elapsed: float) -> None:
         print(f"| {strategy} minus random | " + " | ".join(f"{g:+.3f}" for g in gains) + " |")
 
 
+def add_case_options(parser: argparse.ArgumentParser, ks: str) -> None:
+    """The options this script and `queue_loop.py` share: real image size, synthetic
+    cases, budgets, seeds and the base model."""
+    parser.add_argument("--crop", type=int, default=512, help="real image side at most")
+    parser.add_argument("--synthetic", default="roads,polyps,salient", help="domains or ''")
+    parser.add_argument("--synthetic-count", type=int, default=2)
+    parser.add_argument("--ks", type=int_list, default=ks)
+    parser.add_argument("--seeds", type=int_list, default="0,1,2")
+    parser.add_argument("--model", default="basnet_lite")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="held-out", choices=("tuning", "held-out"))
     parser.add_argument("--per-set", type=int, default=2, help="real images per set at most")
-    parser.add_argument("--crop", type=int, default=512, help="real image side at most")
-    parser.add_argument("--synthetic", default="roads,polyps,salient", help="domains or ''")
-    parser.add_argument("--synthetic-count", type=int, default=2)
-    parser.add_argument("--ks", type=int_list, default="4,8")
-    parser.add_argument("--seeds", type=int_list, default="0,1,2")
-    parser.add_argument("--model", default="basnet_lite")
+    add_case_options(parser, ks="4,8")
     args = parser.parse_args()
     started = time.perf_counter()
     cases = load_cases(args.split, args.per_set, args.crop)
