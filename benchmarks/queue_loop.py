@@ -112,6 +112,8 @@ def run_strategy(strategy, base, image, label, start, seed, ks, scratch) -> dict
         for step in range(done, min(done + BATCH, max(ks))):
             cell = order[step] if order else next_cell(strategy, session, label[:, :half])
             session.paint(cell, label[cell].astype(np.uint8))
+        if order and step + 1 not in ks:
+            continue  # a fixed order needs no update in between
         valid[:, :half] = session.valid > 0
         shown = shown_after(base, image, label, valid, start, seed)
         session.set_prediction(left(shown, half))
@@ -131,7 +133,7 @@ def run(cases: dict, args) -> tuple[Pooled, dict]:
                 held[:, label.shape[1] // 2 :] = True
                 start = predict(base, image)
                 for seed in args.seeds:
-                    for strategy in STRATEGIES:
+                    for strategy in args.strategies:
                         started = time.perf_counter()
                         shown = run_strategy(
                             strategy, base, image, label, start, seed, args.ks, Path(scratch)
@@ -153,12 +155,13 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
         f"{','.join(map(str, args.seeds))}. Machine: {describe()}, shared with other "
         f"jobs; {elapsed:.0f} s in all.\n"
     )
+    strategies = args.strategies
     means = {
         (case, k, s): pooled.mean(case, k, s, args.seeds)
-        for case in cases for k in args.ks for s in STRATEGIES
+        for case in cases for k in args.ks for s in strategies
     }  # fmt: skip
-    headers = [f"{s} k={k}" for k in args.ks for s in STRATEGIES]
-    rows = {case: [means[(case, k, s)] for k in args.ks for s in STRATEGIES] for case in cases}
+    headers = [f"{s} k={k}" for k in args.ks for s in strategies]
+    rows = {case: [means[(case, k, s)] for k in args.ks for s in strategies] for case in cases}
     print_table("case", headers, rows)
     groups = {"all cases": list(cases), "real sets": [c for c in cases if "synthetic" not in c]}
     for name, members in groups.items():
@@ -168,7 +171,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
                 np.mean([means[(c, k, strategy)] - means[(c, k, "random")] for c in members])
                 for k in args.ks
             ]
-            for strategy in STRATEGIES[1:]
+            for strategy in strategies[1:]
         }
         print_table("strategy", [f"k={k}" for k in args.ks], gains, "+.3f")
     print("\nSeconds per strategy run (all its updates), median: " + ", ".join(
@@ -180,7 +183,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="report", choices=tuple(SPLITS))
     add_case_options(parser, ks="2,4,8")
+    parser.add_argument(
+        "--strategies", default=",".join(STRATEGIES), type=lambda text: text.split(","),
+        help=f"random first, then any of {', '.join(STRATEGIES[1:])}",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.strategies[0] != "random" or not set(args.strategies) <= set(STRATEGIES):
+        parser.error(f"--strategies: random first, then any of {', '.join(STRATEGIES[1:])}")
     if any(k % BATCH for k in args.ks):
         parser.error(f"--ks must be multiples of {BATCH}, the patches between two updates")
     started = time.perf_counter()
