@@ -16,6 +16,10 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     steps = [line[:3] for line in lines if line[1:3] == "/6"]
     assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
     assert len(result.patches) == 2
+    # the queue's first two patches hold the dark border and tissue, both background:
+    # no head can be fitted, and the demo says so and goes on with the starting model
+    assert "    no update: the corrected pixels are all background" in "\n".join(lines)
+    assert result.rows["after update"] == result.rows["before"]
     chosen = np.zeros((96, 96), bool)
     for patch in result.patches:  # the simulated user corrected exactly these
         chosen[patch.slices] = True
@@ -38,3 +42,4 @@ def test_demo_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "after update" in out and "overview.png" in out
+    assert "corrected patches (64 px, top-left): (0,0)\n" in out  # the one patch there is

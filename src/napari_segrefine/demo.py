@@ -106,19 +106,26 @@ def run_demo(
     log(f"3/6 simulated user corrects the next {settings.corrected_patches} patches of the queue")
     for _ in range(settings.corrected_patches):
         patch = session.next_patch(settings.review_patch)
+        if patch is None:  # an image of fewer patches: every one is corrected
+            break
         session.paint(patch.slices, sample.label[patch.slices])
         result.patches.append(patch)
     ((_, _, valid),) = session.training_samples()
     log(f"4/6 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
-    update = fit_head(
-        model,
-        session.training_samples(),
-        HeadConfig(num_trees=settings.trees, device=settings.device),
-    )
-    log(f"    {update.reason} ({update.seconds:.1f} s)")
+    head, shown = model, model
+    try:
+        update = fit_head(
+            model,
+            session.training_samples(),
+            HeadConfig(num_trees=settings.trees, device=settings.device),
+        )
+        head, shown = update.model, update.model if update.adopted else model
+        log(f"    {update.reason} ({update.seconds:.1f} s)")
+    except SegRefineError as error:  # e.g. the corrections hold one class: nothing to fit
+        log(f"    no update: {error}")
     log("5/6 predict again (and, to see how far it carries, the held-out image with it)")
-    after = session.predict(update.model if update.adopted else model, device=settings.device)
-    held_after = predict(update.model, held_out.image, device=settings.device)
+    after = session.predict(shown, device=settings.device)
+    held_after = predict(head, held_out.image, device=settings.device)
     result.rows = {
         "corrected patches before": _region_scores(before.mask, sample.label, valid),
         "corrected patches after": _region_scores(after.mask, sample.label, valid),
