@@ -356,7 +356,7 @@ class CorrectionSession:
 
         Until the corrections hold both classes (no update can learn from them yet), the
         patches that hold both of the image's grey-level classes come first instead
-        (`rank_two_class_patches`; `benchmarks/results/ranking.md`).
+        (`rank_two_class_patches`; `benchmarks/results/queue_loop.md`).
         """
         prediction = self.require_binary()
         if (index is None) != (len(self.shape) == 2):
