@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_segrefine import SegRefineError
-from napari_segrefine.ranking import rank_patches, rank_two_class_patches
+from napari_segrefine import SegRefineError, ranking
+from napari_segrefine.ranking import otsu_level, rank_patches, rank_two_class_patches
 
 
 def _map():
@@ -82,7 +82,7 @@ def test_two_class_patches_come_first_before_any_update():
     image[32:, 64:] = 3000  # a patch all bright: one class, like the flat ones
     ranked = rank_two_class_patches(image, 32)
     assert (ranked[0].top, ranked[0].left) == (0, 32)
-    assert ranked[0].mixture == pytest.approx(0.5) and ranked[0].uncertainty == 0.0
+    assert ranked[0].mixture == pytest.approx(0.5) and ranked[0].score == pytest.approx(0.5)
     assert ranked[-1].mixture == 0.0 and len(ranked) == 6
     valid = np.zeros(image.shape, bool)
     valid[:32, 32:64] = True
@@ -97,5 +97,25 @@ def test_a_flat_image_has_no_two_class_patch_but_still_a_queue():
 def test_two_class_ranking_refuses_a_stack_or_nan():
     with pytest.raises(SegRefineError, match="2-D image"):
         rank_two_class_patches(np.zeros((2, 8, 8, 3)), 4)
-    with pytest.raises(SegRefineError, match="finite"):
+    with pytest.raises(SegRefineError, match="NaN"):
         rank_two_class_patches(np.full((8, 8), np.nan), 4)
+    with pytest.raises(SegRefineError, match="NaN"):
+        otsu_level(np.full((2, 8, 8), np.inf), rgb=False)
+
+
+def test_a_thin_edge_strip_does_not_come_first():
+    image = np.zeros((64, 129), np.uint8)
+    image[:32, 128] = 255  # the 1-px strip at the right edge: half bright, mixture 1
+    image[:16, :64] = 255  # a quarter of a full patch: mixture 0.5
+    ranked = rank_two_class_patches(image, 64)
+    assert (ranked[0].left, ranked[0].width) == (0, 64)
+    assert [r.mixture for r in ranked if r.width == 1] == [pytest.approx(1.0)]
+
+
+def test_the_level_of_a_large_image_is_taken_on_a_sample(monkeypatch):
+    rng = np.random.default_rng(0)
+    image = np.where(rng.random((200, 300, 3)) < 0.3, 200, 20).astype(np.uint8)
+    full = otsu_level(image, rgb=True)
+    monkeypatch.setattr(ranking, "LEVEL_PIXELS", 1_000)
+    assert 20 < otsu_level(image, rgb=True) < 200 and 20 < full < 200
+    assert otsu_level(np.full((4, 50, 50), 3.0), rgb=False) is None

@@ -11,9 +11,11 @@ The score of a patch is a weighted sum of signals, each in [0, 1]:
   teaches an update both classes and an edge; a flat background patch teaches little,
   and a model that is confidently wrong everywhere gives the other signals nothing.
 
-Before the first update (`rank_two_class_patches`) the queue ranks by **mixture**
-instead: how evenly a patch splits between the image's two grey-level classes (above
-and below Otsu's level of the whole image). An update needs corrected pixels of both
+Until the corrections hold both classes (`rank_two_class_patches`), the queue ranks by
+**mixture** instead: how evenly a patch splits between the two grey-level classes of the
+image (or stack) it belongs to, above and below Otsu's level of a sample of at most
+`LEVEL_PIXELS` of its pixels (`otsu_level`), times the patch's share of a full patch (so
+a thin edge strip does not come first). An update needs corrected pixels of both
 classes, and a starting model that sees nothing of the image gives the signals above
 nothing to go on; a patch holding both kinds of pixels gives the first update both.
 
@@ -84,34 +86,59 @@ def patch_contrast(image: np.ndarray, patch_size: int) -> np.ndarray:
         image: (H, W) or (H, W, C) (channels are averaged).
         patch_size: side of the square patches.
     """
-    grey = _grey(image)
+    grey = _grey(image, rgb=np.ndim(image) == 3)
     grey = (grey - grey.mean()) / max(float(grey.std()), 1e-12)
     mean = _patch_means(grey, patch_size)
     variance = np.maximum(_patch_means(grey**2, patch_size) - mean**2, 0.0)
     return np.clip(np.sqrt(variance), 0.0, 1.0)
 
 
-def patch_mixture(image: np.ndarray, patch_size: int) -> np.ndarray:
-    """Per patch: 1 when half its pixels lie above Otsu's level of the whole image, 0
-    when all lie on one side (a flat image: 0 everywhere).
+def otsu_level(image: np.ndarray, rgb: bool) -> float | None:
+    """Otsu's grey level of an image or stack, from at most `LEVEL_PIXELS` pixels taken at
+    a regular stride (channels averaged when ``rgb``); None when they are all equal."""
+    shape = np.shape(image)  # a lazy array (dask, zarr) is read at the stride only
+    spatial = len(shape) - int(rgb)
+    stride = max(1, int(np.ceil((np.prod(shape) / LEVEL_PIXELS) ** (1 / spatial))))
+    sample = _grey(np.asarray(image[(slice(None, None, stride),) * spatial]), rgb)
+    if not np.isfinite(sample).all():
+        raise SegRefineError("the image holds NaN or infinite values; fix or mask them first")
+    return None if sample.min() == sample.max() else float(threshold_otsu(sample))
+
+
+def patch_mixture(grey: np.ndarray, patch_size: int, level: float | None) -> np.ndarray:
+    """Per patch: 1 when half its pixels lie above ``level``, 0 when all lie on one side
+    or ``level`` is None (see `otsu_level`).
 
     Args:
-        image: (H, W) or (H, W, C) (channels are averaged).
+        grey: (H, W).
         patch_size: side of the square patches.
+        level: the grey level that splits the two classes.
     """
-    grey = _grey(image)
-    stride = max(1, int(np.ceil(np.sqrt(grey.size / LEVEL_PIXELS))))
-    sample = grey[::stride, ::stride]
-    if sample.min() == sample.max():
-        return np.zeros((-(-grey.shape[0] // patch_size), -(-grey.shape[1] // patch_size)))
-    above = _patch_means(grey > threshold_otsu(sample), patch_size)
+    if level is None:
+        return np.zeros(_grid(grey.shape, patch_size))
+    above = _patch_means(grey > level, patch_size)
     return 2 * np.minimum(above, 1 - above)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    """The image in float32, channels averaged (no float copy of all channels)."""
+def _grey(image: np.ndarray, rgb: bool) -> np.ndarray:
+    """The image in float32, its last axis averaged when ``rgb`` (no float copy of all
+    channels)."""
     image = np.asarray(image)
-    return image.mean(axis=-1, dtype=np.float32) if image.ndim == 3 else image.astype(np.float32)
+    return image.mean(axis=-1, dtype=np.float32) if rgb else image.astype(np.float32)
+
+
+def _grid(shape: tuple[int, ...], patch_size: int) -> tuple[int, int]:
+    """Rows and columns of patches (edge patches partial)."""
+    return -(-shape[0] // patch_size), -(-shape[1] // patch_size)
+
+
+def _area_share(shape: tuple[int, ...], patch_size: int) -> np.ndarray:
+    """Per patch: its pixels over a full patch's (below 1 for edge patches)."""
+    sides = [
+        np.minimum(np.arange(1, count + 1) * patch_size, side) - np.arange(count) * patch_size
+        for count, side in zip(_grid(shape, patch_size), shape[:2])
+    ]
+    return np.outer(*sides) / patch_size**2
 
 
 def rank_patches(
@@ -153,20 +180,27 @@ def rank_two_class_patches(
     *,
     valid: np.ndarray | None = None,
     top_k: int | None = None,
+    level: float | None = None,
 ) -> list[PatchScore]:
-    """Patches of an image that hold both of its grey-level classes, most even first:
-    the queue before the first update (see the module's docstring).
+    """Every patch of an image not yet checked, those that split most evenly between its
+    two grey-level classes first: the queue until the corrections hold both classes
+    (see the module's docstring).
 
     Args:
-        image: (H, W) or (H, W, C).
+        image: (H, W) or (H, W, C); a 3-D array is read as (H, W, C), so pass a stack
+            one slice at a time, with the ``level`` of the whole stack.
         patch_size, valid, top_k: as in `rank_patches`.
+        level: the grey level between the two classes (None: `otsu_level` of ``image``).
 
     Returns:
-        `PatchScore`s in queue order, ``score`` their spread mixture.
+        `PatchScore`s in queue order; ``mixture`` is the patch's evenness, ``score`` that
+        times its share of a full patch, after spreading.
     """
-    grey = _checked_map(_grey(image), patch_size, "image")
-    mixture = patch_mixture(grey, patch_size)
-    return _queue(mixture, {"mixture": mixture}, grey.shape, patch_size, valid, top_k)
+    grey = _checked_map(_grey(image, rgb=np.ndim(image) == 3), patch_size, "image")
+    level = otsu_level(grey, rgb=False) if level is None else level
+    mixture = patch_mixture(grey, patch_size, level)
+    score = mixture * _area_share(grey.shape, patch_size)
+    return _queue(score, {"mixture": mixture}, grey.shape, patch_size, valid, top_k)
 
 
 def _queue(score, signals, shape, patch_size, valid, top_k) -> list[PatchScore]:
@@ -190,11 +224,13 @@ def _queue(score, signals, shape, patch_size, valid, top_k) -> list[PatchScore]:
 
 def _checked_map(prob: np.ndarray, patch_size: int, what: str = "probability map") -> np.ndarray:
     prob = np.asarray(prob, np.float32)
-    if prob.ndim != 2 or prob.size == 0 or not np.isfinite(prob).all():
+    if prob.ndim != 2 or prob.size == 0:
         raise SegRefineError(
-            f"ranking needs one finite 2-D {what}, got shape {prob.shape}; "
+            f"ranking needs one 2-D {what}, got shape {prob.shape}; "
             "pass one slice of a stack at a time"
         )
+    if not np.isfinite(prob).all():
+        raise SegRefineError(f"the {what} holds NaN or infinite values; fix or mask them first")
     if patch_size < 1:
         raise SegRefineError(f"patch_size must be at least 1, got {patch_size}")
     return prob
@@ -204,7 +240,7 @@ def _same_shape(array: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndar
     array = np.asarray(array)
     if array.shape[:2] != shape:
         raise SegRefineError(
-            f"{name} has shape {array.shape} but the probability map {shape}; pass the "
+            f"{name} has shape {array.shape} but the map it goes with {shape}; pass the "
             "same slice of both"
         )
     return array

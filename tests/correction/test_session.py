@@ -158,7 +158,7 @@ def _correct_both_classes(session: CorrectionSession, slices: tuple[int, ...]) -
 
 def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tmp_path):
     image = np.zeros((32, 32), np.uint8)
-    image[20:28, 4:8] = 200  # half of the patch at (16, 0) is bright
+    image[20:28, 4:8] = 200  # an eighth of the patch at (16, 0) is bright
     prob = np.full((32, 32), 0.02, np.float32)
     prob[:16, 16:] = 0.5  # where the model is unsure: no object there
     session = CorrectionSession(image, name="cells", autosave_root=tmp_path)
@@ -173,6 +173,20 @@ def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tm
     assert (second.top, second.left) == (0, 16) and second.uncertainty == pytest.approx(1.0)
     session.undo()
     assert session.next_patch(16) == first
+
+
+def test_before_both_classes_the_queue_of_a_stack_skips_a_slice_of_noise(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = rng.integers(10, 30, (32, 32)).astype(np.uint8)  # an empty slice: noise only
+    cells = noise.copy()
+    cells[8:24, 20:28] = 220  # the other slice holds an object
+    stack = np.stack([noise, cells])
+    session = CorrectionSession(stack, name="stack", rgb=False, autosave_root=tmp_path)
+    session.set_prediction(_prediction(np.full(stack.shape, 0.02, np.float32)))
+
+    patch = session.next_patch(16)
+
+    assert session.current[0] == 1 and patch.mixture > 0.4
 
 
 def test_the_queue_of_a_stack_goes_to_the_slice_where_the_model_is_least_sure(tmp_path, ramp):

@@ -22,7 +22,7 @@ from torch import nn
 from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
 from ..errors import SegRefineError
 from ..generators import Progress, drain
-from ..ranking import SPREAD, PatchScore, rank_patches, rank_two_class_patches
+from ..ranking import SPREAD, PatchScore, otsu_level, rank_patches, rank_two_class_patches
 from ..refine import iter_refine
 from ..train.head import HeadConfig, HeadResult, fit_head
 from .edits import (
@@ -355,16 +355,27 @@ class CorrectionSession:
         first (only the first ``top_k`` when given).
 
         Until the corrections hold both classes (no update can learn from them yet), the
-        patches that hold both of the image's grey-level classes come first instead
-        (`rank_two_class_patches`; `benchmarks/results/queue_loop.md`).
+        patches that hold both grey-level classes of the image (or the whole stack) come
+        first instead (`rank_two_class_patches`; `benchmarks/results/queue_loop.md`).
         """
+        return self._rank(patch_size, index, top_k, self._two_class_level())
+
+    def _two_class_level(self) -> tuple[bool, float | None]:
+        """Whether the queue offers two-class patches, and the grey level of the whole
+        image or stack between the two classes."""
+        if self.corrections_hold_both_classes():
+            return False, None
+        return True, otsu_level(self.image, self.rgb)
+
+    def _rank(self, patch_size, index, top_k, two_class: tuple[bool, float | None]):
         prediction = self.require_binary()
         if (index is None) != (len(self.shape) == 2):
             raise SegRefineError(f"{self.name!r} is a stack: say which slice to review")
         pick = (lambda a: a) if index is None else (lambda a: a[index])
-        if not self.corrections_hold_both_classes():
+        first, level = two_class
+        if first:
             return rank_two_class_patches(
-                pick(self.image), patch_size, valid=pick(self.valid), top_k=top_k
+                pick(self.image), patch_size, valid=pick(self.valid), top_k=top_k, level=level
             )
         return rank_patches(
             pick(prediction.probabilities),
@@ -378,6 +389,8 @@ class CorrectionSession:
 
     def corrections_hold_both_classes(self) -> bool:
         """Whether the corrected or confirmed pixels hold foreground and background."""
+        if self.mask is None:
+            return False
         corrected = self.mask[self.valid > 0] > 0
         return bool(corrected.any() and not corrected.all())
 
@@ -392,8 +405,9 @@ class CorrectionSession:
         stack = len(self.shape) > 2
         slices = range(self.shape[0]) if stack and index is None else [index]
         best: tuple[float, int | None, PatchScore] | None = None
+        two_class = self._two_class_level()  # once for all slices
         for where in slices:
-            top = self.rank(patch_size, where, top_k=1)
+            top = self._rank(patch_size, where, 1, two_class)
             if not top:
                 continue
             checked = np.count_nonzero(self.valid if where is None else self.valid[where])

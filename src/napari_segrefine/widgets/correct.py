@@ -185,7 +185,7 @@ class CorrectWidget(Dock):
         self._outline(layer, index, patch)
         self.viewer.layers.selection.active = self.state.view(layer).show()
         where = "" if index is None else f" of slice {index}"
-        why = TWO_CLASSES_FIRST if two_classes_first else ""
+        why = TWO_CLASSES_FIRST if two_classes_first and patch.mixture > 0 else ""
         self._report(session, f"checking the patch at {patch.top}, {patch.left}{where}{why}")
 
     def _go_to(self, layer: Image, index: int | None, patch: PatchScore) -> None:
