@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_segrefine import SegRefineError, ranking
+from napari_segrefine import SegRefineError, limits
 from napari_segrefine.ranking import otsu_level, rank_patches, rank_two_class_patches
 
 
@@ -116,6 +116,6 @@ def test_the_level_of_a_large_image_is_taken_on_a_sample(monkeypatch):
     rng = np.random.default_rng(0)
     image = np.where(rng.random((200, 300, 3)) < 0.3, 200, 20).astype(np.uint8)
     full = otsu_level(image, rgb=True)
-    monkeypatch.setattr(ranking, "LEVEL_PIXELS", 1_000)
+    monkeypatch.setattr(limits, "LEVEL_PIXELS", 1_000)
     assert 20 < otsu_level(image, rgb=True) < 200 and 20 < full < 200
     assert otsu_level(np.full((4, 50, 50), 3.0), rgb=False) is None

@@ -29,6 +29,7 @@ MAX_MEMORY_ENV = "NAPARI_SEGREFINE_MAX_MEMORY"
 DEFAULT_MAX_PIXELS = 2**31
 MEMORY_SHARE = 0.8  # of the memory free now, when MAX_MEMORY_ENV is not set
 MAX_PACKING_RATIO = 20  # inflated / stored bytes of a compressed archive member
+LEVEL_PIXELS = 1_000_000  # values a grey-level histogram (Otsu's level) is taken over at most
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -45,6 +46,12 @@ def _env_number(name: str) -> int | None:
             f"{name}={os.environ[name]!r} is not a number; use e.g. {name}=64G"
         ) from None
     return int(value)
+
+
+def level_stride(values: int, axes: int) -> int:
+    """The stride along each of ``axes`` axes that leaves at most `LEVEL_PIXELS` of
+    ``values`` for a histogram."""
+    return max(1, math.ceil((values / LEVEL_PIXELS) ** (1 / axes)))
 
 
 def human(nbytes: float) -> str:

@@ -14,7 +14,7 @@ The score of a patch is a weighted sum of signals, each in [0, 1]:
 Until the corrections hold both classes (`rank_two_class_patches`), the queue ranks by
 **mixture** instead: how evenly a patch splits between the two grey-level classes of the
 image (or stack) it belongs to, above and below Otsu's level of a sample of at most
-`LEVEL_PIXELS` of its pixels (`otsu_level`), times the patch's share of a full patch (so
+`limits.LEVEL_PIXELS` of its values (`otsu_level`), times the patch's share of a full patch (so
 a thin edge strip does not come first). An update needs corrected pixels of both
 classes, and a starting model that sees nothing of the image gives the signals above
 nothing to go on; a patch holding both kinds of pixels gives the first update both.
@@ -35,11 +35,11 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from .errors import SegRefineError
+from .limits import level_stride
 
 WEIGHTS = {"uncertainty": 1.0, "boundary": 1.0, "disagreement": 2.0, "contrast": 1.0}
 SPREAD = 0.5  # score factor of a patch next to a picked or corrected one
 SPREAD_PICKS = 256  # the first picks are spread; the rest follow in score order
-LEVEL_PIXELS = 1_000_000  # Otsu's level of the mixture is taken on at most this many
 NEIGHBOURS = np.ones((3, 3), bool)
 
 
@@ -69,14 +69,19 @@ class PatchScore:
 
 def _patch_means(values: np.ndarray, patch_size: int) -> np.ndarray:
     """Mean of ``values`` over each patch of the grid (edge patches partial)."""
-    height, width = values.shape
-    rows, cols = -(-height // patch_size), -(-width // patch_size)
-    starts_r, starts_c = np.arange(rows) * patch_size, np.arange(cols) * patch_size
+    (starts_r, heights), (starts_c, widths) = _patch_sides(values.shape, patch_size)
     rows_summed = np.add.reduceat(values, starts_r, 0, dtype=np.float64)  # no float copy
     sums = np.add.reduceat(rows_summed, starts_c, 1)
-    heights = np.minimum(starts_r + patch_size, height) - starts_r
-    widths = np.minimum(starts_c + patch_size, width) - starts_c
     return sums / np.outer(heights, widths)
+
+
+def _patch_sides(shape: tuple[int, ...], patch_size: int):
+    """Per axis of the grid: the patches' first pixels and their sides (edge ones partial)."""
+    sides = []
+    for length in shape[:2]:
+        starts = np.arange(-(-length // patch_size)) * patch_size
+        sides.append((starts, np.minimum(starts + patch_size, length) - starts))
+    return sides
 
 
 def patch_contrast(image: np.ndarray, patch_size: int) -> np.ndarray:
@@ -94,11 +99,12 @@ def patch_contrast(image: np.ndarray, patch_size: int) -> np.ndarray:
 
 
 def otsu_level(image: np.ndarray, rgb: bool) -> float | None:
-    """Otsu's grey level of an image or stack, from at most `LEVEL_PIXELS` pixels taken at
-    a regular stride (channels averaged when ``rgb``); None when they are all equal."""
+    """Otsu's grey level of an image or stack, from at most `limits.LEVEL_PIXELS` values
+    taken at a regular stride (channels averaged when ``rgb``); None when they are all
+    equal."""
     shape = np.shape(image)  # a lazy array (dask, zarr) is read at the stride only
     spatial = len(shape) - int(rgb)
-    stride = max(1, int(np.ceil((np.prod(shape) / LEVEL_PIXELS) ** (1 / spatial))))
+    stride = level_stride(int(np.prod(shape)), spatial)
     sample = _grey(np.asarray(image[(slice(None, None, stride),) * spatial]), rgb)
     if not np.isfinite(sample).all():
         raise SegRefineError("the image holds NaN or infinite values; fix or mask them first")
@@ -114,9 +120,7 @@ def patch_mixture(grey: np.ndarray, patch_size: int, level: float | None) -> np.
         patch_size: side of the square patches.
         level: the grey level that splits the two classes.
     """
-    if level is None:
-        return np.zeros(_grid(grey.shape, patch_size))
-    above = _patch_means(grey > level, patch_size)
+    above = _patch_means(grey > (np.inf if level is None else level), patch_size)
     return 2 * np.minimum(above, 1 - above)
 
 
@@ -127,18 +131,10 @@ def _grey(image: np.ndarray, rgb: bool) -> np.ndarray:
     return image.mean(axis=-1, dtype=np.float32) if rgb else image.astype(np.float32)
 
 
-def _grid(shape: tuple[int, ...], patch_size: int) -> tuple[int, int]:
-    """Rows and columns of patches (edge patches partial)."""
-    return -(-shape[0] // patch_size), -(-shape[1] // patch_size)
-
-
 def _area_share(shape: tuple[int, ...], patch_size: int) -> np.ndarray:
     """Per patch: its pixels over a full patch's (below 1 for edge patches)."""
-    sides = [
-        np.minimum(np.arange(1, count + 1) * patch_size, side) - np.arange(count) * patch_size
-        for count, side in zip(_grid(shape, patch_size), shape[:2])
-    ]
-    return np.outer(*sides) / patch_size**2
+    (_, heights), (_, widths) = _patch_sides(shape, patch_size)
+    return np.outer(heights, widths) / patch_size**2
 
 
 def rank_patches(

@@ -6,13 +6,10 @@ import numpy as np
 import torch
 
 from napari_segrefine import load_checkpoint, predict, save_checkpoint
+from napari_segrefine.limits import LEVEL_PIXELS
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.models.filter_bank import FilterBank
-from napari_segrefine.train.global_threshold import (
-    LEVEL_PIXELS,
-    best_global_threshold,
-    level_sample,
-)
+from napari_segrefine.train.global_threshold import best_global_threshold, level_sample
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}

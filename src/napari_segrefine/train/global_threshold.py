@@ -17,11 +17,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from skimage.filters import threshold_otsu
 
+from ..limits import level_stride
 from ..metrics import iou
 from ..models.adapted import AdaptedModel
 from ..models.filter_bank import FEATURES_PER_SCALE
-
-LEVEL_PIXELS = 1_000_000  # pixels of an image at most that Otsu's histogram is taken over
 
 
 @dataclass
@@ -44,8 +43,8 @@ class GlobalThreshold:
 
 def level_sample(x: np.ndarray, sigma: float) -> np.ndarray:
     """C x N values of a normalized C x H x W image smoothed at ``sigma`` (the feature a
-    threshold is applied to), from a grid of at most `LEVEL_PIXELS` per channel."""
-    stride = max(1, int(np.ceil(np.sqrt(x.shape[1] * x.shape[2] / LEVEL_PIXELS))))
+    threshold is applied to), from a grid of at most `limits.LEVEL_PIXELS` per channel."""
+    stride = level_stride(x.shape[1] * x.shape[2], 2)
     grid = x[:, ::stride, ::stride]
     smooth = [
         gaussian_filter(plane, sigma / stride, mode="reflect", truncate=3.0) for plane in grid

@@ -67,9 +67,8 @@ def _camera(viewer: napari.Viewer) -> Any:
 
 
 def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
-    """Find the next patch to check, in any slice of a stack, and whether it was offered
-    because the corrections do not hold both classes yet (in a worker)."""
-    return session.next_patch(patch_size), not session.corrections_hold_both_classes()
+    """Find the next patch to check, in any slice of a stack (in a worker)."""
+    return session.next_patch(patch_size)
     yield  # a generator, as every job
 
 
@@ -170,10 +169,7 @@ class CorrectWidget(Dock):
             return None
         return self.next_patch()
 
-    def _show_patch(
-        self, layer: Image, session: CorrectionSession, found: tuple[PatchScore | None, bool]
-    ):
-        patch, two_classes_first = found
+    def _show_patch(self, layer: Image, session: CorrectionSession, patch: PatchScore | None):
         if layer not in self.viewer.layers:
             return
         if patch is None:
@@ -185,7 +181,7 @@ class CorrectWidget(Dock):
         self._outline(layer, index, patch)
         self.viewer.layers.selection.active = self.state.view(layer).show()
         where = "" if index is None else f" of slice {index}"
-        why = TWO_CLASSES_FIRST if two_classes_first and patch.mixture > 0 else ""
+        why = TWO_CLASSES_FIRST if patch.mixture > 0 else ""  # a two-class patch
         self._report(session, f"checking the patch at {patch.top}, {patch.left}{where}{why}")
 
     def _go_to(self, layer: Image, index: int | None, patch: PatchScore) -> None:
