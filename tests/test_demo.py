@@ -21,7 +21,7 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     corrected = read_image(tmp_path / "corrected_pixels.tif").array > 0
     np.testing.assert_array_equal(corrected, chosen)
     assert {"before", "PRN refined", "after update", "held-out, head"} <= set(result.rows)
-    assert {"held-out, 1 patch, own", "held-out, 1 patch, both"} <= set(result.rows)
+    assert {"held-out, 2 patches, own", "held-out, 2 patches, both"} <= set(result.rows)
     assert all(0 <= row["IoU"] <= 1 for row in result.rows.values())
     names = {p.name for p in result.files}
     assert {"mask_before.tif", "mask_after.tif", "overview.png"} <= names
@@ -41,7 +41,7 @@ def test_demo_goes_on_when_its_corrections_hold_one_class(tmp_path):
     result = run_demo(tmp_path, _small("polyps"), log=lines.append)
     # the queue's first two patches hold the dark border and tissue, both background:
     # no head can be fitted, and the demo says so and goes on with the starting model
-    assert "    no update: the corrected pixels are all background" in "\n".join(lines)
+    assert "    no update yet: the corrected pixels are all background" in "\n".join(lines)
     assert result.rows["after update"] == result.rows["before"]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from . import metrics
 from .correction import CorrectionSession
@@ -24,7 +25,7 @@ from .generators import drain
 from .models import DEFAULT_BINARY_MODEL, DEFAULT_PRN_MODEL, create_model
 from .models.weights import SHIPPED, available_weights
 from .ranking import PatchScore
-from .train.head import HeadConfig, fit_head
+from .train.head import HeadConfig
 
 DEMO_SEED = 7
 HELD_OUT_SEED = 8
@@ -37,6 +38,7 @@ class DemoSettings:
     domain: str = "roads"
     size: int = 384
     corrected_patches: int = 4
+    update_every: int = 2
     review_patch: int = 64
     prn_patch: int = 32
     trees: int = HeadConfig.num_trees
@@ -103,28 +105,23 @@ def run_demo(
         session.iter_refine(prn, patch_size=settings.prn_patch, device=settings.device)
     )
     session.apply_refined(refined)
-    log(f"3/6 simulated user corrects the next {settings.corrected_patches} patches of the queue")
-    for _ in range(settings.corrected_patches):
+    log(
+        f"3/6 simulated user corrects the next {settings.corrected_patches} patches of the "
+        f"queue, updating the head after every {settings.update_every}"
+    )
+    head = model
+    for done in range(1, settings.corrected_patches + 1):
         patch = session.next_patch(settings.review_patch)
         if patch is None:  # an image of fewer patches: every one is corrected
             break
         session.paint(patch.slices, sample.label[patch.slices])
         result.patches.append(patch)
+        if done % settings.update_every == 0 or done == settings.corrected_patches:
+            head = _update(session, model, settings, log) or head
     ((_, _, valid),) = session.training_samples()
-    log(f"4/6 fit a head ({settings.trees} trees) to {int(valid.sum())} corrected pixels")
-    head, shown = model, model
-    try:
-        update = fit_head(
-            model,
-            session.training_samples(),
-            HeadConfig(num_trees=settings.trees, device=settings.device),
-        )
-        head, shown = update.model, update.model if update.adopted else model
-        log(f"    {update.reason} ({update.seconds:.1f} s)")
-    except SegRefineError as error:  # e.g. the corrections hold one class: nothing to fit
-        log(f"    no update: {error}")
-    log("5/6 predict again (and, to see how far it carries, the held-out image with it)")
-    after = session.predict(shown, device=settings.device)
+    log(f"4/6 {int(valid.sum())} corrected pixels in all")
+    log("5/6 what the tool shows now (and, to see how far it carries, the held-out image)")
+    after = session.prediction
     held_after = predict(head, held_out.image, device=settings.device)
     result.rows = {
         "corrected patches before": _region_scores(before.mask, sample.label, valid),
@@ -136,7 +133,8 @@ def run_demo(
         "held-out, head": _scores(held_after.mask, held_out.label, held_after.probabilities),
     }
     log(
-        "6/6 correct the held-out image's first patch of the queue; update from it, then from both"
+        f"6/6 correct the held-out image's first {settings.update_every} patches of the queue; "
+        "update from them, then from both images"
     )
     result.rows |= _second_image(held_out, held_before, session, model, settings)
     result.files = _write_outputs(out, sample, before, refined, after, valid)
@@ -144,22 +142,44 @@ def run_demo(
     return result
 
 
+def _update(session: CorrectionSession, model, settings: DemoSettings, log) -> nn.Module | None:
+    """Fit a head to the session's corrections and show it when adopted, as the Correct
+    dock's Update does; the head fitted (adopted or not), None when none could be."""
+    config = HeadConfig(num_trees=settings.trees, device=settings.device)
+    try:
+        update, shown = drain(session.iter_adapt(model, config))
+    except SegRefineError as error:  # e.g. the corrections hold one class: nothing to fit
+        log(f"    no update yet: {error}")
+        return None
+    if shown is not None:
+        session.set_prediction(shown)
+    log(f"    {update.reason} ({update.seconds:.1f} s)")
+    return update.model
+
+
 def _second_image(held_out, held_before: Prediction, first, model, settings) -> dict:
-    """Rows for the held-out image after one corrected patch of its own: the update from
-    that patch alone, and from it plus the ``first`` session's corrections."""
+    """Rows for the held-out image after its first ``update_every`` patches of the queue
+    are corrected: the update from them alone, and from them plus the ``first`` session's
+    corrections."""
     second = CorrectionSession(held_out.image, name=f"{settings.domain} held-out")
     second.set_prediction(held_before)
-    patch = second.next_patch(settings.review_patch)
-    second.paint(patch.slices, held_out.label[patch.slices])
+    for _ in range(settings.update_every):
+        patch = second.next_patch(settings.review_patch)
+        if patch is None:
+            break
+        second.paint(patch.slices, held_out.label[patch.slices])
     config = HeadConfig(num_trees=settings.trees, device=settings.device)
+    patches = f"{settings.update_every} patch{'es' if settings.update_every > 1 else ''}"
     rows = {}
-    for row, helpers in (("held-out, 1 patch, own", ()), ("held-out, 1 patch, both", [first])):
+    for name, helpers in (("own", ()), ("both", [first])):
         try:
             _, shown = drain(second.iter_adapt(model, config, also_from=helpers))
-        except SegRefineError:  # its one patch holds one class only: nothing to fit yet
+        except SegRefineError:  # its patches hold one class only: nothing to fit yet
             shown = None
         shown = held_before if shown is None else shown
-        rows[row] = _scores(shown.mask, held_out.label, shown.probabilities)
+        rows[f"held-out, {patches}, {name}"] = _scores(
+            shown.mask, held_out.label, shown.probabilities
+        )
     return rows
 
 

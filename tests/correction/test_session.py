@@ -175,6 +175,30 @@ def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tm
     assert session.next_patch(16) == first
 
 
+def test_after_an_update_the_queue_offers_what_it_changed(tmp_path):
+    image = np.zeros((32, 48), np.uint8)
+    prob = np.full((32, 48), 0.3, np.float32)  # equally unsure everywhere
+    prob[16:, 32:] = 0.9  # an object the first model found
+    session = CorrectionSession(image, name="cells", autosave_root=tmp_path)
+    session.set_prediction(_prediction(prob))
+    _correct_both_classes_2d(session)
+    session.set_threshold(0.8)  # the same output re-cut: not an update
+    assert session.before_update is None
+
+    updated = np.full((32, 48), 0.3, np.float32)  # the update drops the object
+    session.set_prediction(_prediction(updated))
+
+    assert session.before_update[16:, 32:].all()
+    patch = session.next_patch(16)
+    assert (patch.top, patch.left) == (16, 32) and patch.disagreement == pytest.approx(1.0)
+
+
+def _correct_both_classes_2d(session: CorrectionSession) -> None:
+    session.paint((slice(0, 1), slice(0, 1)), 0)
+    session.paint((slice(0, 1), slice(1, 2)), 1)
+    assert session.corrections_hold_both_classes()
+
+
 def test_before_both_classes_the_queue_of_a_stack_skips_a_slice_of_noise(tmp_path):
     rng = np.random.default_rng(0)
     noise = rng.integers(10, 30, (32, 32)).astype(np.uint8)  # an empty slice: noise only

@@ -83,6 +83,7 @@ class CorrectionSession:
         self.class_prediction: Prediction | None = None
         self.classes: np.ndarray | None = None
         self.before_refine: np.ndarray | None = None
+        self.before_update: np.ndarray | None = None
         self.current: tuple[int | None, PatchScore] | None = None
         self.history = History()
         self.jobs = JobSlot()
@@ -122,12 +123,17 @@ class CorrectionSession:
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
+        new_output = self.prediction is None or (
+            prediction.probabilities is not self.prediction.probabilities
+        )
         self.prediction = prediction
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
             )
         else:
+            if new_output:  # a new model's output, not the same one re-thresholded
+                self.before_update = np.array(self.mask, copy=True)
             np.copyto(self.mask, prediction.mask, where=self.valid == 0)
         self.events.prediction.emit(prediction)
         self.events.mask.emit(None)
@@ -385,6 +391,7 @@ class CorrectionSession:
             valid=pick(self.valid),
             threshold=prediction.threshold,
             top_k=top_k,
+            previous=None if self.before_update is None else pick(self.before_update),
         )
 
     def corrections_hold_both_classes(self) -> bool:
