@@ -183,12 +183,14 @@ def test_after_an_update_the_queue_offers_what_it_changed(tmp_path):
     session.set_prediction(_prediction(prob))
     _correct_both_classes_2d(session)
     session.set_threshold(0.8)  # the same output re-cut: not an update
-    assert session.before_update is None
+    assert session.before_update is None and session.changed_by_update() == 0.0
+    session.set_threshold(0.5)
 
     updated = np.full((32, 48), 0.3, np.float32)  # the update drops the object
     session.set_prediction(_prediction(updated))
 
     assert session.before_update[16:, 32:].all()
+    assert session.changed_by_update() == pytest.approx(16 * 16 / (32 * 48 - 2))
     patch = session.next_patch(16)
     assert (patch.top, patch.left) == (16, 32) and patch.disagreement == pytest.approx(1.0)
 

@@ -32,7 +32,9 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     assert worker is not None
     wait_for(qtbot, widget.updater)
 
-    assert widget.update_status.value.startswith("Update: ")
+    assert widget.update_status.value.startswith("Update: adopted")
+    changed = f"it changed {session.changed_by_update():.1%} of the mask you have not checked"
+    assert changed in widget.update_status.value
     np.testing.assert_array_equal(session.mask[key], values)
     assert not isinstance(state_for(viewer).model, AdaptedModel)  # stays with this image
 

@@ -214,6 +214,15 @@ class CorrectionSession:
         self.before_refine = before
         return before
 
+    def changed_by_update(self) -> float:
+        """Share of the unchecked pixels whose mask the last new model output changed
+        (0.0 before any)."""
+        if self.before_update is None or self.mask is None:
+            return 0.0
+        unchecked = self.valid == 0
+        changed = (self.before_update != self.mask) & unchecked
+        return float(np.count_nonzero(changed) / max(1, np.count_nonzero(unchecked)))
+
     def refine_grid(self, patch_size: int) -> np.ndarray:
         """Changed fraction per patch between `before_refine` and the mask (pure)."""
         if self.before_refine is None or self.mask is None:

@@ -256,13 +256,19 @@ class CorrectWidget(Dock):
 
     def _show_update(self, session: CorrectionSession, outcome: tuple) -> None:
         result, prediction = outcome
-        self._describe_update(result)
-        if prediction is None:
-            return
-        session.set_prediction(prediction)  # the head stays with the image it was fitted to
+        if prediction is not None:
+            session.set_prediction(prediction)  # the head stays with the image it was fitted to
+        self._describe_update(
+            result, session.changed_by_update() if prediction is not None else None
+        )
 
-    def _describe_update(self, result: HeadResult) -> None:
+    def _describe_update(self, result: HeadResult, changed: float | None) -> None:
         text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
+        if changed is not None:  # adopted and shown
+            text += (
+                f"; it changed {changed:.1%} of the mask you have not checked "
+                "(Next patch weighs where)"
+            )
         self.update_status.value = f"Update: {text}"
         if not result.adopted:
             show_info(f"Update {text}")
