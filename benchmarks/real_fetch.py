@@ -30,6 +30,17 @@ def cache_root(cache_dir: Path | None = None) -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
 
 
+def _archives(folder: Path, name: str, version: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """The archives of ``name`` ``version`` in ``folder``; older sdists keep the name's hyphens."""
+    stems = {f"{name.replace('-', '_')}-{version}", f"{name}-{version}"}
+    return [
+        path
+        for stem in sorted(stems)
+        for path in folder.glob(f"{stem}*")
+        if path.name.endswith(suffixes)
+    ]
+
+
 def fetch_distribution(requirement: str, wheel: bool, cache: Path) -> Path:
     """Path of the wheel (``wheel=True``) or sdist of ``name==version``, downloading it once.
 
@@ -39,8 +50,7 @@ def fetch_distribution(requirement: str, wheel: bool, cache: Path) -> Path:
     name, version = requirement.split("==")
     folder = cache / "dists"
     suffixes = (".whl",) if wheel else (".tar.gz", ".zip")
-    stem = f"{name.replace('-', '_')}-{version}"
-    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
+    found = _archives(folder, name, version, suffixes)
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +59,7 @@ def fetch_distribution(requirement: str, wheel: bool, cache: Path) -> Path:
     done = subprocess.run(
         [*command, "-d", str(folder), requirement], capture_output=True, text=True
     )
-    found = [p for p in folder.glob(f"{stem}*") if p.name.endswith(suffixes)]
+    found = _archives(folder, name, version, suffixes)
     if done.returncode != 0 or not found:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise SegRefineError(
