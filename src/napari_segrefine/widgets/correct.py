@@ -267,7 +267,7 @@ class CorrectWidget(Dock):
         if changed is not None:  # adopted and shown
             text += (
                 f"; it changed {changed:.1%} of the mask you have not checked "
-                "(Next patch weighs where)"
+                "(Next patch offers those areas too)"
             )
         self.update_status.value = f"Update: {text}"
         if not result.adopted:
