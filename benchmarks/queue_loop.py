@@ -14,7 +14,9 @@ the queue is ranked again on what the tool shows after every update. Strategies:
   patches were added);
 - ``queue``: `CorrectionSession.next_patch`, the shipped queue: the image's two-class
   patches (`rank_two_class_patches`) until the corrections hold both classes, then
-  `rank_patches`;
+  `rank_patches`, which also weighs where the last update changed the mask;
+- ``queue without change``: the same without that last signal (the queue of the round
+  before it);
 - ``oracle``: the patches where what the tool shows is most wrong (needs the truth).
 
 Cases: ``tuning`` (the queue's rule was chosen on it): `hitl.py`'s seen real sets and the
@@ -49,7 +51,7 @@ from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E
 from machine import describe  # noqa: E402
 from ranking import add_case_options, synthetic_cases  # noqa: E402
 
-STRATEGIES = ("random", "user", "model queue", "queue", "oracle")
+STRATEGIES = ("random", "user", "model queue", "queue", "queue without change", "oracle")
 BATCH = 2  # patches corrected between two updates
 SPLITS = {
     "tuning": ("seen", "tuning"),
@@ -88,7 +90,9 @@ def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) 
 
 def next_cell(strategy: str, session: CorrectionSession, label: np.ndarray):
     """The patch ``strategy`` offers next on the session's (left-half) image."""
-    if strategy == "queue":
+    if strategy.startswith("queue"):
+        if strategy == "queue without change":
+            session.before_update = None  # forget the mask before the last update
         return session.next_patch(PATCH).slices
     shown = session.prediction
     if strategy == "model queue":
