@@ -13,7 +13,7 @@ from ..demo import DemoSettings, format_table, run_demo
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
-        help="predict, refine, correct 4 patches, adapt and predict again on sample data",
+        help="predict, refine, correct 4 patches with an update after every 2, on sample data",
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     parser.add_argument("--domain", choices=DOMAINS, default=DemoSettings.domain)
