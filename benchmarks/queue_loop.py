@@ -2,8 +2,10 @@
 
 For each image a simulated user corrects k patches of 64 px in the LEFT half, two at a
 time; after each two the head is fitted to the corrected pixels (`fit_head`, defaults)
-and the tool shows its mask when the guard adopts it, else the starting model's. IoU is
-pooled over the RIGHT halves, which nobody corrected (the protocol of `hitl.py`). Unlike
+and the tool shows its mask when the guard adopts it, else what it showed before, as the
+Correct dock does (runs before round 7 went back to the starting model's mask on a
+refusal: `queue_loop.md`, runs 1 to 5 of `queue_loop_tuning.md`). IoU is pooled over the
+RIGHT halves, which nobody corrected (the protocol of `hitl.py`). Unlike
 `ranking.py`, whose learner is a random forest, the learner here is the tool's own, and
 the queue is ranked again on what the tool shows after every update. Strategies:
 
@@ -69,13 +71,14 @@ def left(prediction: Prediction, width: int) -> Prediction:
     )  # fmt: skip
 
 
-def shown_after(base, image, label, valid, start: Prediction, seed: int) -> Prediction:
-    """What the tool shows after an update from the ``valid`` pixels."""
+def adopted_update(base, image, label, valid, seed: int) -> Prediction | None:
+    """The prediction of an update from the ``valid`` pixels; None when its guard refuses
+    it or there is nothing to fit (the tool then keeps showing what it showed)."""
     try:
         result = fit_head(base, [(image, label, valid)], HeadConfig(seed=seed))
     except SegRefineError:  # one class corrected: nothing to fit yet
-        return start
-    return predict(result.model, image) if result.adopted else start
+        return None
+    return predict(result.model, image) if result.adopted else None
 
 
 def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) -> list:
@@ -92,7 +95,7 @@ def next_cell(strategy: str, session: CorrectionSession, label: np.ndarray):
     """The patch ``strategy`` offers next on the session's (left-half) image."""
     if strategy.startswith("queue"):
         if strategy == "queue without change":
-            session.before_update = None  # forget the mask before the last update
+            session.update_changes = None  # forget what the updates changed
         return session.next_patch(PATCH).slices
     shown = session.prediction
     if strategy == "model queue":
@@ -124,8 +127,10 @@ def run_strategy(strategy, base, image, label, start, seed, ks, scratch) -> dict
         if order and step + 1 not in ks:
             continue  # a fixed order needs no update in between
         valid[:, :half] = session.valid > 0
-        shown = shown_after(base, image, label, valid, start, seed)
-        session.set_prediction(left(shown, half))
+        update = adopted_update(base, image, label, valid, seed)
+        if update is not None:
+            shown = update
+            session.set_prediction(left(shown, half))
         if step + 1 in ks:
             results[step + 1] = shown.mask > 0
     return results
@@ -159,7 +164,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
     print(
         f"Base model `{args.model}` (shipped weights). k patches of {PATCH} px corrected in "
         f"the left half of each image, {BATCH} at a time, the head fitted after each "
-        "batch (what the tool shows: the head when adopted, else the starting model), "
+        "batch (what the tool shows: the head when adopted, else what it showed before), "
         "IoU pooled over the right halves per case, mean over seeds "
         f"{','.join(map(str, args.seeds))}. Machine: {describe()}, shared with other "
         f"jobs; {elapsed:.0f} s in all.\n"

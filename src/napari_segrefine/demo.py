@@ -1,9 +1,10 @@
 """The whole correction loop on shipped sample data, offline, in about a minute on a CPU.
 
-predict -> boundary -> PRN refine -> a simulated user corrects the patches the review queue offers
--> a head fitted to just those pixels (seconds, guarded) -> predict again; metrics
-before and after on the corrected image and on a held-out image of the same domain. The loop is a
-`CorrectionSession`, the same one the napari widgets show.
+predict -> boundary -> PRN refine -> a simulated user corrects the patches the review queue
+offers, updating after every few (a head fitted to just the corrected pixels, seconds,
+guarded, shown when adopted) -> metrics before and after on the corrected image and on a
+held-out image of the same domain. The loop is a `CorrectionSession`, the same one the
+napari widgets show.
 """
 
 from __future__ import annotations
@@ -109,15 +110,18 @@ def run_demo(
         f"3/6 simulated user corrects the next {settings.corrected_patches} patches of the "
         f"queue, updating the head after every {settings.update_every}"
     )
-    head = model
-    for done in range(1, settings.corrected_patches + 1):
+    head, pending = model, 0
+    for _ in range(settings.corrected_patches):
         patch = session.next_patch(settings.review_patch)
         if patch is None:  # an image of fewer patches: every one is corrected
             break
         session.paint(patch.slices, sample.label[patch.slices])
         result.patches.append(patch)
-        if done % settings.update_every == 0 or done == settings.corrected_patches:
-            head = _update(session, model, settings, log) or head
+        pending += 1
+        if pending == settings.update_every:
+            head, pending = _update(session, model, head, settings, log), 0
+    if pending:  # corrections made since the last update
+        head = _update(session, model, head, settings, log)
     ((_, _, valid),) = session.training_samples()
     log(f"4/6 {int(valid.sum())} corrected pixels in all")
     log("5/6 what the tool shows now (and, to see how far it carries, the held-out image)")
@@ -142,18 +146,19 @@ def run_demo(
     return result
 
 
-def _update(session: CorrectionSession, model, settings: DemoSettings, log) -> nn.Module | None:
+def _update(session: CorrectionSession, model, shown: nn.Module, settings, log) -> nn.Module:
     """Fit a head to the session's corrections and show it when adopted, as the Correct
-    dock's Update does; the head fitted (adopted or not), None when none could be."""
+    dock's Update does; the model shown afterwards (``shown`` unless adopted)."""
     config = HeadConfig(num_trees=settings.trees, device=settings.device)
     try:
-        update, shown = drain(session.iter_adapt(model, config))
+        update, prediction = drain(session.iter_adapt(model, config))
     except SegRefineError as error:  # e.g. the corrections hold one class: nothing to fit
         log(f"    no update yet: {error}")
-        return None
-    if shown is not None:
-        session.set_prediction(shown)
+        return shown
     log(f"    {update.reason} ({update.seconds:.1f} s)")
+    if prediction is None:
+        return shown
+    session.set_prediction(prediction)
     return update.model
 
 
@@ -163,13 +168,12 @@ def _second_image(held_out, held_before: Prediction, first, model, settings) -> 
     corrections."""
     second = CorrectionSession(held_out.image, name=f"{settings.domain} held-out")
     second.set_prediction(held_before)
-    for _ in range(settings.update_every):
-        patch = second.next_patch(settings.review_patch)
-        if patch is None:
-            break
+    painted = 0
+    while painted < settings.update_every and (patch := second.next_patch(settings.review_patch)):
         second.paint(patch.slices, held_out.label[patch.slices])
+        painted += 1
     config = HeadConfig(num_trees=settings.trees, device=settings.device)
-    patches = f"{settings.update_every} patch{'es' if settings.update_every > 1 else ''}"
+    patches = f"{painted} patch{'es' if painted > 1 else ''}"
     rows = {}
     for name, helpers in (("own", ()), ("both", [first])):
         try:

@@ -183,16 +183,21 @@ def test_after_an_update_the_queue_offers_what_it_changed(tmp_path):
     session.set_prediction(_prediction(prob))
     _correct_both_classes_2d(session)
     session.set_threshold(0.8)  # the same output re-cut: not an update
-    assert session.before_update is None and session.changed_by_update() == 0.0
+    assert session.update_changes is None and session.changed_by_update() == 0.0
     session.set_threshold(0.5)
 
     updated = np.full((32, 48), 0.3, np.float32)  # the update drops the object
     session.set_prediction(_prediction(updated))
+    session.set_threshold(0.2)  # re-cut after the update: what it changed stays the same
+    same = _prediction(np.full((32, 48), 0.3, np.float32), threshold=0.2)
+    session.set_prediction(same)  # a new output that changes nothing adds nothing
 
-    assert session.before_update[16:, 32:].all()
-    assert session.changed_by_update() == pytest.approx(16 * 16 / (32 * 48 - 2))
+    unchecked = 32 * 48 - 2
+    assert session.changed_by_update() == pytest.approx(16 * 16 / unchecked)
     patch = session.next_patch(16)
     assert (patch.top, patch.left) == (16, 32) and patch.disagreement == pytest.approx(1.0)
+    session.paint(patch.slices, 0)  # checked: its changes no longer count
+    assert session.changed_by_update() == 0.0
 
 
 def _correct_both_classes_2d(session: CorrectionSession) -> None:

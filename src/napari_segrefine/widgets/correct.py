@@ -264,10 +264,10 @@ class CorrectWidget(Dock):
 
     def _describe_update(self, result: HeadResult, changed: float | None) -> None:
         text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
-        if changed is not None:  # adopted and shown
+        if changed:  # adopted and shown, and it changed something
             text += (
-                f"; it changed {changed:.1%} of the mask you have not checked "
-                "(Next patch offers those areas too)"
+                f"; the updates so far changed {changed:.1%} of the mask you have not "
+                "checked (Next patch offers those areas too)"
             )
         self.update_status.value = f"Update: {text}"
         if not result.adopted:
