@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from napari_segrefine.correction import CorrectionSession
+from napari_segrefine.correction import LOST, CorrectionSession
 from napari_segrefine.engine import Prediction, boundary_map, threshold_mask
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.models import create_model
@@ -187,6 +187,8 @@ def test_after_an_update_the_queue_offers_what_it_changed(tmp_path):
     session.set_threshold(0.5)
 
     updated = np.full((32, 48), 0.3, np.float32)  # the update drops the object
+    changes = session.proposed_changes(_prediction(updated))
+    assert (changes[16:, 32:] == LOST).all() and np.count_nonzero(changes) == 16 * 16
     session.set_prediction(_prediction(updated))
     session.set_threshold(0.2)  # re-cut after the update: what it changed stays the same
     same = _prediction(np.full((32, 48), 0.3, np.float32), threshold=0.2)

@@ -39,6 +39,9 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     assert share > 0
     changed = f"the updates so far changed {share:.1%} of the mask you have not checked"
     assert changed in widget.update_status.value
+    changes = viewer.layers["salient changes"].data  # 1 gained, 2 lost, as the mask moved
+    np.testing.assert_array_equal(changes > 0, before != session.mask)
+    np.testing.assert_array_equal(changes == 1, (session.mask > 0) & (before == 0))
     np.testing.assert_array_equal(session.mask[key], values)
     assert not isinstance(state_for(viewer).model, AdaptedModel)  # stays with this image
 

@@ -29,6 +29,7 @@ from .edits import (
     Key,
     bounding_key,
     change_grid,
+    change_map,
     correction_samples,
     keep_corrections,
     spatial_shape,
@@ -222,6 +223,12 @@ class CorrectionSession:
             self.update_changes = changes
         else:
             self.update_changes |= changes
+
+    def proposed_changes(self, prediction: Prediction) -> np.ndarray:
+        """`change_map` of the mask if ``prediction`` were set: what it would add
+        (`GAINED`) and remove (`LOST`) outside the corrected pixels (pure)."""
+        self.require_binary()
+        return change_map(self.mask, keep_corrections(prediction.mask, self.mask, self.valid))
 
     def changed_by_update(self) -> float:
         """Share of the unchecked pixels whose mask the model's updates changed (0.0

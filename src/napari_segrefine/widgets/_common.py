@@ -27,7 +27,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QFrame, QSizePolicy
 
-from ..correction import CorrectionSession
+from ..correction import GAINED, LOST, CorrectionSession
 from ..engine import Progress
 from ..errors import Cancelled, SegRefineError
 
@@ -37,6 +37,7 @@ Job = Callable[[threading.Event], Generator[Any, None, Any]]
 
 ROLE_KEY = "segrefine_role"  # layer metadata: which output of which image a layer is
 IMAGE_KEY = "segrefine_image"
+CHANGES = "changes"  # the layer of what a model's new output changed in the mask
 CHANNEL_KEY = "segrefine_channel_axis"  # image metadata: the axis read as channels
 PROBABILITY, BOUNDARY, MASK, CORRECTIONS = "probability", "boundary", "mask", "corrections"
 
@@ -337,6 +338,13 @@ def set_image(
 ) -> Image:
     """Add or update the ``role`` image layer of ``source`` (placed like ``source``)."""
     return _set_layer(viewer, source, role, data, Image, viewer.add_image, **kwargs)
+
+
+def show_changes(viewer: napari.Viewer, source: Image, changes: np.ndarray) -> Labels:
+    """The ``changes`` layer of ``source``: a `change_map` of what a new model output
+    added (blue) and removed (magenta) from the mask."""
+    colors = label_colors({GAINED: "dodgerblue", LOST: "magenta"})
+    return set_labels(viewer, source, CHANGES, changes, colormap=colors)
 
 
 def set_labels(

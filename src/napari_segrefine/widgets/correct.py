@@ -35,6 +35,7 @@ from ._common import (
     find_layer,
     notify_error,
     require_image,
+    show_changes,
     source_images,
     wrapped_label,
 )
@@ -73,9 +74,11 @@ def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
 
 
 def adapt_job(session: CorrectionSession, model: Any, others: list, stop) -> Any:
-    """Fit a head to the corrections (this image's and ``others``' sessions') and predict
-    with it when adopted (in a worker)."""
-    return (yield from session.iter_adapt(model, stop=stop, also_from=others))
+    """Fit a head to the corrections (this image's and ``others``' sessions') and, when
+    adopted, predict with it and map what it changes (in a worker)."""
+    result, prediction = yield from session.iter_adapt(model, stop=stop, also_from=others)
+    changes = None if prediction is None else session.proposed_changes(prediction)
+    return result, prediction, changes
 
 
 class CorrectWidget(Dock):
@@ -237,7 +240,7 @@ class CorrectWidget(Dock):
         job = partial(adapt_job, session, self.state.model, others)
         return self.updater.start(
             job,
-            on_done=partial(self._show_update, session),
+            on_done=partial(self._show_update, layer, session),
             on_finished=self._update_finished,
             sessions=[session],
         )
@@ -254,10 +257,12 @@ class CorrectWidget(Dock):
         if self.pending and self.live.value:
             self.update_now()
 
-    def _show_update(self, session: CorrectionSession, outcome: tuple) -> None:
-        result, prediction = outcome
+    def _show_update(self, layer: Image, session: CorrectionSession, outcome: tuple) -> None:
+        result, prediction, changes = outcome
         if prediction is not None:
             session.set_prediction(prediction)  # the head stays with the image it was fitted to
+            if layer in self.viewer.layers:
+                show_changes(self.viewer, layer, changes)
         self._describe_update(
             result, session.changed_by_update() if prediction is not None else None
         )
@@ -267,7 +272,8 @@ class CorrectWidget(Dock):
         if changed:  # adopted and shown, and it changed something
             text += (
                 f"; the updates so far changed {changed:.1%} of the mask you have not "
-                "checked (Next patch offers those areas too)"
+                "checked (Next patch offers those areas too; this one's changes are in the "
+                "changes layer)"
             )
         self.update_status.value = f"Update: {text}"
         if not result.adopted:

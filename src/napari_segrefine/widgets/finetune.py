@@ -22,7 +22,7 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 from torch import nn
 
-from ..correction import GAINED, LOST, CorrectionSession, change_map, keep_corrections
+from ..correction import CorrectionSession
 from ..engine import Prediction, Progress
 from ..errors import SegRefineError
 from ..models import load_checkpoint, save_checkpoint
@@ -35,9 +35,8 @@ from ._common import (
     cancel_when_closed,
     collapsible,
     find_layer,
-    label_colors,
     notify_error,
-    set_labels,
+    show_changes,
     source_images,
     with_placeholder,
     wrapped_label,
@@ -46,8 +45,6 @@ from ._models import CHECKPOINT_FILTER, device_choices
 from ._plot import TrainingPlot
 from ._state import NO_MODEL, state_for
 
-CHANGES = "changes"
-CHANGE_COLORS = {GAINED: "dodgerblue", LOST: "magenta"}
 LEARNING_RATES = ["1e-5", "3e-5", "1e-4", "3e-4", "1e-3"]
 
 
@@ -72,8 +69,7 @@ def finetune_job(
             result.model, device=config.device, stop=stop,
             threshold=session.prediction.threshold,
         )  # fmt: skip
-        after = keep_corrections(prediction.mask, session.mask, session.valid)
-        shown[session.name] = (prediction, change_map(session.mask, after))
+        shown[session.name] = (prediction, session.proposed_changes(prediction))
     return result, shown
 
 
@@ -217,7 +213,7 @@ class FinetuneWidget(Dock):
                 continue
             session.set_prediction(prediction)
             layer = self.viewer.layers[name]
-            set_labels(self.viewer, layer, CHANGES, changes, colormap=label_colors(CHANGE_COLORS))
+            show_changes(self.viewer, layer, changes)
             changed.append(np.count_nonzero(changes) / changes.size)
         self.status.value = _summary(result, config, changed)
 
