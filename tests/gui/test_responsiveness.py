@@ -30,7 +30,7 @@ HEAVY = [
     (session_module, "rank_patches"),
     (refine_module, "change_grid"),
     (finetune_module, "iter_finetune"),
-    (finetune_module, "change_map"),
+    (session_module, "change_map"),
     (store_module.SessionStore, "save"),
     (export_module, "write_labels"),
 ]
