@@ -16,9 +16,10 @@ the queue is ranked again on what the tool shows after every update. Strategies:
   patches were added);
 - ``queue``: `CorrectionSession.next_patch`, the shipped queue: the image's two-class
   patches (`rank_two_class_patches`) until the corrections hold both classes, then
-  `rank_patches`, which also weighs where the last update changed the mask;
-- ``queue without change``: the same without that last signal (the queue of the round
-  before it);
+  `rank_patches` (round 7 tried adding where the updates changed the mask as a signal, at
+  commit aa2f36c, where this script's ``queue`` had it and ``queue without change`` did
+  not; it lost on the sets it was not chosen on and was taken out:
+  `queue_loop_tuning.md`, run 6);
 - ``oracle``: the patches where what the tool shows is most wrong (needs the truth).
 
 Cases: ``tuning`` (the queue's rule was chosen on it): `hitl.py`'s seen real sets and the
@@ -53,7 +54,7 @@ from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E
 from machine import describe  # noqa: E402
 from ranking import add_case_options, synthetic_cases  # noqa: E402
 
-STRATEGIES = ("random", "user", "model queue", "queue", "queue without change", "oracle")
+STRATEGIES = ("random", "user", "model queue", "queue", "oracle")
 BATCH = 2  # patches corrected between two updates
 SPLITS = {
     "tuning": ("seen", "tuning"),
@@ -93,9 +94,7 @@ def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) 
 
 def next_cell(strategy: str, session: CorrectionSession, label: np.ndarray):
     """The patch ``strategy`` offers next on the session's (left-half) image."""
-    if strategy.startswith("queue"):
-        if strategy == "queue without change":
-            session.update_changes = None  # forget what the updates changed
+    if strategy == "queue":
         return session.next_patch(PATCH).slices
     shown = session.prediction
     if strategy == "model queue":

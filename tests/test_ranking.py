@@ -31,17 +31,6 @@ def test_disagreement_with_refinement_raises_a_patch():
     assert ranked[0].disagreement == pytest.approx(900 / 1024)
 
 
-def test_what_an_update_changed_raises_a_patch():
-    prob = _map()
-    changed = np.zeros(prob.shape, bool)
-    changed[64:96, 96:128] = True  # the update dropped an object the mask had there
-    ranked = rank_patches(prob, 32, refined=prob > 0.5, changed=changed)
-    assert (ranked[0].top, ranked[0].left) == (64, 96)
-    assert ranked[0].disagreement == pytest.approx(1.0)
-    with pytest.raises(SegRefineError, match="changed has shape"):
-        rank_patches(prob, 32, changed=changed[:, :8])
-
-
 def test_corrected_patches_are_skipped_and_edges_are_partial():
     valid = np.zeros((96, 128), bool)
     valid[32:64, 64:96] = True

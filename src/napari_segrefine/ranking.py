@@ -5,9 +5,7 @@ The score of a patch is a weighted sum of signals, each in [0, 1]:
 - **uncertainty**: mean of ``1 - |2p - 1|`` over the patch (binary entropy proxy);
 - **boundary density**: mean of the boundary map (contours the model is unsure about);
 - **disagreement**: fraction of pixels where a second opinion (the PRN-refined mask,
-  or any other mask) differs from the thresholded prediction, or that a model update
-  changed (``changed``): an update learns from a few patches, and what it changed
-  elsewhere is what the user has not seen yet;
+  or any other mask) differs from the thresholded prediction;
 - **contrast** (only with ``image``): the patch's grey-level spread against the whole
   image's (standard deviations, clipped to 1). A patch that holds two kinds of pixels
   teaches an update both classes and an edge; a flat background patch teaches little,
@@ -149,7 +147,6 @@ def rank_patches(
     threshold: float = 0.5,
     top_k: int | None = None,
     image: np.ndarray | None = None,
-    changed: np.ndarray | None = None,
 ) -> list[PatchScore]:
     """Patches of a binary probability map, most likely wrong first.
 
@@ -163,14 +160,12 @@ def rank_patches(
         threshold: the threshold the current mask was made with.
         top_k: return only the first ``top_k``.
         image: the image (H, W) or (H, W, C); adds the contrast signal.
-        changed: pixels whose mask a model update changed (H, W, nonzero: changed);
-            they count as disagreement.
 
     Returns:
         `PatchScore`s in queue order; their ``score`` is the score after spreading.
     """
     prob = _checked_map(prob, patch_size)
-    signals = _signals(prob, patch_size, boundary, refined, changed, image, threshold)
+    signals = _signals(prob, patch_size, boundary, refined, image, threshold)
     score = sum(WEIGHTS[name] * values for name, values in signals.items())
     return _queue(score, signals, prob.shape, patch_size, valid, top_k)
 
@@ -247,9 +242,7 @@ def _same_shape(array: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndar
     return array
 
 
-def _signals(
-    prob, patch_size, boundary, refined, changed, image, threshold
-) -> dict[str, np.ndarray]:
+def _signals(prob, patch_size, boundary, refined, image, threshold) -> dict[str, np.ndarray]:
     """The per-patch signals of `WEIGHTS` (absent ones are zero)."""
     if boundary is None:
         from .engine import boundary_map
@@ -262,12 +255,8 @@ def _signals(
         "disagreement": np.zeros_like(uncertainty),
         "contrast": np.zeros_like(uncertainty),
     }
-    flipped = np.zeros(prob.shape, bool)
     if refined is not None:
-        flipped |= (_same_shape(refined, prob.shape, "refined") > 0) != (prob > threshold)
-    if changed is not None:
-        flipped |= _same_shape(changed, prob.shape, "changed") > 0
-    if refined is not None or changed is not None:
+        flipped = (_same_shape(refined, prob.shape, "refined") > 0) != (prob > threshold)
         signals["disagreement"] = _patch_means(flipped, patch_size)
     if image is not None:
         signals["contrast"] = patch_contrast(_same_shape(image, prob.shape, "image"), patch_size)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from napari_segrefine.correction import LOST, CorrectionSession
+from napari_segrefine.correction import GAINED, LOST, CorrectionSession
 from napari_segrefine.engine import Prediction, boundary_map, threshold_mask
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.models import create_model
@@ -175,37 +175,21 @@ def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tm
     assert session.next_patch(16) == first
 
 
-def test_after_an_update_the_queue_offers_what_it_changed(tmp_path):
-    image = np.zeros((32, 48), np.uint8)
-    prob = np.full((32, 48), 0.3, np.float32)  # equally unsure everywhere
+def test_the_changes_a_new_prediction_would_make_leave_corrections_out(tmp_path):
+    prob = np.full((32, 48), 0.3, np.float32)
     prob[16:, 32:] = 0.9  # an object the first model found
-    session = CorrectionSession(image, name="cells", autosave_root=tmp_path)
+    session = CorrectionSession(np.zeros((32, 48), np.uint8), name="c", autosave_root=tmp_path)
     session.set_prediction(_prediction(prob))
-    _correct_both_classes_2d(session)
-    session.set_threshold(0.8)  # the same output re-cut: not an update
-    assert session.update_changes is None and session.changed_by_update() == 0.0
-    session.set_threshold(0.5)
+    session.paint((slice(16, 17), slice(32, 33)), 1)  # a corrected pixel of the object
+    updated = np.full((32, 48), 0.3, np.float32)
+    updated[:2, :2] = 0.9  # the update drops the object and adds a speck
 
-    updated = np.full((32, 48), 0.3, np.float32)  # the update drops the object
     changes = session.proposed_changes(_prediction(updated))
-    assert (changes[16:, 32:] == LOST).all() and np.count_nonzero(changes) == 16 * 16
-    session.set_prediction(_prediction(updated))
-    session.set_threshold(0.2)  # re-cut after the update: what it changed stays the same
-    same = _prediction(np.full((32, 48), 0.3, np.float32), threshold=0.2)
-    session.set_prediction(same)  # a new output that changes nothing adds nothing
 
-    unchecked = 32 * 48 - 2
-    assert session.changed_by_update() == pytest.approx(16 * 16 / unchecked)
-    patch = session.next_patch(16)
-    assert (patch.top, patch.left) == (16, 32) and patch.disagreement == pytest.approx(1.0)
-    session.paint(patch.slices, 0)  # checked: its changes no longer count
-    assert session.changed_by_update() == 0.0
-
-
-def _correct_both_classes_2d(session: CorrectionSession) -> None:
-    session.paint((slice(0, 1), slice(0, 1)), 0)
-    session.paint((slice(0, 1), slice(1, 2)), 1)
-    assert session.corrections_hold_both_classes()
+    assert (changes[:2, :2] == GAINED).all() and changes[16, 32] == 0
+    assert np.count_nonzero(changes == LOST) == 16 * 16 - 1
+    assert np.count_nonzero(changes) == 16 * 16 - 1 + 4
+    assert session.mask[16:, 32:].all()  # pure: nothing set yet
 
 
 def test_before_both_classes_the_queue_of_a_stack_skips_a_slice_of_noise(tmp_path):

@@ -37,7 +37,7 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     unchecked = session.valid == 0
     share = np.count_nonzero((before != session.mask) & unchecked) / np.count_nonzero(unchecked)
     assert share > 0
-    changed = f"the updates so far changed {share:.1%} of the mask you have not checked"
+    changed = f"it changed {share:.1%} of the mask you have not checked"
     assert changed in widget.update_status.value
     changes = viewer.layers["salient changes"].data  # 1 gained, 2 lost, as the mask moved
     np.testing.assert_array_equal(changes > 0, before != session.mask)

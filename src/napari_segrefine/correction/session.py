@@ -84,7 +84,6 @@ class CorrectionSession:
         self.class_prediction: Prediction | None = None
         self.classes: np.ndarray | None = None
         self.before_refine: np.ndarray | None = None
-        self.update_changes: np.ndarray | None = None
         self.current: tuple[int | None, PatchScore] | None = None
         self.history = History()
         self.jobs = JobSlot()
@@ -124,17 +123,12 @@ class CorrectionSession:
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
-        new_output = self.prediction is None or (
-            prediction.probabilities is not self.prediction.probabilities
-        )
         self.prediction = prediction
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
             )
         else:
-            if new_output:  # a new model's output, not the same one re-thresholded
-                self._record_changes(prediction.mask)
             np.copyto(self.mask, prediction.mask, where=self.valid == 0)
         self.events.prediction.emit(prediction)
         self.events.mask.emit(None)
@@ -215,29 +209,11 @@ class CorrectionSession:
         self.before_refine = before
         return before
 
-    def _record_changes(self, new_mask: np.ndarray) -> None:
-        """Add the unchecked pixels ``new_mask`` changes to `update_changes` (every model
-        output after the first adds its own; a re-cut threshold adds none)."""
-        changes = ((self.mask > 0) != (new_mask > 0)) & (self.valid == 0)
-        if self.update_changes is None:
-            self.update_changes = changes
-        else:
-            self.update_changes |= changes
-
     def proposed_changes(self, prediction: Prediction) -> np.ndarray:
         """`change_map` of the mask if ``prediction`` were set: what it would add
         (`GAINED`) and remove (`LOST`) outside the corrected pixels (pure)."""
         self.require_binary()
         return change_map(self.mask, keep_corrections(prediction.mask, self.mask, self.valid))
-
-    def changed_by_update(self) -> float:
-        """Share of the unchecked pixels whose mask the model's updates changed (0.0
-        before any)."""
-        if self.update_changes is None:
-            return 0.0
-        unchecked = self.valid == 0
-        changed = np.count_nonzero(self.update_changes & unchecked)
-        return changed / max(1, np.count_nonzero(unchecked))
 
     def refine_grid(self, patch_size: int) -> np.ndarray:
         """Changed fraction per patch between `before_refine` and the mask (pure)."""
@@ -416,14 +392,7 @@ class CorrectionSession:
             valid=pick(self.valid),
             threshold=prediction.threshold,
             top_k=top_k,
-            changed=self._unchecked_changes(pick),
         )
-
-    def _unchecked_changes(self, pick) -> np.ndarray | None:
-        """`update_changes` of the picked slice, less the pixels checked since."""
-        if self.update_changes is None:
-            return None
-        return pick(self.update_changes) & (pick(self.valid) == 0)
 
     def corrections_hold_both_classes(self) -> bool:
         """Whether the corrected or confirmed pixels hold foreground and background."""

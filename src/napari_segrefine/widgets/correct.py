@@ -75,10 +75,14 @@ def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
 
 def adapt_job(session: CorrectionSession, model: Any, others: list, stop) -> Any:
     """Fit a head to the corrections (this image's and ``others``' sessions') and, when
-    adopted, predict with it and map what it changes (in a worker)."""
+    adopted, predict with it, map what it changes and the share of the unchecked pixels
+    that is (in a worker)."""
     result, prediction = yield from session.iter_adapt(model, stop=stop, also_from=others)
-    changes = None if prediction is None else session.proposed_changes(prediction)
-    return result, prediction, changes
+    if prediction is None:
+        return result, None, None, 0.0
+    changes = session.proposed_changes(prediction)
+    unchecked = max(1, changes.size - np.count_nonzero(session.valid))
+    return result, prediction, changes, np.count_nonzero(changes) / unchecked
 
 
 class CorrectWidget(Dock):
@@ -258,22 +262,19 @@ class CorrectWidget(Dock):
             self.update_now()
 
     def _show_update(self, layer: Image, session: CorrectionSession, outcome: tuple) -> None:
-        result, prediction, changes = outcome
+        result, prediction, changes, share = outcome
         if prediction is not None:
             session.set_prediction(prediction)  # the head stays with the image it was fitted to
             if layer in self.viewer.layers:
                 show_changes(self.viewer, layer, changes)
-        self._describe_update(
-            result, session.changed_by_update() if prediction is not None else None
-        )
+        self._describe_update(result, share)
 
-    def _describe_update(self, result: HeadResult, changed: float | None) -> None:
+    def _describe_update(self, result: HeadResult, changed: float) -> None:
         text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
         if changed:  # adopted and shown, and it changed something
             text += (
-                f"; the updates so far changed {changed:.1%} of the mask you have not "
-                "checked (Next patch offers those areas too; this one's changes are in the "
-                "changes layer)"
+                f"; it changed {changed:.1%} of the mask you have not checked (blue: added, "
+                "magenta: removed, in the changes layer)"
             )
         self.update_status.value = f"Update: {text}"
         if not result.adopted:
