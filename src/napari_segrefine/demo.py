@@ -111,11 +111,7 @@ def run_demo(
         f"queue, updating the head after every {settings.update_every}"
     )
     head, pending = model, 0
-    for _ in range(settings.corrected_patches):
-        patch = session.next_patch(settings.review_patch)
-        if patch is None:  # an image of fewer patches: every one is corrected
-            break
-        session.paint(patch.slices, sample.label[patch.slices])
+    for patch in _walk_queue(session, sample.label, settings.corrected_patches, settings):
         result.patches.append(patch)
         pending += 1
         if pending == settings.update_every:
@@ -146,6 +142,17 @@ def run_demo(
     return result
 
 
+def _walk_queue(session: CorrectionSession, label: np.ndarray, count: int, settings):
+    """Correct the next ``count`` patches of the review queue as a user would (copying
+    ``label`` into them), yielding each; fewer when the queue runs out."""
+    for _ in range(count):
+        patch = session.next_patch(settings.review_patch)
+        if patch is None:  # an image of fewer patches: every one is corrected
+            return
+        session.paint(patch.slices, label[patch.slices])
+        yield patch
+
+
 def _update(session: CorrectionSession, model, shown: nn.Module, settings, log) -> nn.Module:
     """Fit a head to the session's corrections and show it when adopted, as the Correct
     dock's Update does; the model shown afterwards (``shown`` unless adopted)."""
@@ -168,10 +175,7 @@ def _second_image(held_out, held_before: Prediction, first, model, settings) -> 
     corrections."""
     second = CorrectionSession(held_out.image, name=f"{settings.domain} held-out")
     second.set_prediction(held_before)
-    painted = 0
-    while painted < settings.update_every and (patch := second.next_patch(settings.review_patch)):
-        second.paint(patch.slices, held_out.label[patch.slices])
-        painted += 1
+    painted = len(list(_walk_queue(second, held_out.label, settings.update_every, settings)))
     config = HeadConfig(num_trees=settings.trees, device=settings.device)
     patches = f"{painted} patch{'es' if painted > 1 else ''}"
     rows = {}
