@@ -8,6 +8,7 @@ import pytest
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.generators import drain
+from napari_segrefine.metrics import iou
 from napari_segrefine.models import create_model
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.train.head import HeadConfig
@@ -69,3 +70,22 @@ def test_other_images_corrections_train_the_head_of_this_one(painted, tmp_path):
     assert result.pixels == 64 * 32 + 64 * 24  # both images' corrections, each once
     with pytest.raises(SegRefineError, match="'new' has no corrected pixels"):
         drain(untouched.iter_adapt(model, FAST, also_from=[session]))
+
+
+def test_the_next_update_is_judged_on_what_was_corrected_since_the_shown_one(painted):
+    session, label, model = painted
+    result, prediction = drain(session.iter_adapt(model, FAST))
+    np.testing.assert_array_equal(result.fitted_on, session.valid > 0)
+    session.set_prediction(prediction, fitted_on=result.fitted_on)
+    session.set_threshold(0.4)  # the same model, re-cut: still fitted to those pixels
+    assert session.fitted_on is result.fitted_on
+
+    more = (slice(16, 80), slice(48, 72))
+    session.paint(more, label[more])
+    again, _ = drain(session.iter_adapt(model, FAST))
+
+    shown = session.prediction.mask[more] > 0
+    assert again.current_iou == pytest.approx(iou(shown, label[more] > 0), abs=0.05)
+    assert "since the last update" in again.reason
+    session.predict(model)  # a new prediction from the starting model: fitted to none
+    assert session.fitted_on is None

@@ -44,6 +44,8 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     np.testing.assert_array_equal(changes == 1, (session.mask > 0) & (before == 0))
     np.testing.assert_array_equal(session.mask[key], values)
     assert not isinstance(state_for(viewer).model, AdaptedModel)  # stays with this image
+    # the next update is judged against this one, on what is corrected after it
+    np.testing.assert_array_equal(session.fitted_on, session.valid > 0)
 
 
 def test_live_updates_follow_each_edit(qtbot, viewer, image_layer):

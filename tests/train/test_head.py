@@ -9,7 +9,7 @@ from napari_segrefine import create_model, load_checkpoint, predict, save_checkp
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
-from napari_segrefine.train.head import HeadConfig, fit_head
+from napari_segrefine.train.head import HeadConfig, Shown, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
 
@@ -178,3 +178,46 @@ def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_
 def test_judging_a_sample_that_is_not_there_is_a_clear_error(base, disk_sample):
     with pytest.raises(SegRefineError, match="judged_on names samples"):
         fit_head(base, [disk_sample], HeadConfig(**FAST), judged_on=[0, 3])
+
+
+def test_the_guard_compares_with_the_shown_mask_not_the_base(base, disk_sample):
+    image, label, valid = disk_sample
+    config = HeadConfig(deep="none", tolerance=-0.005, **FAST)  # a gain needed: none on 1.0
+    against_base = fit_head(base, [(image, label, valid)], config)
+    perfect = fit_head(base, [(image, label, valid)], config, shown=[Shown(label)])
+
+    assert perfect.current_iou == 1.0 != against_base.current_iou
+    assert not perfect.adopted  # no head beats the truth
+    assert "model shown now" in perfect.reason and "since" not in perfect.reason
+
+
+@pytest.mark.parametrize("right_where", ["fresh", "learned"])
+def test_a_shown_head_is_judged_on_the_pixels_corrected_since_it_was_fitted(
+    base, disk_sample, right_where
+):
+    """The shown head is right on one part of the corrections and wrong (empty) on the
+    other: only the part it was not fitted to counts."""
+    image, label, valid = disk_sample
+    learned = np.zeros_like(valid)
+    learned[16:48, 16:48] = True  # the upper half of the corrections: fitted before
+    fresh = valid & ~learned
+    right = fresh if right_where == "fresh" else learned
+    mask = np.where(right, label, 0)
+    shown = Shown(mask, fitted_on=learned)
+
+    config = HeadConfig(deep="none", tolerance=-0.005, **FAST)  # a gain needed: none on 1.0
+    result = fit_head(base, [(image, label, valid)], config, shown=[shown])
+
+    expected = iou((mask[fresh] > 0)[None], (label[fresh] > 0)[None])
+    assert result.current_iou == pytest.approx(expected, abs=0.05)
+    assert result.adopted == (right_where == "learned")
+    assert "since the last update" in result.reason
+
+
+def test_a_shown_mask_of_the_wrong_shape_or_count_is_a_clear_error(base, disk_sample):
+    image, label, valid = disk_sample
+    config = HeadConfig(deep="none", **FAST)
+    with pytest.raises(SegRefineError, match="the sample's height and width"):
+        fit_head(base, [(image, label, valid)], config, shown=[Shown(label[:50])])
+    with pytest.raises(SegRefineError, match="one per sample"):
+        fit_head(base, [(image, label, valid)], config, shown=[None, None])

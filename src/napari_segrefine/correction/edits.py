@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import SegRefineError
 from ..refine import refine_stats
+from ..train.head import Shown
 
 GAINED, LOST = 1, 2  # values of `change_map`
 Key = tuple[slice, ...]
@@ -154,3 +155,18 @@ def correction_samples(
     if len(expected) == 2:
         return [(image, mask, valid)]
     return [(image[i], mask[i], valid[i]) for i in range(len(valid)) if valid[i].any()]
+
+
+def shown_samples(
+    shown: np.ndarray, valid: np.ndarray, fitted_on: np.ndarray | None
+) -> list[Shown]:
+    """What the user sees on each sample `correction_samples` makes from ``valid``: the
+    shown mask and the corrected pixels its model learned from (None: none)."""
+    valid = np.asarray(valid) > 0
+    if valid.ndim == 2:
+        return [Shown(shown, fitted_on)]
+    return [
+        Shown(shown[i], None if fitted_on is None else fitted_on[i])
+        for i in range(len(valid))
+        if valid[i].any()
+    ]

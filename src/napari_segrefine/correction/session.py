@@ -32,6 +32,7 @@ from .edits import (
     change_map,
     correction_samples,
     keep_corrections,
+    shown_samples,
     spatial_shape,
     stroke_before,
 )
@@ -79,6 +80,7 @@ class CorrectionSession:
         self.source, self.autosave_root = source, autosave_root
         self.shape = spatial_shape(np.shape(image), self.rgb)
         self.prediction: Prediction | None = None
+        self.fitted_on: np.ndarray | None = None  # corrections the shown model learned from
         self.mask: np.ndarray | None = None
         self.valid: np.ndarray | None = None
         self.class_prediction: Prediction | None = None
@@ -108,11 +110,20 @@ class CorrectionSession:
         self.set_prediction(prediction)
         return prediction
 
-    def set_prediction(self, prediction: Prediction, restored: Restored | None = None) -> None:
+    def set_prediction(
+        self,
+        prediction: Prediction,
+        restored: Restored | None = None,
+        *,
+        fitted_on: np.ndarray | None = None,
+    ) -> None:
         """Make ``prediction`` the session's, keeping every corrected or confirmed pixel.
 
         A multi-class prediction goes to `classes` and leaves the binary mask alone. The
         first binary mask restores the autosave (``restored``: one read elsewhere).
+        ``fitted_on``: the corrected pixels the model of ``prediction`` learned from (an
+        adopted update's `HeadResult.fitted_on`); the next update's guard judges it on
+        the others. None: it learned from none of them.
         """
         if not prediction.is_binary:
             self.class_prediction, self.classes = prediction, prediction.mask
@@ -123,7 +134,7 @@ class CorrectionSession:
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
-        self.prediction = prediction
+        self.prediction, self.fitted_on = prediction, fitted_on
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
@@ -149,7 +160,8 @@ class CorrectionSession:
 
     def set_threshold(self, threshold: float) -> None:
         """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
-        self.set_prediction(self.require_binary().with_threshold(threshold))
+        prediction = self.require_binary().with_threshold(threshold)
+        self.set_prediction(prediction, fitted_on=self.fitted_on)
 
     def require_binary(self) -> Prediction:
         """The binary prediction; a `SegRefineError` saying what to run otherwise."""
@@ -257,9 +269,11 @@ class CorrectionSession:
 
         ``also_from``: other images' sessions whose corrections train the head too (one
         classifier for a set of similar images, as ilastik does); the guard still judges
-        it on this image's corrections only. Pure (see `set_prediction`); returns the
-        `HeadResult` and the new prediction, None when the head was not adopted (its
-        ``reason`` says why).
+        it on this image's corrections only, against the prediction shown now (on the
+        pixels corrected since it was fitted, when it is an adopted update: `Shown`).
+        Pure (see `set_prediction`); returns the `HeadResult`, whose ``fitted_on`` is
+        for `set_prediction`, and the new prediction, None when the head was not adopted
+        (its ``reason`` says why).
         """
         if not self.corrected_pixels:
             raise SegRefineError(
@@ -267,12 +281,17 @@ class CorrectionSession:
                 "its mask first"
             )
         helpers = [other for other in also_from if other is not self and other.corrected_pixels]
-        own = self.training_samples()
+        shown_now = self.require_binary()
+        valid = self.valid.copy()  # the corrections this update learns from
+        own = correction_samples(self.image, self.rgb, self.mask, valid)
+        shown = shown_samples(shown_now.mask, valid, self.fitted_on)
         others = [sample for other in helpers for sample in other.training_samples()]
         pixels = self.corrected_pixels + sum(other.corrected_pixels for other in helpers)
         images = f" of {1 + len(helpers)} images" if helpers else ""
         yield Progress(0, 0, f"fitting a head to {pixels} corrected pixels{images}")
-        result = fit_head(model, own + others, config, judged_on=range(len(own)))
+        shown += [None] * len(others)
+        result = fit_head(model, own + others, config, judged_on=range(len(own)), shown=shown)
+        result.fitted_on = valid > 0
         if not result.adopted:
             return result, None
         threshold = self.prediction.threshold if self.prediction is not None else 0.5

@@ -10,16 +10,19 @@ model's own answers in a few uncorrected windows, also train it, weighted by how
 that model agrees with the corrections, so the head keeps what was right elsewhere.
 
 The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
-cross-validated on blocks it did not see and compared with the current model on the
+cross-validated on blocks it did not see and compared with the model shown now on the
 same pixels. A head that does worse there by more than ``tolerance`` IoU is not
-adopted, and the result says why.
+adopted, and the result says why. When the model shown now is itself a head fitted to
+earlier corrections (`Shown`), the comparison is made on the pixels corrected since,
+which neither model learned from: on the older ones the shown head would be judged on
+its own training pixels.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -93,6 +96,16 @@ class HeadConfig:
         require_counts(self, counts)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the user sees now on one sample: the mask of the model shown (H, W), and the
+    corrected pixels that model was fitted to (None: none of them, as for the starting
+    model)."""
+
+    mask: np.ndarray
+    fitted_on: np.ndarray | None = None
+
+
 @dataclass
 class HeadResult:
     """A fitted head and the guard's verdict.
@@ -105,6 +118,8 @@ class HeadResult:
         reason: one line for the user.
         pixels: corrected pixels the head was fitted on.
         seconds: wall time of the fit, features and guard included.
+        fitted_on: the corrected pixels it learned from, in the whole image or stack
+            (set by `CorrectionSession.iter_adapt`; None from `fit_head`).
     """
 
     model: AdaptedModel
@@ -115,6 +130,7 @@ class HeadResult:
     pixels: int
     seconds: float
     config: dict = field(default_factory=dict)
+    fitted_on: np.ndarray | None = None
 
 
 def fit_head(
@@ -123,6 +139,7 @@ def fit_head(
     config: HeadConfig | None = None,
     *,
     judged_on: Sequence[int] | None = None,
+    shown: Sequence[Shown | None] | None = None,
 ) -> HeadResult:
     """Fit a tree head on the corrected pixels of ``samples`` over ``base``'s features.
 
@@ -135,6 +152,8 @@ def fit_head(
         judged_on: indices of the samples the update is for: the guard scores the head
             and the current model on their corrected pixels only, while every sample
             trains it (e.g. one image, helped by the corrections of others). None: all.
+        shown: per sample, what the user sees now (`Shown`), which the guard compares
+            the head with; None (or a None item): the base model's mask at 0.5.
 
     Returns:
         The `HeadResult`; ``adopted`` tells whether to use ``model``.
@@ -150,13 +169,17 @@ def fit_head(
             f"judged_on names samples {sorted(judged_samples)}, but there are "
             f"{len(samples)}; pass indices from 0 to {len(samples) - 1}"
         )
+    if shown is not None and len(shown) != len(samples):
+        raise SegRefineError(
+            f"shown has {len(shown)} items for {len(samples)} samples; give one per sample"
+        )
     started = time.perf_counter()
     head = new_head(base, config)
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context, levels = _training_pixels(
-        head, samples, config, device, rng
+    rows, labels, groups, current, context, levels, seen = _training_pixels(
+        head, samples, config, device, rng, shown or [None] * len(samples)
     )
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
@@ -166,6 +189,7 @@ def fit_head(
         )
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    seen = tuple(part[keep] for part in seen)
     context = _weighted_context(context, labels, current, config)
     judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
@@ -178,7 +202,7 @@ def fit_head(
     if len(judged_samples) < len(samples):
         levels = None
     choice = _choose(
-        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
+        rows, labels, groups, seen, context, config, head.bank.num_features, judged, levels
     )
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
@@ -299,56 +323,65 @@ class _Choice:
     head_iou: float | None = None
     current_iou: float = 0.0
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
+    prob: np.ndarray | None = None  # the trees' out-of-fold P(foreground) of each pixel
+    since_update: bool = False  # judged on the pixels corrected since the shown head
 
 
-def _choose(
-    rows, labels, groups, current, context, config, filters: int, judged, levels
-) -> _Choice:
+def _choose(rows, labels, groups, seen, context, config, filters: int, judged, levels) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
+    corrected blocks (the ``judged`` ones), and how it and the shown model score.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the images' `level_sample`; None: none) only when it beats the
-    trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
-    corrected pixels (and the same share of the context).
+    trees by more than ``config.global_margin``. ``seen`` is (shown, fresh) per pixel:
+    the shown model's mask, and whether that model did not learn from the pixel; the
+    verdict compares the pick with it on the fresh judged pixels (all judged ones when
+    none is fresh). The guard works on at most ``guard_pixels`` corrected pixels (and
+    the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    judged = judged[keep]
-    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
+    rows, labels, groups, judged = rows[keep], labels[keep], groups[keep], judged[keep]
+    shown, fresh = (part[keep] for part in seen)
+    verdict = judged & fresh if (judged & fresh).any() else judged
+    plain = _Choice(current_iou=iou(shown[verdict][None], labels[verdict][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
-    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
+    best = _best_of(rows, labels, groups, sampled, config, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
         narrow = (sampled[0][:, :filters], *sampled[1:])
-        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
+        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, judged)
         alone.features = filters
         best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
-    if config.global_margin is None or levels is None:
-        return best
-    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
-    if stump is None or stump.score <= best.head_iou + config.global_margin:
-        return best
-    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
+    if config.global_margin is not None and levels is not None:
+        stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
+        if stump is not None and stump.score > best.head_iou + config.global_margin:
+            best = _Choice(stump=stump, head_iou=stump.score)
+    predicted = best.stump.predict(rows) if best.stump else best.prob > best.threshold
+    return replace(
+        best,
+        head_iou=iou(predicted[verdict][None], labels[verdict][None]),
+        current_iou=plain.current_iou,
+        since_update=bool((judged & fresh).any() and (judged & ~fresh).any()),
+    )
 
 
-def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
+def _best_of(rows, labels, groups, context, config, judged) -> _Choice:
     """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
-    best = plain
+    best = _Choice()
     options = [tuple(part[:0] for part in context)]  # without context
     if len(context[1]):
         options.append(context)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
+        prob = _out_of_fold(rows, labels, groups, extra, config)
         for threshold in THRESHOLDS:
-            score = iou((prob > threshold)[None], labels[judged][None])
+            score = iou((prob[judged] > threshold)[None], labels[judged][None])
             if best.head_iou is None or score > best.head_iou:
-                best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
+                best = _Choice(threshold, bool(len(extra[1])), None, score, prob=prob)
     return best
 
 
@@ -385,27 +418,31 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
         picked += "; filters only: the network's features did worse"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
+    since = " since the last update" if choice.since_update else ""
+    where = f", on blocks corrected{since}" if since else ""
     if choice.head_iou < choice.current_iou - tolerance:
         return False, (
-            f"not adopted: on corrected blocks it had not seen, the head scored IoU "
-            f"{choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
+            f"not adopted: on blocks corrected{since} that it had not seen, the head scored "
+            f"IoU {choice.head_iou:.3f} against {choice.current_iou:.3f} for the model shown now"
         )
     scored = "IoU on your corrections" if choice.stump else "held-out IoU"
     return True, (
-        f"adopted: {scored} {choice.head_iou:.3f} (current model "
-        f"{choice.current_iou:.3f}; {picked})"
+        f"adopted: {scored} {choice.head_iou:.3f} (model shown now "
+        f"{choice.current_iou:.3f}{where}; {picked})"
     )
 
 
 @torch.no_grad()
-def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids and current-model masks of every corrected pixel,
-    (features, labels) of context pixels (the current model's answers elsewhere), and
-    each sample's `level_sample`."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
+def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng, shown):
+    """Features, labels, block ids and base-model masks of every corrected pixel,
+    (features, labels) of context pixels (the base model's answers elsewhere), each
+    sample's `level_sample`, and (shown mask, fresh) of every corrected pixel (see
+    `Shown`; without one: the base's mask, all fresh)."""
+    found: list[list[np.ndarray]] = [[], [], [], [], [], [], [], []]
     levels = []
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
+        now = _checked_shown(shown[index], valid.shape, index)
         levels.append(level_sample(x, config.sigmas[0]))
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
@@ -433,12 +470,31 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
             found[5].append(prob.ravel()[sample] > 0.5)
+            found[6].append(found[3][-1] if now is None else now.mask[inner][spot])
+            fitted = None if now is None else now.fitted_on
+            found[7].append(np.ones(len(rows_r), bool) if fitted is None else ~fitted[inner][spot])
     if not found[0] or not sum(len(part) for part in found[1]):
         raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    rows, labels, groups, current, context_rows, context_labels = (
+    rows, labels, groups, current, context_rows, context_labels, shown_mask, fresh = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, groups, current, (context_rows, context_labels), levels
+    context = (context_rows, context_labels)
+    return rows, labels, groups, current, context, levels, (shown_mask, fresh)
+
+
+def _checked_shown(shown: Shown | None, shape: tuple[int, ...], index: int) -> Shown | None:
+    """``shown`` with bool arrays of the sample's ``shape`` (a clear error otherwise)."""
+    if shown is None:
+        return None
+    arrays = [np.asarray(shown.mask)]
+    if shown.fitted_on is not None:
+        arrays.append(np.asarray(shown.fitted_on))
+    if any(array.shape != shape for array in arrays):
+        raise SegRefineError(
+            f"sample {index}: the shown mask and its fitted_on must have the sample's "
+            f"height and width {shape}"
+        )
+    return Shown(*(array != 0 for array in arrays))
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):

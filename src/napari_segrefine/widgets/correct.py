@@ -264,7 +264,8 @@ class CorrectWidget(Dock):
     def _show_update(self, layer: Image, session: CorrectionSession, outcome: tuple) -> None:
         result, prediction, changes, share = outcome
         if prediction is not None:
-            session.set_prediction(prediction)  # the head stays with the image it was fitted to
+            # the head stays with the image it was fitted to
+            session.set_prediction(prediction, fitted_on=result.fitted_on)
             if layer in self.viewer.layers:
                 show_changes(self.viewer, layer, changes)
         self._describe_update(result, share)
