@@ -103,6 +103,8 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     assert "trained 3 steps" in segment_widget.model_info.value
     assert "salient changes" in viewer.layers
     assert mask.data[20, 20] == corrected  # re-prediction kept the correction
+    session = state_for(viewer).existing("salient")
+    np.testing.assert_array_equal(session.fitted_on, session.valid > 0)  # what it learned
 
     finetune.checkpoint.value = tmp_path / "tuned.safetensors"
     finetune.save()

@@ -179,6 +179,7 @@ class FinetuneWidget(Dock):
                 raise SegRefineError(NO_MODEL)
             sessions = self._sessions(list(self.images.value))
             samples = [sample for s in sessions for sample in s.training_samples()]
+            learned = {s.name: s.valid > 0 for s in sessions}  # what the new model learns
             config = self._config()
         except SegRefineError as error:
             notify_error("Fine-tune", error)
@@ -186,7 +187,7 @@ class FinetuneWidget(Dock):
         job = partial(finetune_job, self.state.model, samples, config, sessions)
         worker = self.runner.start(
             job,
-            on_done=partial(self._finished, config),
+            on_done=partial(self._finished, config, learned),
             on_event=self._on_event,
             on_finished=self._training_over,
             sessions=sessions,
@@ -203,7 +204,7 @@ class FinetuneWidget(Dock):
     def _training_over(self) -> None:
         self.state.training = False
 
-    def _finished(self, config: FinetuneConfig, outcome) -> None:
+    def _finished(self, config: FinetuneConfig, learned: dict[str, np.ndarray], outcome) -> None:
         result, shown = outcome
         self.state.set_model(result.model, self.state.model_source)
         changed = []
@@ -211,7 +212,7 @@ class FinetuneWidget(Dock):
             session = self.state.existing(name)
             if session is None or name not in self.viewer.layers:
                 continue
-            session.set_prediction(prediction)
+            session.set_prediction(prediction, fitted_on=learned[name])
             layer = self.viewer.layers[name]
             show_changes(self.viewer, layer, changes)
             changed.append(np.count_nonzero(changes) / changes.size)
