@@ -13,6 +13,10 @@ halves, which nobody corrected. Methods:
 - ``head``: `napari_segrefine.train.fit_head` with its defaults, always applied;
 - ``loop``: what the tool shows: the head when its guard adopts it, else the
   starting model's mask;
+- ``loop sequential`` (with ``--sequential``): what the tool shows when the user presses
+  Update at each k in turn: each update is guarded against what the tool shows then
+  (`fit_head(shown=...)`, on the patches corrected since it was fitted), and a refused
+  one leaves it shown;
 - ``finetune`` (with ``--finetune-steps N``): the network fine-tuned on the same pixels
   (`napari_segrefine.train.finetune`, its guard keeping the start unless a step beats it).
 
@@ -49,7 +53,7 @@ from napari_segrefine import create_model, predict
 from napari_segrefine.data import make_sample
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.train import FinetuneConfig, finetune
-from napari_segrefine.train.head import HeadConfig, fit_head
+from napari_segrefine.train.head import HeadConfig, Shown, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
@@ -243,6 +247,7 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
             )
             for seed in args.seeds:
                 order = user_patches(zero, label, seed)
+                carried = {}  # per head: what the tool shows after the updates so far
                 for k in args.ks:
                     valid = np.zeros(label.shape, bool)
                     for cell in order[:k]:
@@ -256,6 +261,12 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
                     pooled.add((*key, "forest"), rf[held], label[held])
                     for deep in heads:
                         name = "head" if len(heads) == 1 else f"head[{deep}]"
+                        if args.sequential:
+                            config, now = head_config(deep, seed), carried.get(name, Shown(zero))
+                            now = shown_after(base, image, label, valid, config, now)
+                            carried[name] = now
+                            sequential = f"loop{name[4:]} sequential"
+                            pooled.add((*key, sequential), now.mask[held], label[held])
                         started = time.perf_counter()
                         try:
                             result = fit_head(
@@ -284,6 +295,18 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
                         pooled.add((*key, "finetune"), tuned[held], label[held])
                     print(f"# {case}[{index}] seed {seed} k {k} done", file=sys.stderr, flush=True)
     return pooled, seconds, adopted
+
+
+def shown_after(base, image, label, valid, config: HeadConfig, shown: Shown) -> Shown:
+    """What the tool shows after an update from the ``valid`` pixels guarded against
+    ``shown``: the head and the pixels it learned from when adopted, else ``shown``."""
+    try:
+        result = fit_head(base, [(image, label, valid)], config, shown=[shown])
+    except SegRefineError:  # one class corrected: nothing to fit yet
+        return shown
+    if not result.adopted:
+        return shown
+    return Shown(predict(result.model, image).mask.astype(bool), valid.copy())
 
 
 def head_config(spec: str, seed: int) -> HeadConfig:
@@ -369,6 +392,10 @@ def main() -> None:
     parser.add_argument(
         "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"
     )
+    parser.add_argument(
+        "--sequential", action="store_true",
+        help="also the loop of updates in a row, each guarded against the one shown",
+    )  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
     cases = load_cases(args.cases, args.per_set, args.crop)
