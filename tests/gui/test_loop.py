@@ -94,7 +94,7 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     finetune.images.value = [image_layer]
     finetune.steps.value, finetune.batch_size.value, finetune.crop.value = 3, 2, 64
     finetune.device.value = "cpu"
-    corrected = mask.data[20, 20]
+    corrected, before = mask.data[20, 20], mask.data.copy()
     assert finetune.train() is not None
     wait_for(qtbot, finetune.runner)
     assert len(finetune.plot.steps) == 3
@@ -105,6 +105,9 @@ def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp
     assert mask.data[20, 20] == corrected  # re-prediction kept the correction
     session = state_for(viewer).existing("salient")
     np.testing.assert_array_equal(session.fitted_on, session.valid > 0)  # what it learned
+    unchecked = session.valid == 0
+    share = np.count_nonzero((before != mask.data) & unchecked) / np.count_nonzero(unchecked)
+    assert f"it changed {share:.1%} of the mask you have not checked" in finetune.status.value
 
     finetune.checkpoint.value = tmp_path / "tuned.safetensors"
     finetune.save()

@@ -227,6 +227,12 @@ class CorrectionSession:
         self.require_binary()
         return change_map(self.mask, keep_corrections(prediction.mask, self.mask, self.valid))
 
+    def unchecked_share(self, changes: np.ndarray) -> float:
+        """The share of the pixels not yet corrected or confirmed that ``changes`` (a
+        `proposed_changes` map) marks."""
+        unchecked = max(1, changes.size - np.count_nonzero(self.valid))
+        return np.count_nonzero(changes) / unchecked
+
     def refine_grid(self, patch_size: int) -> np.ndarray:
         """Changed fraction per patch between `before_refine` and the mask (pure)."""
         if self.before_refine is None or self.mask is None:

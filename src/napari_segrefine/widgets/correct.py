@@ -81,8 +81,7 @@ def adapt_job(session: CorrectionSession, model: Any, others: list, stop) -> Any
     if prediction is None:
         return result, None, None, 0.0
     changes = session.proposed_changes(prediction)
-    unchecked = max(1, changes.size - np.count_nonzero(session.valid))
-    return result, prediction, changes, np.count_nonzero(changes) / unchecked
+    return result, prediction, changes, session.unchecked_share(changes)
 
 
 class CorrectWidget(Dock):

@@ -54,7 +54,7 @@ def finetune_job(
     config: FinetuneConfig,
     sessions: list[CorrectionSession],
     stop: threading.Event,
-) -> Generator[Any, None, tuple[FinetuneResult, dict[str, tuple[Prediction, np.ndarray]]]]:
+) -> Generator[Any, None, tuple[FinetuneResult, dict[str, tuple[Prediction, np.ndarray, float]]]]:
     """Fine-tune, then re-predict each trained image with the result (runs in a worker).
 
     Stop ends the training (the best weights so far are kept); the re-prediction then
@@ -69,7 +69,8 @@ def finetune_job(
             result.model, device=config.device, stop=stop,
             threshold=session.prediction.threshold,
         )  # fmt: skip
-        shown[session.name] = (prediction, session.proposed_changes(prediction))
+        changes = session.proposed_changes(prediction)
+        shown[session.name] = (prediction, changes, session.unchecked_share(changes))
     return result, shown
 
 
@@ -208,14 +209,14 @@ class FinetuneWidget(Dock):
         result, shown = outcome
         self.state.set_model(result.model, self.state.model_source)
         changed = []
-        for name, (prediction, changes) in shown.items():
+        for name, (prediction, changes, share) in shown.items():
             session = self.state.existing(name)
             if session is None or name not in self.viewer.layers:
                 continue
             session.set_prediction(prediction, fitted_on=learned[name])
             layer = self.viewer.layers[name]
             show_changes(self.viewer, layer, changes)
-            changed.append(np.count_nonzero(changes) / changes.size)
+            changed.append(share)
         self.status.value = _summary(result, config, changed)
 
     def save(self) -> Any:
@@ -258,5 +259,10 @@ def _summary(result: FinetuneResult, config: FinetuneConfig, changed: list[float
     else:
         how = "done"
     best = f", best val IoU {result.best_iou:.3f}" if result.best_iou is not None else ""
-    moved = f"; re-predicted, {np.mean(changed):.2%} of pixels changed" if changed else ""
+    moved = (
+        f"; re-predicted, it changed {np.mean(changed):.1%} of the mask you have not checked "
+        "(blue: added, magenta: removed, in the changes layer)"
+        if changed
+        else ""
+    )
     return f"Fine-tune {how} after {steps} of {config.steps} steps{best}{moved}"
