@@ -175,6 +175,18 @@ def test_before_both_classes_are_corrected_the_queue_offers_two_class_patches(tm
     assert session.next_patch(16) == first
 
 
+def test_a_flat_image_is_ranked_by_the_model_from_the_start(tmp_path):
+    prob = np.full((32, 32), 0.02, np.float32)
+    prob[16:, :16] = 0.5  # where the model is unsure
+    flat = np.full((32, 32), 9, np.uint8)
+    session = CorrectionSession(flat, name="flat", autosave_root=tmp_path)
+    session.set_prediction(_prediction(prob))
+
+    first = session.next_patch(16)
+    assert (first.top, first.left) == (16, 0) and first.mixture == 0
+    assert first.uncertainty == pytest.approx(1.0)
+
+
 def test_the_changes_a_new_prediction_would_make_leave_corrections_out(tmp_path):
     prob = np.full((32, 48), 0.3, np.float32)
     prob[16:, 32:] = 0.9  # an object the first model found

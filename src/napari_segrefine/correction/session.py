@@ -392,20 +392,20 @@ class CorrectionSession:
         """
         return self._rank(patch_size, index, top_k, self._two_class_level())
 
-    def _two_class_level(self) -> tuple[bool, float | None]:
-        """Whether the queue offers two-class patches, and the grey level of the whole
-        image or stack between the two classes."""
+    def _two_class_level(self) -> float | None:
+        """The grey level between the two classes of the whole image or stack while the
+        queue offers two-class patches first (until the corrections hold both classes);
+        None once they do, or for a flat image (the model's signals rank then)."""
         if self.corrections_hold_both_classes():
-            return False, None
-        return True, otsu_level(self.image, self.rgb)
+            return None
+        return otsu_level(self.image, self.rgb)
 
-    def _rank(self, patch_size, index, top_k, two_class: tuple[bool, float | None]):
+    def _rank(self, patch_size, index, top_k, level: float | None):
         prediction = self.require_binary()
         if (index is None) != (len(self.shape) == 2):
             raise SegRefineError(f"{self.name!r} is a stack: say which slice to review")
         pick = (lambda a: a) if index is None else (lambda a: a[index])
-        first, level = two_class
-        if first:
+        if level is not None:
             return rank_two_class_patches(
                 pick(self.image), patch_size, valid=pick(self.valid), top_k=top_k, level=level
             )
@@ -437,9 +437,9 @@ class CorrectionSession:
         stack = len(self.shape) > 2
         slices = range(self.shape[0]) if stack and index is None else [index]
         best: tuple[float, int | None, PatchScore] | None = None
-        two_class = self._two_class_level()  # once for all slices
+        level = self._two_class_level()  # once for all slices
         for where in slices:
-            top = self._rank(patch_size, where, 1, two_class)
+            top = self._rank(patch_size, where, 1, level)
             if not top:
                 continue
             checked = np.count_nonzero(self.valid if where is None else self.valid[where])
