@@ -188,7 +188,8 @@ def test_the_guard_compares_with_the_shown_mask_not_the_base(base, disk_sample):
 
     assert perfect.current_iou == 1.0 != against_base.current_iou
     assert not perfect.adopted  # no head beats the truth
-    assert "model shown now" in perfect.reason and "since" not in perfect.reason
+    assert "against 1.000 for the current model" in perfect.reason
+    assert "since" not in perfect.reason
 
 
 @pytest.mark.parametrize("right_where", ["fresh", "learned"])

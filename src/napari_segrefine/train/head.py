@@ -114,7 +114,7 @@ class HeadResult:
         model: the adapted model (base + fitted trees), also when not adopted.
         adopted: True when the guard found the head no worse than the current model.
         head_iou: the head's IoU on held-out corrected blocks (None: too few blocks).
-        current_iou: the current model's IoU on the same pixels.
+        current_iou: the current model's (what is shown: see `Shown`) IoU on the same pixels.
         reason: one line for the user.
         pixels: corrected pixels the head was fitted on.
         seconds: wall time of the fit, features and guard included.
@@ -302,7 +302,7 @@ def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
 def _weighted_context(context, labels, current, config: HeadConfig):
     """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
 
-    The trust is the current model's agreement with the corrected pixels beyond chance
+    The trust is the base model's agreement with the corrected pixels beyond chance
     (Matthews correlation, 0 for a constant mask): where it agrees with the user, its
     answers elsewhere are worth keeping; where it is useless, they are not.
     """
@@ -423,11 +423,11 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     if choice.head_iou < choice.current_iou - tolerance:
         return False, (
             f"not adopted: on blocks corrected{since} that it had not seen, the head scored "
-            f"IoU {choice.head_iou:.3f} against {choice.current_iou:.3f} for the model shown now"
+            f"IoU {choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
         )
     scored = "IoU on your corrections" if choice.stump else "held-out IoU"
     return True, (
-        f"adopted: {scored} {choice.head_iou:.3f} (model shown now "
+        f"adopted: {scored} {choice.head_iou:.3f} (current model "
         f"{choice.current_iou:.3f}{where}; {picked})"
     )
 
