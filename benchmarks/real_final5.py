@@ -12,6 +12,9 @@ import numpy as np
 from PIL import Image
 from real_fetch import Pair, dist_files
 
+DOPPLER = "color-doppler-volume-sample-extractor==0.2.1"
+DOPPLER_ASSETS = "color_doppler_volume_sample_extractor-0.2.1/assets/"
+
 
 def doppler_box(cache: Path) -> list[Pair]:
     """An echocardiogram with colour Doppler, 600 x 800 RGB; the Doppler sample box filled.
@@ -31,12 +34,7 @@ def doppler_box(cache: Path) -> list[Pair]:
     and grey tissue alike), not an anatomical structure.
     Mask: channel 0 of the mask file > 127 (7.2 %).
     """
-    root = "color_doppler_volume_sample_extractor-0.2.1/assets/"
-    image_path, mask_path = dist_files(
-        "color-doppler-volume-sample-extractor==0.2.1",
-        False,
-        [root + "img7.jpg", root + "mask7.png"],
-        cache,
-    )
+    members = [f"{DOPPLER_ASSETS}{name}" for name in ("img7.jpg", "mask7.png")]
+    image_path, mask_path = dist_files(DOPPLER, False, members, cache)
     mask = np.asarray(Image.open(mask_path).convert("RGB"))[..., 0] > 127
     return [(np.asarray(Image.open(image_path).convert("RGB")), mask)]
