@@ -57,7 +57,7 @@ from napari_segrefine.train.head import HeadConfig, Shown, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import FINAL, FINAL2, FINAL3, FINAL4, load_real_sets  # noqa: E402
+from real_data import FINAL, FINAL2, FINAL3, FINAL4, FINAL5, load_real_sets  # noqa: E402
 
 PATCH = 64
 CROP = 768
@@ -83,6 +83,7 @@ def load_cases(
         "final2": FINAL2,
         "final3": FINAL3,
         "final4": FINAL4,
+        "final5": FINAL5,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()

