@@ -128,3 +128,19 @@ def test_predict_replaces_earlier_outputs_and_keeps_other_files(cli, dataset, tm
     assert result.code == 0
     assert (out / "notes.txt").read_text() == "mine"
     assert read_image(out / "a_mask.tif").array.shape == (64, 80)
+
+
+def test_predict_says_when_the_model_finds_nothing_and_what_to_do(cli, dataset, tmp_path):
+    images, _ = dataset
+
+    found_nothing = cli("predict", images / "a.png", "--out", tmp_path / "o1", "--threshold", "1")
+    found_some = cli("predict", images / "b.tif", "--out", tmp_path / "o2", "--threshold", "0.5")
+
+    assert found_nothing.code == 0 and found_some.code == 0
+    assert "a.png: the model marks nothing as foreground (0.00%)" in found_nothing.err
+    assert (
+        "lower the threshold" in found_nothing.err
+        and "napari-segrefine train" in found_nothing.err
+    )
+    mask = read_image(tmp_path / "o2" / "b_mask.tif").array
+    assert (0.001 <= mask.mean() <= 0.999) == ("marks" not in found_some.err)

@@ -40,6 +40,14 @@ def test_segment_adds_three_layers_and_the_threshold_reuses_the_prediction(
     assert not session.valid.any()  # a threshold move is not a correction
 
 
+def test_segment_says_when_the_model_finds_nothing_and_what_to_do(qtbot, viewer, image_layer):
+    widget = segment(qtbot, viewer, image_layer, threshold=0.99)
+
+    assert not viewer.layers["salient mask"].data.any()  # random weights: p about 0.5
+    assert "the model marks nothing as foreground" in widget.status.value
+    assert "Update now in the Correct dock" in widget.status.value
+
+
 def test_full_loop_keeps_corrections_and_exports(qtbot, viewer, image_layer, tmp_path):
     segment_widget = segment(qtbot, viewer, image_layer)
     segment_widget.threshold.value = 0.5

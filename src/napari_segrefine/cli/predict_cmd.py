@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..correction import CorrectionSession
-from ..engine import Prediction, predict, resolve_device
+from ..engine import Prediction, coverage_advice, predict, resolve_device
 from ..errors import SegRefineError
 from ..generators import drain
 from ..io import ImageData, read_image, write_labels, write_probability
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
                 common.check_image_size(data)
                 prediction = _predict(model, data, path, args, device, tiles)
                 _write(prediction, staging / name, suffix, args, data)
+            if prediction.is_binary and (advice := coverage_advice(prediction.mask)):
+                tqdm.write(f"napari-segrefine predict: {path.name}: {advice}", file=sys.stderr)
             images.update()
     print(f"wrote {len(inputs)} prediction(s) to {args.out}")
     return 0

@@ -2,6 +2,7 @@
 
 from ..generators import Progress
 from .boundary import boundary_map
+from .coverage import coverage_advice
 from .device import resolve_device
 from .predict import Prediction, iter_predict, predict, threshold_mask
 from .preprocess import Layout, to_channels_first
@@ -12,6 +13,7 @@ __all__ = [
     "Prediction",
     "Progress",
     "boundary_map",
+    "coverage_advice",
     "iter_predict",
     "predict",
     "resolve_device",

@@ -15,7 +15,7 @@ from napari.utils.notifications import show_info, show_warning
 from torch import nn
 
 from ..correction import CorrectionSession, Restored
-from ..engine import Prediction, Progress
+from ..engine import Prediction, Progress, coverage_advice
 from ..errors import SegRefineError
 from ..models import DEFAULT_BINARY_MODEL, model_config
 from ._channels import Read, Reading, axis_choices, parse_bands
@@ -192,7 +192,10 @@ class SegmentWidget(Dock):
         if prediction.is_binary:
             view.show_soon()
             share = float(np.count_nonzero(view.session.mask)) / view.session.mask.size
-            self.status.value = f"Segment: done, {share:.1%} foreground; drag the threshold"
+            advice = coverage_advice(view.session.mask)
+            self.status.value = f"Segment: done, {share:.1%} foreground; " + (
+                advice or "drag the threshold"
+            )
         else:
             self.status.value = (
                 f"Segment: done, {prediction.num_classes} classes in {layer.name!r} classes"
