@@ -7,15 +7,16 @@ as a random forest on these features and several times faster to grow, see
 `benchmarks/results/head_trees_tuning.md`), and stores its trees in an
 `AdaptedModel` that predicts like any other model. Context pixels, the current
 model's own answers in a few uncorrected windows, also train it, weighted by how well
-that model agrees with the corrections, so the head keeps what was right elsewhere.
+that model agrees with the corrections, so the head keeps what was right elsewhere. The
+current model is what the user sees (`Shown`: the starting model, or an earlier update).
 
 The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
-cross-validated on blocks it did not see and compared with the model shown now on the
+cross-validated on blocks it did not see and compared with the current model on the
 same pixels. A head that does worse there by more than ``tolerance`` IoU is not
-adopted, and the result says why. When the model shown now is itself a head fitted to
-earlier corrections (`Shown`), the comparison is made on the pixels corrected since,
-which neither model learned from: on the older ones the shown head would be judged on
-its own training pixels.
+adopted, and the result says why. When the current model is itself a head fitted to
+earlier corrections, the comparison is made on the pixels corrected since, which
+neither learned from (on the older ones that head would be judged on its own training
+pixels), holding out whole connected patches of them rather than blocks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
+from scipy import ndimage
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.model_selection import GroupKFold
 from torch import nn
@@ -202,8 +204,9 @@ def fit_head(
     if len(judged_samples) < len(samples):
         levels = None
     choice = _choose(
-        rows, labels, groups, seen, context, config, head.bank.num_features, judged, levels
-    )
+        rows, labels, groups, current, seen, context, config, head.bank.num_features, judged,
+        levels,
+    )  # fmt: skip
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
@@ -302,7 +305,7 @@ def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
 def _weighted_context(context, labels, current, config: HeadConfig):
     """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
 
-    The trust is the base model's agreement with the corrected pixels beyond chance
+    The trust is the current model's agreement with the corrected pixels beyond chance
     (Matthews correlation, 0 for a constant mask): where it agrees with the user, its
     answers elsewhere are worth keeping; where it is useless, they are not.
     """
@@ -327,7 +330,9 @@ class _Choice:
     since_update: bool = False  # judged on the pixels corrected since the shown head
 
 
-def _choose(rows, labels, groups, seen, context, config, filters: int, judged, levels) -> _Choice:
+def _choose(
+    rows, labels, groups, current, seen, context, config, filters: int, judged, levels
+) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks (the ``judged`` ones), and how it and the shown model score.
 
@@ -335,20 +340,23 @@ def _choose(rows, labels, groups, seen, context, config, filters: int, judged, l
     it scores better; the filters alone (the first ``filters`` columns) only when they
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the images' `level_sample`; None: none) only when it beats the
-    trees by more than ``config.global_margin``. ``seen`` is (shown, fresh) per pixel:
-    the shown model's mask, and whether that model did not learn from the pixel; the
-    verdict compares the pick with it on the fresh judged pixels (all judged ones when
-    none is fresh). The guard works on at most ``guard_pixels`` corrected pixels (and
-    the same share of the context).
+    trees by more than ``config.global_margin``. ``current`` is the current model's mask
+    per pixel, ``seen`` (fresh, region): whether that model did not learn from the pixel,
+    and its connected patch of corrections. The verdict compares the pick with the
+    current model on the fresh judged pixels when it learned from the others (holding out
+    whole patches when there are two or more: `_regions_held_out`), else on all judged
+    pixels. The guard works on at most ``guard_pixels`` corrected pixels (and the same
+    share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, judged = rows[keep], labels[keep], groups[keep], judged[keep]
-    shown, fresh = (part[keep] for part in seen)
-    verdict = judged & fresh if (judged & fresh).any() else judged
-    plain = _Choice(current_iou=iou(shown[verdict][None], labels[verdict][None]))
+    current, fresh, regions = current[keep], *(part[keep] for part in seen)
+    since_update = bool((judged & fresh).any() and (judged & ~fresh).any())
+    verdict = judged & fresh if since_update else judged
+    plain = _Choice(current_iou=iou(current[verdict][None], labels[verdict][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
     best = _best_of(rows, labels, groups, sampled, config, judged)
@@ -361,13 +369,34 @@ def _choose(rows, labels, groups, seen, context, config, filters: int, judged, l
         stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
         if stump is not None and stump.score > best.head_iou + config.global_margin:
             best = _Choice(stump=stump, head_iou=stump.score)
-    predicted = best.stump.predict(rows) if best.stump else best.prob > best.threshold
+    if best.stump is not None:
+        predicted = best.stump.predict(rows)
+    elif since_update and len(np.unique(regions[verdict])) > 1:
+        predicted = _regions_held_out(best, rows, labels, regions, sampled, config, verdict)
+    else:
+        predicted = best.prob > best.threshold
     return replace(
         best,
         head_iou=iou(predicted[verdict][None], labels[verdict][None]),
         current_iou=plain.current_iou,
-        since_update=bool((judged & fresh).any() and (judged & ~fresh).any()),
+        since_update=since_update,
     )
+
+
+def _regions_held_out(choice: _Choice, rows, labels, regions, context, config, tested):
+    """The ``choice`` of trees' mask of each ``tested`` pixel, from forests that did not
+    see its connected patch of corrections.
+
+    Blocks of 32 px leak: a held-out block's neighbours in the same corrected patch
+    train the forest, so a head can score IoU 1.0 on blocks of patches it overfits. Held
+    out whole, the patches corrected since the shown head was fitted judge the new head
+    as fairly as they judge the shown one, which never saw them.
+    """
+    columns = slice(None, choice.features)
+    extra = context if choice.context else tuple(part[:0] for part in context)
+    extra = (extra[0][:, columns], *extra[1:])
+    prob = _out_of_fold(rows[:, columns], labels, regions, extra, config, tested)
+    return prob > choice.threshold
 
 
 def _best_of(rows, labels, groups, context, config, judged) -> _Choice:
@@ -394,12 +423,16 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
-    """Foreground probability of each corrected pixel from forests that did not see its
-    block (``folds`` group folds). Context pixels always train, never test."""
+def _out_of_fold(rows, labels, groups, context, config, tested=None) -> np.ndarray:
+    """Foreground probability of each ``tested`` corrected pixel (None: all) from forests
+    that did not see its group (``folds`` group folds of the tested pixels). The other
+    groups, and context pixels, always train."""
     prob = np.zeros(len(labels))
-    folds = min(config.folds, len(np.unique(groups)))
-    for train, test in GroupKFold(folds).split(rows, labels, groups):
+    candidates = np.arange(len(labels)) if tested is None else np.flatnonzero(tested)
+    folds = min(config.folds, len(np.unique(groups[candidates])))
+    for _, held in GroupKFold(folds).split(candidates, groups=groups[candidates]):
+        test = candidates[held]
+        train = np.flatnonzero(~np.isin(groups, groups[test]))
         if len(np.unique(labels[train])) < 2:
             prob[test] = labels[train][0]
             continue
@@ -434,15 +467,18 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
 
 @torch.no_grad()
 def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng, shown):
-    """Features, labels, block ids and base-model masks of every corrected pixel,
-    (features, labels) of context pixels (the base model's answers elsewhere), each
-    sample's `level_sample`, and (shown mask, fresh) of every corrected pixel (see
-    `Shown`; without one: the base's mask, all fresh)."""
+    """Features, labels, block ids and the current model's masks of every corrected pixel,
+    (features, labels) of context pixels (the current model's answers elsewhere), each
+    sample's `level_sample`, and (fresh, region) of every corrected pixel. The current
+    model is what is shown (`Shown`; without one, the base at 0.5, and every pixel is
+    fresh); region: which connected patch of corrections the pixel belongs to."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], [], [], []]
     levels = []
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
         now = _checked_shown(shown[index], valid.shape, index)
+        fresh = np.ones_like(valid) if now is None or now.fitted_on is None else ~now.fitted_on
+        regions = ndimage.label(valid, structure=np.ones((3, 3)))[0]
         levels.append(level_sample(x, config.sigmas[0]))
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
@@ -456,7 +492,8 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
                 slice(top, top + valid[inner].shape[0]),
                 slice(left, left + valid[inner].shape[1]),
             )
-            inside, prob = features[:, crop[0], crop[1]], base_prob[crop]
+            inside = features[:, crop[0], crop[1]]
+            answer = base_prob[crop] > 0.5 if now is None else now.mask[inner]
             spot = valid[inner]
             rows_r, rows_c = np.nonzero(spot)
             found[0].append(inside[:, spot].T)
@@ -465,21 +502,19 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
                 rows_c + inner[1].start
             ) // GROUP
             found[2].append(index * SAMPLE_STRIDE + block)
-            found[3].append(prob[spot] > 0.5)
+            found[3].append(answer[spot])
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
-            found[5].append(prob.ravel()[sample] > 0.5)
-            found[6].append(found[3][-1] if now is None else now.mask[inner][spot])
-            fitted = None if now is None else now.fitted_on
-            found[7].append(np.ones(len(rows_r), bool) if fitted is None else ~fitted[inner][spot])
+            found[5].append(answer.ravel()[sample])
+            found[6].append(fresh[inner][spot])
+            found[7].append(index * SAMPLE_STRIDE + regions[inner][spot])
     if not found[0] or not sum(len(part) for part in found[1]):
         raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    rows, labels, groups, current, context_rows, context_labels, shown_mask, fresh = (
+    rows, labels, groups, current, context_rows, context_labels, *seen = (
         np.concatenate(part) for part in found
     )
-    context = (context_rows, context_labels)
-    return rows, labels, groups, current, context, levels, (shown_mask, fresh)
+    return rows, labels, groups, current, (context_rows, context_labels), levels, tuple(seen)
 
 
 def _checked_shown(shown: Shown | None, shape: tuple[int, ...], index: int) -> Shown | None:
