@@ -165,7 +165,7 @@ def _update(session: CorrectionSession, model, shown: nn.Module, settings, log) 
     log(f"    {update.reason} ({update.seconds:.1f} s)")
     if prediction is None:
         return shown
-    session.set_prediction(prediction, fitted_on=update.fitted_on)
+    session.show_update(update, prediction)
     return update.model
 
 

@@ -89,3 +89,33 @@ def test_the_next_update_is_judged_on_what_was_corrected_since_the_shown_one(pai
     assert "since the last update" in again.reason
     session.predict(model)  # a new prediction from the starting model: fitted to none
     assert session.fitted_on is None
+
+
+def test_an_update_can_be_undone_keeping_every_correction(painted):
+    session, label, model = painted
+    first = session.prediction
+    result, prediction = drain(session.iter_adapt(model, FAST))
+    session.show_update(result, prediction)
+    session.set_threshold(0.45)  # a threshold move keeps the update undoable
+    more = (slice(80, 90), slice(0, 10))
+    session.paint(more, np.ones((10, 10), np.uint8))  # a correction made after the update
+
+    session.undo_update()
+
+    assert session.prediction.probabilities is first.probabilities
+    assert session.prediction.threshold == 0.45 and session.fitted_on is None
+    unchecked = session.valid == 0
+    np.testing.assert_array_equal(session.mask[unchecked], (first.probabilities > 0.45)[unchecked])
+    np.testing.assert_array_equal(session.mask[KEY], label[KEY])
+    assert session.mask[more].all()
+    with pytest.raises(SegRefineError, match="no update of 'disk' to undo"):
+        session.undo_update()
+
+
+def test_a_new_prediction_leaves_no_update_to_undo(painted):
+    session, _, model = painted
+    result, prediction = drain(session.iter_adapt(model, FAST))
+    session.show_update(result, prediction)
+    session.predict(model)
+    with pytest.raises(SegRefineError, match="no update"):
+        session.undo_update()

@@ -47,6 +47,14 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     # the next update is judged against this one, on what is corrected after it
     np.testing.assert_array_equal(session.fitted_on, session.valid > 0)
 
+    assert widget.undo_button.enabled
+    updated = session.mask.copy()
+    widget.undo_update()
+    np.testing.assert_array_equal(session.mask, before)  # as before the update
+    assert "Update undone" in widget.update_status.value and not widget.undo_button.enabled
+    undone = viewer.layers["salient changes"].data
+    np.testing.assert_array_equal(undone > 0, updated != before)
+
 
 def test_live_updates_follow_each_edit(qtbot, viewer, image_layer):
     segment(qtbot, viewer, image_layer)

@@ -81,6 +81,7 @@ class CorrectionSession:
         self.shape = spatial_shape(np.shape(image), self.rgb)
         self.prediction: Prediction | None = None
         self.fitted_on: np.ndarray | None = None  # corrections the shown model learned from
+        self.before_update: tuple[Prediction, np.ndarray | None] | None = None
         self.mask: np.ndarray | None = None
         self.valid: np.ndarray | None = None
         self.class_prediction: Prediction | None = None
@@ -134,7 +135,7 @@ class CorrectionSession:
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
-        self.prediction, self.fitted_on = prediction, fitted_on
+        self.prediction, self.fitted_on, self.before_update = prediction, fitted_on, None
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
@@ -160,8 +161,9 @@ class CorrectionSession:
 
     def set_threshold(self, threshold: float) -> None:
         """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
-        prediction = self.require_binary().with_threshold(threshold)
+        prediction, before = self.require_binary().with_threshold(threshold), self.before_update
         self.set_prediction(prediction, fitted_on=self.fitted_on)
+        self.before_update = before
 
     def require_binary(self) -> Prediction:
         """The binary prediction; a `SegRefineError` saying what to run otherwise."""
@@ -303,6 +305,28 @@ class CorrectionSession:
         threshold = self.prediction.threshold if self.prediction is not None else 0.5
         prediction = yield from self.iter_predict(result.model, stop=stop, threshold=threshold)
         return result, prediction
+
+    def show_update(self, result: HeadResult, prediction: Prediction) -> None:
+        """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping what was
+        shown before it for `undo_update`."""
+        before = (self.require_binary(), self.fitted_on)
+        self.set_prediction(prediction, fitted_on=result.fitted_on)
+        self.before_update = before
+
+    def undo_update(self) -> None:
+        """Show again what was shown before the last `show_update`, at the threshold used
+        now; every correction stays.
+
+        Raises:
+            SegRefineError: no update to undo (none shown, or a new prediction since).
+        """
+        if self.before_update is None:
+            raise SegRefineError(
+                f"no update of {self.name!r} to undo: only the last one shown can be undone, "
+                "until the image is segmented or fine-tuned again"
+            )
+        (before, fitted_on), threshold = self.before_update, self.require_binary().threshold
+        self.set_prediction(before.with_threshold(threshold), fitted_on=fitted_on)
 
     @property
     def corrected_pixels(self) -> int:

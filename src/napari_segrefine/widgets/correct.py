@@ -6,7 +6,8 @@ together. "Next patch to check" (Shift+N) ranks the patches in a worker and move
 camera to the top one not yet corrected or confirmed; "Confirm patch" (Shift+C)
 records it as checked and moves on. "Update as I correct" fits a head to the
 corrections after each edit (in a worker, seconds) and shows its prediction when its
-guard adopts it; "Update now" does it once. With "Learn from all images" the head also
+guard adopts it; "Update now" does it once; "Undo update" shows again what the image
+showed before the last one (corrections stay). With "Learn from all images" the head also
 learns from the other open images' corrections; its guard judges this image only.
 """
 
@@ -22,6 +23,7 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 
 from ..correction import CorrectionSession
+from ..correction.edits import change_map
 from ..errors import SegRefineError
 from ..ranking import PatchScore
 from ..train.head import HeadResult
@@ -106,7 +108,13 @@ class CorrectWidget(Dock):
             "the update also learns from the corrections of the other images open here; "
             "it is still checked on this image's corrections only"
         )
-        update_row, (self.update_button, update_cancel) = buttons("Update now", "Cancel")
+        update_row, (self.update_button, self.undo_button, update_cancel) = buttons(
+            "Update now", "Undo update", "Cancel"
+        )
+        self.undo_button.tooltip = (
+            "show again what you had before the last update; your corrections stay"
+        )
+        self.undo_button.enabled = False
         self.update_status = wrapped_label("", "update status")
         self.updater = TaskRunner("Update", self.update_button, update_cancel, self.update_status)
         self.pending = False
@@ -118,6 +126,7 @@ class CorrectWidget(Dock):
         cancel_when_closed(self, self.runner)
         cancel_when_closed(self, self.updater)
         self.update_button.changed.connect(self.update_now)
+        self.undo_button.changed.connect(self.undo_update)
         self.watched: CorrectionSession | None = None
         self.edit_button.changed.connect(self.start_editing)
         self.next_button.changed.connect(self.next_patch)
@@ -263,11 +272,29 @@ class CorrectWidget(Dock):
     def _show_update(self, layer: Image, session: CorrectionSession, outcome: tuple) -> None:
         result, prediction, changes, share = outcome
         if prediction is not None:
-            # the head stays with the image it was fitted to
-            session.set_prediction(prediction, fitted_on=result.fitted_on)
+            session.show_update(result, prediction)  # the head stays with its image
             if layer in self.viewer.layers:
                 show_changes(self.viewer, layer, changes)
+        self.undo_button.enabled = session.before_update is not None
         self._describe_update(result, share)
+
+    def undo_update(self) -> None:
+        """Show again what this image showed before its last update (corrections stay)."""
+        try:
+            layer, session = self._session()
+            if self.updater.busy:
+                raise SegRefineError("an update is running; cancel it or wait, then undo")
+            before = session.mask.copy()
+            session.undo_update()
+        except SegRefineError as error:
+            notify_error("Undo update", error)
+            return
+        self.undo_button.enabled = False
+        show_changes(self.viewer, layer, change_map(before, session.mask))
+        self.update_status.value = (
+            "Update undone: showing what you had before it; your corrections stay "
+            "(the changes layer shows what the undo changed)"
+        )
 
     def _describe_update(self, result: HeadResult, changed: float) -> None:
         text = f"{result.reason}; {result.pixels} pixels, {result.seconds:.1f} s"
