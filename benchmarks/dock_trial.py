@@ -1,11 +1,11 @@
 """A user's session in the Correct dock, on one real image: whole-image IoU after each update.
 
-Drives the napari docks as a user would, in a real viewer: Segment with the shipped
-`basnet_lite`, then in Correct, ``--rounds`` times: Next patch and paint the truth into
-it, ``--per-round`` times, then Update now. After each update it prints the guard's
-verdict, the share of the unchecked mask the dock says it changed, and the whole image's
-IoU (which the tool cannot know), so an update that fixes its patches and harms the rest
-shows. Needs a display (Xvfb is fine):
+Drives the napari docks in a real viewer: Segment with the shipped `basnet_lite`, then
+in Correct, ``--rounds`` times: Next patch and paint the truth into it (through the
+session, as a stroke on the mask layer records it), ``--per-round`` times, then Update
+now. After each update it prints the guard's verdict, the share of the unchecked mask
+the dock says it changed, and the whole image's IoU (which the tool cannot know), so an
+update that fixes its patches and harms the rest shows. Needs a display (Xvfb is fine):
 
     xvfb-run -a python benchmarks/dock_trial.py --set food_plate
 """
@@ -53,7 +53,7 @@ def trial(image: np.ndarray, truth: np.ndarray, rounds: int, per_round: int, pat
         correct.update_now()
         wait(correct.updater)
         status = correct.update_status.value
-        verdict = status.split(":")[1].strip().split(" ")[0]  # adopted / not
+        verdict = next((v for v in ("not adopted", "adopted") if v in status), "no update")
         changed = status.split("it changed ")[1].split(" ")[0] if "it changed" in status else ""
         rows.append(((done + 1) * per_round, verdict, changed, iou(session.mask > 0, truth)))
     viewer.close()

@@ -264,8 +264,9 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
                         name = "head" if len(heads) == 1 else f"head[{deep}]"
                         if args.sequential:
                             config, now = head_config(deep, seed), carried.get(name, Shown(zero))
-                            now = shown_after(base, image, label, valid, config, now)
-                            carried[name] = now
+                            update = guarded_update(base, image, label, valid, config, now)
+                            if update is not None:
+                                now = carried[name] = Shown(update.mask > 0, valid.copy())
                             sequential = f"loop{name[4:]} sequential"
                             pooled.add((*key, sequential), now.mask[held], label[held])
                         started = time.perf_counter()
@@ -298,16 +299,15 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
     return pooled, seconds, adopted
 
 
-def shown_after(base, image, label, valid, config: HeadConfig, shown: Shown) -> Shown:
-    """What the tool shows after an update from the ``valid`` pixels guarded against
-    ``shown``: the head and the pixels it learned from when adopted, else ``shown``."""
+def guarded_update(base, image, label, valid, config: HeadConfig, shown: Shown | None):
+    """The prediction of an update from the ``valid`` pixels guarded against ``shown``
+    (None: the starting model); None when its guard refuses it or there is nothing to fit
+    (the tool then keeps showing what it showed)."""
     try:
         result = fit_head(base, [(image, label, valid)], config, shown=[shown])
     except SegRefineError:  # one class corrected: nothing to fit yet
-        return shown
-    if not result.adopted:
-        return shown
-    return Shown(predict(result.model, image).mask.astype(bool), valid.copy())
+        return None
+    return predict(result.model, image) if result.adopted else None
 
 
 def head_config(spec: str, seed: int) -> HeadConfig:

@@ -49,12 +49,11 @@ import numpy as np
 from napari_segrefine import create_model, predict
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.engine import Prediction
-from napari_segrefine.errors import SegRefineError
 from napari_segrefine.ranking import rank_patches
-from napari_segrefine.train.head import HeadConfig, Shown, fit_head
+from napari_segrefine.train.head import HeadConfig, Shown
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E402
+from hitl import PATCH, Pooled, guarded_update, load_cases, print_table, user_patches  # noqa: E402
 from machine import describe  # noqa: E402
 from ranking import add_case_options, synthetic_cases  # noqa: E402
 
@@ -75,17 +74,6 @@ def left(prediction: Prediction, width: int) -> Prediction:
         prediction.probabilities[cut], prediction.mask[cut], prediction.boundary[cut],
         prediction.threshold,
     )  # fmt: skip
-
-
-def adopted_update(base, image, label, valid, seed: int, shown: Shown | None):
-    """The prediction of an update from the ``valid`` pixels, guarded against ``shown``
-    (None: the starting model); None when its guard refuses it or there is nothing to fit
-    (the tool then keeps showing what it showed)."""
-    try:
-        result = fit_head(base, [(image, label, valid)], HeadConfig(seed=seed), shown=[shown])
-    except SegRefineError:  # one class corrected: nothing to fit yet
-        return None
-    return predict(result.model, image) if result.adopted else None
 
 
 def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) -> list:
@@ -133,7 +121,7 @@ def run_strategy(strategy, base, image, label, start, seed, args, scratch) -> di
             continue  # each update is judged alone: a fixed order needs none in between
         valid[:, :half] = session.valid > 0
         now = Shown(shown.mask > 0, fitted_on) if args.guard == "shown" else None
-        update = adopted_update(base, image, label, valid, seed, now)
+        update = guarded_update(base, image, label, valid, HeadConfig(seed=seed), now)
         if update is not None:
             shown, fitted_on = update, valid.copy()
             session.set_prediction(left(shown, half))

@@ -137,7 +137,7 @@ def test_predict_says_when_the_model_finds_nothing_and_what_to_do(cli, dataset, 
     found_some = cli("predict", images / "b.tif", "--out", tmp_path / "o2", "--threshold", "0.5")
 
     assert found_nothing.code == 0 and found_some.code == 0
-    assert "a.png: the model marks nothing as foreground (0.00%)" in found_nothing.err
+    assert "a.png: the model marks nothing as foreground at threshold 1.00" in found_nothing.err
     assert (
         "lower the threshold" in found_nothing.err
         and "napari-segrefine train" in found_nothing.err

@@ -108,7 +108,7 @@ def test_an_update_can_be_undone_keeping_every_correction(painted):
     np.testing.assert_array_equal(session.mask[unchecked], (first.probabilities > 0.45)[unchecked])
     np.testing.assert_array_equal(session.mask[KEY], label[KEY])
     assert session.mask[more].all()
-    with pytest.raises(SegRefineError, match="no update of 'disk' to undo"):
+    with pytest.raises(SegRefineError, match="no update of .disk. to undo: none was shown"):
         session.undo_update()
 
 

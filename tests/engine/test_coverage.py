@@ -17,4 +17,4 @@ def test_an_empty_or_full_mask_gets_advice_and_a_mixed_one_none():
     full = np.ones((2, 50, 50), bool)  # a stack counts as a whole
     assert "marks everything" in coverage_advice(full) and "raise" in coverage_advice(full)
     full[0, 0, :3] = False  # 0.06 % background: still everything
-    assert "(99.94%)" in coverage_advice(full)
+    assert "everything as foreground at threshold 0.10: raise" in coverage_advice(full, 0.1)

@@ -54,6 +54,11 @@ def test_update_now_fits_a_head_and_keeps_the_corrections(qtbot, viewer, image_l
     assert "Update undone" in widget.update_status.value and not widget.undo_button.enabled
     undone = viewer.layers["salient changes"].data
     np.testing.assert_array_equal(undone > 0, updated != before)
+    assert widget.update_now() is not None
+    wait_for(qtbot, widget.updater)
+    assert widget.undo_button.enabled  # the same update again
+    segment(qtbot, viewer, image_layer)  # a new prediction: nothing left to undo
+    assert not widget.undo_button.enabled
 
 
 def test_live_updates_follow_each_edit(qtbot, viewer, image_layer):

@@ -9,6 +9,7 @@ from napari_segrefine import create_model, load_checkpoint, predict, save_checkp
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
+from napari_segrefine.train import head as head_module
 from napari_segrefine.train.head import HeadConfig, Shown, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
@@ -218,7 +219,43 @@ def test_a_shown_head_is_judged_on_the_pixels_corrected_since_it_was_fitted(
 def test_a_shown_mask_of_the_wrong_shape_or_count_is_a_clear_error(base, disk_sample):
     image, label, valid = disk_sample
     config = HeadConfig(deep="none", **FAST)
-    with pytest.raises(SegRefineError, match="the sample's height and width"):
+    with pytest.raises(SegRefineError, match=r"have shapes \[\(50, 96\)\], the sample \(96, 96\)"):
         fit_head(base, [(image, label, valid)], config, shown=[Shown(label[:50])])
     with pytest.raises(SegRefineError, match="one per sample"):
         fit_head(base, [(image, label, valid)], config, shown=[None, None])
+
+
+def test_fresh_patches_are_held_out_whole_and_one_class_ones_do_not_judge_alone(
+    base, disk_sample, monkeypatch
+):
+    """Two fresh patches apart from the learned ones: each is held out whole. Fresh
+    pixels of one class cannot judge alone (an IoU of one class says nothing of the
+    other): then every corrected pixel does."""
+    image, label, _ = disk_sample
+    held_out = []
+    spy = head_module._regions_held_out
+    monkeypatch.setattr(
+        head_module, "_regions_held_out", lambda *a: held_out.append(a[-1].sum()) or spy(*a)
+    )
+    learned = np.zeros(label.shape, bool)
+    learned[16:80, 16:40] = True  # the disk's left part and background
+    config = HeadConfig(deep="none", **FAST)
+    for fresh_boxes, two_class in (
+        ([np.s_[28:44, 52:70], np.s_[52:68, 52:70]], True),  # across the disk's right edge
+        ([np.s_[0:12, 60:90], np.s_[84:96, 60:90]], False),  # background only
+    ):
+        valid = learned.copy()
+        for box in fresh_boxes:
+            valid[box] = True
+        fresh = valid & ~learned
+        assert (0 < label[fresh].mean() < 1) == two_class
+        shown = Shown(np.where(learned, label, 0), fitted_on=learned)  # right where it learned
+
+        result = fit_head(base, [(image, label, valid)], config, shown=[shown])
+
+        judged_on = fresh if two_class else valid
+        expected = iou((shown.mask[judged_on] > 0)[None], (label[judged_on] > 0)[None])
+        assert result.current_iou == pytest.approx(expected, abs=0.02)
+        assert (expected == 0) == two_class
+        assert ("since the last update" in result.reason) == two_class
+    assert len(held_out) == 1 and held_out[0] > 0  # the two-class case only

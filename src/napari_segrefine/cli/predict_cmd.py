@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
                 common.check_image_size(data)
                 prediction = _predict(model, data, path, args, device, tiles)
                 _write(prediction, staging / name, suffix, args, data)
-            if prediction.is_binary and (advice := coverage_advice(prediction.mask)):
+            if prediction.is_binary and (
+                advice := coverage_advice(prediction.mask, prediction.threshold)
+            ):
                 tqdm.write(f"napari-segrefine predict: {path.name}: {advice}", file=sys.stderr)
             images.update()
     print(f"wrote {len(inputs)} prediction(s) to {args.out}")

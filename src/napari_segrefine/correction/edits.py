@@ -152,9 +152,15 @@ def correction_samples(
             "confirm pixels) before fine-tuning"
         )
     image, mask, valid = np.asarray(image), np.array(mask), np.asarray(valid) > 0
-    if len(expected) == 2:
-        return [(image, mask, valid)]
-    return [(image[i], mask[i], valid[i]) for i in range(len(valid)) if valid[i].any()]
+    return [(image[at], mask[at], valid[at]) for at in sample_keys(valid)]
+
+
+def sample_keys(valid: np.ndarray) -> list[Any]:
+    """Where each training sample of `correction_samples` lies: the whole of a 2-D image,
+    or each slice of a stack that holds corrected pixels."""
+    if np.ndim(valid) == 2:
+        return [...]
+    return [i for i in range(len(valid)) if np.any(valid[i])]
 
 
 def shown_samples(
@@ -162,11 +168,5 @@ def shown_samples(
 ) -> list[Shown]:
     """What the user sees on each sample `correction_samples` makes from ``valid``: the
     shown mask and the corrected pixels its model learned from (None: none)."""
-    valid = np.asarray(valid) > 0
-    if valid.ndim == 2:
-        return [Shown(shown, fitted_on)]
-    return [
-        Shown(shown[i], None if fitted_on is None else fitted_on[i])
-        for i in range(len(valid))
-        if valid[i].any()
-    ]
+    keys = sample_keys(valid)
+    return [Shown(shown[at], None if fitted_on is None else fitted_on[at]) for at in keys]

@@ -130,12 +130,23 @@ class CorrectionSession:
             self.class_prediction, self.classes = prediction, prediction.mask
             self.events.prediction.emit(prediction)
             return
+        self._set_binary(prediction, restored, fitted_on, None)
+
+    def _set_binary(self, prediction, restored, fitted_on, before_update) -> None:
+        """`set_prediction` of a binary prediction, with what `undo_update` goes back to;
+        all of it is set before the events go out."""
         if prediction.mask.shape != self.shape:
             raise SegRefineError(
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
-        self.prediction, self.fitted_on, self.before_update = prediction, fitted_on, None
+        if fitted_on is not None and np.shape(fitted_on) != self.shape:
+            raise SegRefineError(
+                f"fitted_on has shape {np.shape(fitted_on)} but {self.name!r} needs "
+                f"{self.shape}; pass the corrections the model of this image learned from"
+            )
+        self.prediction, self.fitted_on = prediction, fitted_on
+        self.before_update = before_update
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
@@ -161,9 +172,8 @@ class CorrectionSession:
 
     def set_threshold(self, threshold: float) -> None:
         """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
-        prediction, before = self.require_binary().with_threshold(threshold), self.before_update
-        self.set_prediction(prediction, fitted_on=self.fitted_on)
-        self.before_update = before
+        prediction = self.require_binary().with_threshold(threshold)
+        self._set_binary(prediction, None, self.fitted_on, self.before_update)
 
     def require_binary(self) -> Prediction:
         """The binary prediction; a `SegRefineError` saying what to run otherwise."""
@@ -310,8 +320,7 @@ class CorrectionSession:
         """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping what was
         shown before it for `undo_update`."""
         before = (self.require_binary(), self.fitted_on)
-        self.set_prediction(prediction, fitted_on=result.fitted_on)
-        self.before_update = before
+        self._set_binary(prediction, None, result.fitted_on, before)
 
     def undo_update(self) -> None:
         """Show again what was shown before the last `show_update`, at the threshold used
@@ -322,8 +331,8 @@ class CorrectionSession:
         """
         if self.before_update is None:
             raise SegRefineError(
-                f"no update of {self.name!r} to undo: only the last one shown can be undone, "
-                "until the image is segmented or fine-tuned again"
+                f"no update of {self.name!r} to undo: none was shown since it was last "
+                "segmented, fine-tuned or undone"
             )
         (before, fitted_on), threshold = self.before_update, self.require_binary().threshold
         self.set_prediction(before.with_threshold(threshold), fitted_on=fitted_on)

@@ -13,15 +13,16 @@ import numpy as np
 NEARLY_EMPTY = 0.001  # a foreground share below this (or above 1 minus it) found nothing
 
 
-def coverage_advice(mask: np.ndarray) -> str | None:
-    """One line for a binary ``mask`` that is (nearly) empty or full; None otherwise."""
+def coverage_advice(mask: np.ndarray, threshold: float | None = None) -> str | None:
+    """One line for a binary ``mask`` (made at ``threshold``) that is (nearly) empty or
+    full; None otherwise."""
     share = np.count_nonzero(mask) / max(1, np.size(mask))
     if NEARLY_EMPTY <= share <= 1 - NEARLY_EMPTY:
         return None
     what, slider = ("nothing", "lower") if share < NEARLY_EMPTY else ("everything", "raise")
+    at = "" if threshold is None else f" at threshold {threshold:.2f}"
     return (
-        f"the model marks {what} as foreground ({share:.2%}): it has not seen images like "
-        f"this one; {slider} the threshold, or correct a patch holding both classes and "
-        "update (Update now in the Correct dock, or `napari-segrefine train`): a head "
-        "learns this image in seconds"
+        f"the model marks {what} as foreground{at}: {slider} the threshold, or correct a "
+        "patch holding both classes and update (Update now in the Correct dock, or "
+        "`napari-segrefine train`): a head learns this image in seconds"
     )

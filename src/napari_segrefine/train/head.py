@@ -98,7 +98,7 @@ class HeadConfig:
         require_counts(self, counts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Shown:
     """What the user sees now on one sample: the mask of the model shown (H, W), and the
     corrected pixels that model was fitted to (None: none of them, as for the starting
@@ -192,13 +192,16 @@ def fit_head(
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     seen = tuple(part[keep] for part in seen)
-    context = _weighted_context(context, labels, current, config)
     judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
         raise SegRefineError(
             "the image this update is for has no corrected pixels yet; correct or "
             "confirm part of its mask first"
         )
+    unseen, since_update = _judging_pixels(seen[0], labels, judged)
+    on = unseen if since_update else slice(None)  # all of them, from every image, before
+    trust = max(0.0, _matthews(current[on], labels[on]))
+    context = _weighted_context(context, len(labels), trust, config)
     # A threshold is weighed only for an update learning from its own image(s): helped by
     # other images' corrections, the trees did better (benchmarks/results/pooled_update.md).
     if len(judged_samples) < len(samples):
@@ -302,18 +305,30 @@ def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
     return forest.fit(rows, labels, sample_weight=weights)
 
 
-def _weighted_context(context, labels, current, config: HeadConfig):
-    """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
+def _weighted_context(context, corrected: int, trust: float, config: HeadConfig):
+    """Context pixels weighing ``context_weight x trust`` times the ``corrected`` pixels
+    in all.
 
-    The trust is the current model's agreement with the corrected pixels beyond chance
-    (Matthews correlation, 0 for a constant mask): where it agrees with the user, its
-    answers elsewhere are worth keeping; where it is useless, they are not.
+    The trust is the current model's agreement with the corrections beyond chance
+    (Matthews correlation, 0 for a constant mask; on the corrections it did not learn
+    from, see `_judging_pixels`): where it agrees with the user, its answers elsewhere
+    are worth keeping; where it is useless, they are not.
     """
     rows, answers = context
-    weight = config.context_weight * max(0.0, _matthews(current, labels))
+    weight = config.context_weight * trust
     if weight == 0 or not len(answers):
         return rows[:0], answers[:0], np.zeros(0)
-    return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
+    return rows, answers, np.full(len(answers), weight * corrected / len(answers))
+
+
+def _judging_pixels(fresh, labels, judged) -> tuple[np.ndarray, bool]:
+    """Which pixels judge the current model: the ``judged`` ones it did not learn from
+    (not ``fresh``) when it learned from others and these hold both classes (an IoU of
+    one class says nothing of the other), else every judged pixel; and whether it is the
+    former."""
+    unseen = judged & fresh
+    since = bool((judged & ~fresh).any() and labels[unseen].any() and not labels[unseen].all())
+    return (unseen if since else judged), since
 
 
 @dataclass
@@ -344,7 +359,7 @@ def _choose(
     per pixel, ``seen`` (fresh, region): whether that model did not learn from the pixel,
     and its connected patch of corrections. The verdict compares the pick with the
     current model on the fresh judged pixels when it learned from the others (holding out
-    whole patches when there are two or more: `_regions_held_out`), else on all judged
+    whole patches: `_regions_held_out`; see `_judging_pixels`), else on all judged
     pixels. The guard works on at most ``guard_pixels`` corrected pixels (and the same
     share of the context).
     """
@@ -354,8 +369,7 @@ def _choose(
     sampled = tuple(part[picked] for part in context)
     rows, labels, groups, judged = rows[keep], labels[keep], groups[keep], judged[keep]
     current, fresh, regions = current[keep], *(part[keep] for part in seen)
-    since_update = bool((judged & fresh).any() and (judged & ~fresh).any())
-    verdict = judged & fresh if since_update else judged
+    verdict, since_update = _judging_pixels(fresh, labels, judged)
     plain = _Choice(current_iou=iou(current[verdict][None], labels[verdict][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
@@ -371,7 +385,7 @@ def _choose(
             best = _Choice(stump=stump, head_iou=stump.score)
     if best.stump is not None:
         predicted = best.stump.predict(rows)
-    elif since_update and len(np.unique(regions[verdict])) > 1:
+    elif since_update and len(np.unique(labels[~fresh])) == 2:  # every fold learns both
         predicted = _regions_held_out(best, rows, labels, regions, sampled, config, verdict)
     else:
         predicted = best.prob > best.threshold
@@ -385,7 +399,7 @@ def _choose(
 
 def _regions_held_out(choice: _Choice, rows, labels, regions, context, config, tested):
     """The ``choice`` of trees' mask of each ``tested`` pixel, from forests that did not
-    see its connected patch of corrections.
+    see its connected patch of fresh corrections (every other pixel trains them).
 
     Blocks of 32 px leak: a held-out block's neighbours in the same corrected patch
     train the forest, so a head can score IoU 1.0 on blocks of patches it overfits. Held
@@ -425,13 +439,17 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def _out_of_fold(rows, labels, groups, context, config, tested=None) -> np.ndarray:
     """Foreground probability of each ``tested`` corrected pixel (None: all) from forests
-    that did not see its group (``folds`` group folds of the tested pixels). The other
-    groups, and context pixels, always train."""
+    that did not see its group (``folds`` group folds of the tested pixels; one group is
+    held out alone). The other groups, and context pixels, always train."""
     prob = np.zeros(len(labels))
     candidates = np.arange(len(labels)) if tested is None else np.flatnonzero(tested)
     folds = min(config.folds, len(np.unique(groups[candidates])))
-    for _, held in GroupKFold(folds).split(candidates, groups=groups[candidates]):
-        test = candidates[held]
+    if folds == 1:
+        splits = [candidates]
+    else:
+        held_out = GroupKFold(folds).split(candidates, groups=groups[candidates])
+        splits = [candidates[held] for _, held in held_out]
+    for test in splits:
         train = np.flatnonzero(~np.isin(groups, groups[test]))
         if len(np.unique(labels[train])) < 2:
             prob[test] = labels[train][0]
@@ -451,17 +469,21 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
         picked += "; filters only: the network's features did worse"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
-    since = " since the last update" if choice.since_update else ""
-    where = f", on blocks corrected{since}" if since else ""
     if choice.head_iou < choice.current_iou - tolerance:
+        where = (
+            "on patches corrected since the last update, each held out in turn"
+            if choice.since_update
+            else "on corrected blocks it had not seen"
+        )
         return False, (
-            f"not adopted: on blocks corrected{since} that it had not seen, the head scored "
-            f"IoU {choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
+            f"not adopted: {where}, the head scored IoU {choice.head_iou:.3f} against "
+            f"{choice.current_iou:.3f} for the current model"
         )
     scored = "IoU on your corrections" if choice.stump else "held-out IoU"
+    since = ", on patches corrected since the last update" if choice.since_update else ""
     return True, (
         f"adopted: {scored} {choice.head_iou:.3f} (current model "
-        f"{choice.current_iou:.3f}{where}; {picked})"
+        f"{choice.current_iou:.3f}{since}; {picked})"
     )
 
 
@@ -471,14 +493,15 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
     (features, labels) of context pixels (the current model's answers elsewhere), each
     sample's `level_sample`, and (fresh, region) of every corrected pixel. The current
     model is what is shown (`Shown`; without one, the base at 0.5, and every pixel is
-    fresh); region: which connected patch of corrections the pixel belongs to."""
+    fresh); region: which connected patch of fresh corrections the pixel belongs to (per
+    sample; 0 for the others)."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], [], [], []]
     levels = []
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
         now = _checked_shown(shown[index], valid.shape, index)
         fresh = np.ones_like(valid) if now is None or now.fitted_on is None else ~now.fitted_on
-        regions = ndimage.label(valid, structure=np.ones((3, 3)))[0]
+        regions = ndimage.label(valid & fresh, structure=np.ones((3, 3)))[0]  # 0: not fresh
         levels.append(level_sample(x, config.sigmas[0]))
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
@@ -526,8 +549,8 @@ def _checked_shown(shown: Shown | None, shape: tuple[int, ...], index: int) -> S
         arrays.append(np.asarray(shown.fitted_on))
     if any(array.shape != shape for array in arrays):
         raise SegRefineError(
-            f"sample {index}: the shown mask and its fitted_on must have the sample's "
-            f"height and width {shape}"
+            f"sample {index}: the shown mask and its fitted_on have shapes "
+            f"{[a.shape for a in arrays]}, the sample {shape}; pass them for the same image"
         )
     return Shown(*(array != 0 for array in arrays))
 

@@ -125,9 +125,10 @@ class CorrectWidget(Dock):
         )  # fmt: skip
         cancel_when_closed(self, self.runner)
         cancel_when_closed(self, self.updater)
+        self.watched: CorrectionSession | None = None
         self.update_button.changed.connect(self.update_now)
         self.undo_button.changed.connect(self.undo_update)
-        self.watched: CorrectionSession | None = None
+        self.image.changed.connect(self._image_chosen)
         self.edit_button.changed.connect(self.start_editing)
         self.next_button.changed.connect(self.next_patch)
         self.confirm_button.changed.connect(self.confirm_patch)
@@ -144,11 +145,25 @@ class CorrectWidget(Dock):
         return layer, session
 
     def _watch(self, session: CorrectionSession) -> None:
-        """Live counts while painting: follow the session's record."""
+        """Live counts while painting: follow the session's record (and whether it has an
+        update to undo)."""
         if self.watched is not session:
             session.events.valid.connect(self._on_valid)
             session.events.history.connect(self._on_edit)
+            session.events.prediction.connect(self._refresh_undo)
             self.watched = session
+        self._refresh_undo()
+
+    def _image_chosen(self, layer: Any) -> None:
+        session = self.state.existing(layer.name) if isinstance(layer, Image) else None
+        if session is not None:
+            self._watch(session)
+        else:
+            self.undo_button.enabled = False
+
+    def _refresh_undo(self, *_: Any) -> None:
+        session = self.watched
+        self.undo_button.enabled = session is not None and session.before_update is not None
 
     def start_editing(self) -> None:
         """Select the mask in paint mode (its strokes are recorded as corrections)."""
@@ -275,7 +290,6 @@ class CorrectWidget(Dock):
             session.show_update(result, prediction)  # the head stays with its image
             if layer in self.viewer.layers:
                 show_changes(self.viewer, layer, changes)
-        self.undo_button.enabled = session.before_update is not None
         self._describe_update(result, share)
 
     def undo_update(self) -> None:
@@ -289,7 +303,6 @@ class CorrectWidget(Dock):
         except SegRefineError as error:
             notify_error("Undo update", error)
             return
-        self.undo_button.enabled = False
         show_changes(self.viewer, layer, change_map(before, session.mask))
         self.update_status.value = (
             "Update undone: showing what you had before it; your corrections stay "

@@ -192,7 +192,7 @@ class SegmentWidget(Dock):
         if prediction.is_binary:
             view.show_soon()
             share = float(np.count_nonzero(view.session.mask)) / view.session.mask.size
-            advice = coverage_advice(view.session.mask)
+            advice = coverage_advice(view.session.mask, prediction.threshold)
             self.status.value = f"Segment: done, {share:.1%} foreground; " + (
                 advice or "drag the threshold"
             )
