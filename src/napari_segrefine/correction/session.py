@@ -317,8 +317,10 @@ class CorrectionSession:
         return result, prediction
 
     def show_update(self, result: HeadResult, prediction: Prediction) -> None:
-        """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping what was
-        shown before it for `undo_update`."""
+        """Show an adopted update's ``prediction`` (from `iter_adapt`, whose result's
+        ``fitted_on`` tells the next guard what it learned from; a plain `fit_head`
+        result has None: learned from nothing), keeping the prediction shown before it
+        (in memory) for `undo_update`."""
         before = (self.require_binary(), self.fitted_on)
         self._set_binary(prediction, None, result.fitted_on, before)
 
