@@ -278,9 +278,14 @@ def _model_input(
     return pad_to_multiple(fitted), normalized
 
 
+def fits_one_tile(spatial: tuple[int, ...]) -> bool:
+    """Whether `predict` runs an image of this (H, W) as one tile by default."""
+    return max(spatial) <= WHOLE_IMAGE_LIMIT
+
+
 def _tile_shape(tile_size: int | Sequence[int] | None, spatial: tuple[int, int]) -> tuple:
     if tile_size is None:
-        if max(spatial) <= WHOLE_IMAGE_LIMIT:
+        if fits_one_tile(spatial):
             return _padded(spatial)
         return (DEFAULT_TILE, DEFAULT_TILE)
     return _padded(as_tile_shape(tile_size))

@@ -93,14 +93,20 @@ class AdaptedModel(SegRefineModel):
         """B x F x H x W features the head classifies (filters, then deep features)."""
         parts = [self.bank(x)]
         if self.deep != "none":
-            outputs, encoded = self._run_base(x)
+            outputs, encoded = self._run_base(x, self.deep == "encoder")
             parts.append(outputs)
-            if self.deep == "encoder":
-                parts.extend(encoded)
+            parts.extend(encoded)
         return torch.cat([part.float() for part in parts], dim=1)
 
-    def _run_base(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Sigmoid of all outputs (main and side) and the fine encoder activations.
+    @torch.no_grad()
+    def base_outputs(self, x: Tensor) -> Tensor:
+        """B x K x H x W sigmoids of the base's outputs, main first, then side outputs
+        (the deep features after the filters)."""
+        return self._run_base(x, keep_encoder=False)[0]
+
+    def _run_base(self, x: Tensor, keep_encoder: bool) -> tuple[Tensor, list[Tensor]]:
+        """Sigmoid of all outputs (main and side) and, if asked, the fine encoder
+        activations.
 
         The base runs with its top-level training flag set, which makes BASNet and
         BiSeNet return their side outputs, and every submodule in eval mode, so
@@ -108,7 +114,7 @@ class AdaptedModel(SegRefineModel):
         """
         encoded: list[Tensor] = []
         hooks = []
-        if self.deep == "encoder":
+        if keep_encoder:
             size = x.shape[-2:]
 
             def keep(module: nn.Module, args: Any, output: Any) -> None:

@@ -33,6 +33,7 @@ from sklearn.model_selection import GroupKFold
 from torch import nn
 
 from ..engine import resolve_device
+from ..engine.predict import fits_one_tile
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
 from ..errors import SegRefineError
 from ..metrics import iou
@@ -503,13 +504,14 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
         fresh = np.ones_like(valid) if now is None or now.fitted_on is None else ~now.fitted_on
         regions = ndimage.label(valid & fresh, structure=np.ones((3, 3)))[0]  # 0: not fresh
         levels.append(level_sample(x, config.sigmas[0]))
+        whole = _whole_image_outputs(head, x, device)
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
         if config.context_weight > 0:
             picks = rng.permutation(len(others))[: config.context_windows]
             cells += [others[i] for i in picks]
         for window, inner in cells:
-            features, base_prob = _window_features(head, x, window, device)
+            features, base_prob = _window_features(head, x, window, device, whole)
             top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
             crop = (
                 slice(top, top + valid[inner].shape[0]),
@@ -594,13 +596,31 @@ def _windows(valid: np.ndarray):
             yield window, inner
 
 
-def _window_features(head: AdaptedModel, x: np.ndarray, window, device):
-    """Features (F x h x w) and the base model's probability (h x w) of one window."""
+def _whole_image_outputs(head: AdaptedModel, x: np.ndarray, device) -> np.ndarray | None:
+    """The base's output maps (K x H x W) of an image `predict` runs as one tile, else None.
+
+    The base network sees the whole image when the head predicts it, and its outputs
+    depend on all of it (a receptive field as large as the image): computed on a window
+    instead they differ, even far from the window's border, and a head fitted to those
+    values meets others when it predicts.
+    """
+    if not fits_one_tile(x.shape[1:]):
+        return None
+    padded = torch.from_numpy(pad_to_multiple(x)).unsqueeze(0).to(device)
+    return head.base_outputs(padded)[0, :, : x.shape[1], : x.shape[2]].cpu().numpy()
+
+
+def _window_features(head: AdaptedModel, x: np.ndarray, window, device, whole):
+    """Features (F x h x w) and the base model's probability (h x w) of one window; the
+    base's outputs taken from ``whole`` (`_whole_image_outputs`) when given."""
     crop = x[:, window[0], window[1]]
     padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
-    features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]]
-    if head.deep != "none":
-        base_prob = features[head.bank.num_features]
-    else:
+    features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
+    first = head.bank.num_features
+    if whole is None:
         base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
-    return features.cpu().numpy(), base_prob.cpu().numpy()
+        return features, (features[first] if head.deep != "none" else base_prob.cpu().numpy())
+    outputs = whole[:, window[0], window[1]]
+    if head.deep != "none":
+        features[first : first + len(outputs)] = outputs
+    return features, outputs[0]
