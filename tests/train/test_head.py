@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from napari_segrefine import create_model, load_checkpoint, predict, save_checkpoint
+from napari_segrefine.engine.preprocess import pad_to_multiple
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
@@ -259,3 +261,24 @@ def test_fresh_patches_are_held_out_whole_and_one_class_ones_do_not_judge_alone(
         assert (expected == 0) == two_class
         assert ("since the last update" in result.reason) == two_class
     assert len(held_out) == 1 and held_out[0] > 0  # the two-class case only
+
+
+def test_the_head_learns_the_base_outputs_predict_will_show(base, disk_sample):
+    """Features of a training window carry the base's outputs of the whole image, as the
+    head sees them when `predict` runs the image as one tile; computed on the window
+    alone they differ (the base sees the whole image)."""
+    image, label, _ = disk_sample
+    head = head_module.new_head(base, HeadConfig(deep="outputs"))
+    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    window = (slice(0, 64), slice(8, 72))
+    whole = head_module._whole_image_outputs(head, x, "cpu")
+    padded = torch.from_numpy(pad_to_multiple(x)).unsqueeze(0)
+    seen = head.pixel_features(padded)[0, :, :96, :96].numpy()[:, window[0], window[1]]
+
+    fitted, base_prob = head_module._window_features(head, x, window, "cpu", whole)
+    alone, _ = head_module._window_features(head, x, window, "cpu", None)
+
+    outputs = slice(head.bank.num_features, None)  # the filters are local: not at issue
+    np.testing.assert_allclose(fitted[outputs], seen[outputs], atol=1e-5)
+    np.testing.assert_array_equal(base_prob, whole[0][window])
+    assert np.abs(alone[outputs] - seen[outputs]).max() > 1e-3  # what the window alone taught
