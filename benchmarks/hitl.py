@@ -13,10 +13,6 @@ halves, which nobody corrected. Methods:
 - ``head``: `napari_segrefine.train.fit_head` with its defaults, always applied;
 - ``loop``: what the tool shows: the head when its guard adopts it, else the
   starting model's mask;
-- ``loop sequential`` (with ``--sequential``): what the tool shows when the user presses
-  Update at each k in turn: each update is guarded against what the tool shows then
-  (`fit_head(shown=...)`, on the patches corrected since it was fitted), and a refused
-  one leaves it shown;
 - ``finetune`` (with ``--finetune-steps N``): the network fine-tuned on the same pixels
   (`napari_segrefine.train.finetune`, its guard keeping the start unless a step beats it).
 
@@ -53,7 +49,7 @@ from napari_segrefine import create_model, predict
 from napari_segrefine.data import make_sample
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.train import FinetuneConfig, finetune
-from napari_segrefine.train.head import HeadConfig, Shown, fit_head
+from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
@@ -248,7 +244,6 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
             )
             for seed in args.seeds:
                 order = user_patches(zero, label, seed)
-                carried = {}  # per head: what the tool shows after the updates so far
                 for k in args.ks:
                     valid = np.zeros(label.shape, bool)
                     for cell in order[:k]:
@@ -262,13 +257,6 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
                     pooled.add((*key, "forest"), rf[held], label[held])
                     for deep in heads:
                         name = "head" if len(heads) == 1 else f"head[{deep}]"
-                        if args.sequential:
-                            config, now = head_config(deep, seed), carried.get(name, Shown(zero))
-                            update = guarded_update(base, image, label, valid, config, now)
-                            if update is not None:
-                                now = carried[name] = Shown(update.mask > 0, valid.copy())
-                            sequential = f"loop{name[4:]} sequential"
-                            pooled.add((*key, sequential), now.mask[held], label[held])
                         started = time.perf_counter()
                         try:
                             result = fit_head(
@@ -299,12 +287,11 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
     return pooled, seconds, adopted
 
 
-def guarded_update(base, image, label, valid, config: HeadConfig, shown: Shown | None):
-    """The prediction of an update from the ``valid`` pixels guarded against ``shown``
-    (None: the starting model); None when its guard refuses it or there is nothing to fit
-    (the tool then keeps showing what it showed)."""
+def guarded_update(base, image, label, valid, config: HeadConfig):
+    """The prediction of an update from the ``valid`` pixels; None when its guard refuses
+    it or there is nothing to fit (the tool then keeps showing what it showed)."""
     try:
-        result = fit_head(base, [(image, label, valid)], config, shown=[shown])
+        result = fit_head(base, [(image, label, valid)], config)
     except SegRefineError:  # one class corrected: nothing to fit yet
         return None
     return predict(result.model, image) if result.adopted else None
@@ -393,10 +380,6 @@ def main() -> None:
     parser.add_argument(
         "--finetune-steps", type=int, default=0, help="also fine-tune the network (0: skip)"
     )
-    parser.add_argument(
-        "--sequential", action="store_true",
-        help="also the loop of updates in a row, each guarded against the one shown",
-    )  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
     cases = load_cases(args.cases, args.per_set, args.crop)

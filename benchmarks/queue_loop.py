@@ -4,11 +4,7 @@ For each image a simulated user corrects k patches of 64 px in the LEFT half, tw
 time; after each two the head is fitted to the corrected pixels (`fit_head`, defaults)
 and the tool shows its mask when the guard adopts it, else what it showed before, as the
 Correct dock does (runs before round 7 went back to the starting model's mask on a
-refusal: `queue_loop.md`, runs 1 to 5 of `queue_loop_tuning.md`). The guard compares
-each update with what the tool shows, on the patches corrected since that was fitted
-(``--guard shown``, the tool's since round 8), or with the starting model on every
-corrected patch (``--guard base``, the rounds before; the strategies with a fixed order
-then skipped the updates between two reported k). IoU is pooled over the
+refusal: `queue_loop.md`, runs 1 to 5 of `queue_loop_tuning.md`). IoU is pooled over the
 RIGHT halves, which nobody corrected (the protocol of `hitl.py`). Unlike
 `ranking.py`, whose learner is a random forest, the learner here is the tool's own, and
 the queue is ranked again on what the tool shows after every update. Strategies:
@@ -50,7 +46,7 @@ from napari_segrefine import create_model, predict
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.engine import Prediction
 from napari_segrefine.ranking import rank_patches
-from napari_segrefine.train.head import HeadConfig, Shown
+from napari_segrefine.train.head import HeadConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hitl import PATCH, Pooled, guarded_update, load_cases, print_table, user_patches  # noqa: E402
@@ -106,24 +102,23 @@ def next_cell(strategy: str, session: CorrectionSession, label: np.ndarray):
     return slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH)
 
 
-def run_strategy(strategy, base, image, label, start, seed, args, scratch) -> dict:
-    """What the tool shows after each k in ``args.ks`` corrected patches."""
-    ks, half = args.ks, label.shape[1] // 2
+def run_strategy(strategy, base, image, label, start, seed, ks, scratch) -> dict:
+    """What the tool shows after each k in ``ks`` corrected patches."""
+    half = label.shape[1] // 2
     order = fixed_order(strategy, start, label, seed) if strategy in ("random", "user") else []
     session = CorrectionSession(image[:, :half], name="left", autosave_root=scratch)
     session.set_prediction(left(start, half))
-    shown, fitted_on, valid, results = start, None, np.zeros(label.shape, bool), {}
+    shown, valid, results = start, np.zeros(label.shape, bool), {}
     for done in range(0, max(ks), BATCH):
         for step in range(done, min(done + BATCH, max(ks))):
             cell = order[step] if order else next_cell(strategy, session, label[:, :half])
             session.paint(cell, label[cell].astype(np.uint8))
-        if args.guard == "base" and order and step + 1 not in ks:
-            continue  # each update is judged alone: a fixed order needs none in between
+        if order and step + 1 not in ks:
+            continue  # a fixed order needs no update in between
         valid[:, :half] = session.valid > 0
-        now = Shown(shown.mask > 0, fitted_on) if args.guard == "shown" else None
-        update = guarded_update(base, image, label, valid, HeadConfig(seed=seed), now)
+        update = guarded_update(base, image, label, valid, HeadConfig(seed=seed))
         if update is not None:
-            shown, fitted_on = update, valid.copy()
+            shown = update
             session.set_prediction(left(shown, half))
         if step + 1 in ks:
             results[step + 1] = shown.mask > 0
@@ -144,7 +139,7 @@ def run(cases: dict, args) -> tuple[Pooled, dict]:
                     for strategy in args.strategies:
                         started = time.perf_counter()
                         shown = run_strategy(
-                            strategy, base, image, label, start, seed, args, Path(scratch)
+                            strategy, base, image, label, start, seed, args.ks, Path(scratch)
                         )
                         seconds.setdefault(strategy, []).append(time.perf_counter() - started)
                         for k, mask_k in shown.items():
@@ -158,8 +153,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
     print(
         f"Base model `{args.model}` (shipped weights). k patches of {PATCH} px corrected in "
         f"the left half of each image, {BATCH} at a time, the head fitted after each "
-        "batch (what the tool shows: the head when adopted, else what it showed before; "
-        f"guard: {args.guard}), "
+        "batch (what the tool shows: the head when adopted, else what it showed before), "
         "IoU pooled over the right halves per case, mean over seeds "
         f"{','.join(map(str, args.seeds))}. Machine: {describe()}, shared with other "
         f"jobs; {elapsed:.0f} s in all.\n"
@@ -195,10 +189,6 @@ def main() -> None:
     parser.add_argument(
         "--strategies", default=",".join(STRATEGIES), type=lambda text: text.split(","),
         help=f"random first, then any of {', '.join(STRATEGIES[1:])}",
-    )  # fmt: skip
-    parser.add_argument(
-        "--guard", default="shown", choices=("shown", "base"),
-        help="compare each update with what the tool shows (the tool's) or the start model",
     )  # fmt: skip
     args = parser.parse_args()
     if args.strategies[0] != "random" or not set(args.strategies) <= set(STRATEGIES):

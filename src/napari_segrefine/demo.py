@@ -165,7 +165,7 @@ def _update(session: CorrectionSession, model, shown: nn.Module, settings, log) 
     log(f"    {update.reason} ({update.seconds:.1f} s)")
     if prediction is None:
         return shown
-    session.show_update(update, prediction)
+    session.show_update(prediction)
     return update.model
 
 

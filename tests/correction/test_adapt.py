@@ -8,7 +8,6 @@ import pytest
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.generators import drain
-from napari_segrefine.metrics import iou
 from napari_segrefine.models import create_model
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.train.head import HeadConfig
@@ -72,30 +71,11 @@ def test_other_images_corrections_train_the_head_of_this_one(painted, tmp_path):
         drain(untouched.iter_adapt(model, FAST, also_from=[session]))
 
 
-def test_the_next_update_is_judged_on_what_was_corrected_since_the_shown_one(painted):
-    session, label, model = painted
-    result, prediction = drain(session.iter_adapt(model, FAST))
-    np.testing.assert_array_equal(result.fitted_on, session.valid > 0)
-    session.set_prediction(prediction, fitted_on=result.fitted_on)
-    session.set_threshold(0.4)  # the same model, re-cut: still fitted to those pixels
-    assert session.fitted_on is result.fitted_on
-
-    more = (slice(16, 80), slice(48, 72))
-    session.paint(more, label[more])
-    again, _ = drain(session.iter_adapt(model, FAST))
-
-    shown = session.prediction.mask[more] > 0
-    assert again.current_iou == pytest.approx(iou(shown, label[more] > 0), abs=0.05)
-    assert "since the last update" in again.reason
-    session.predict(model)  # a new prediction from the starting model: fitted to none
-    assert session.fitted_on is None
-
-
 def test_an_update_can_be_undone_keeping_every_correction(painted):
     session, label, model = painted
     first = session.prediction
     result, prediction = drain(session.iter_adapt(model, FAST))
-    session.show_update(result, prediction)
+    session.show_update(prediction)
     session.set_threshold(0.45)  # a threshold move keeps the update undoable
     more = (slice(80, 90), slice(0, 10))
     session.paint(more, np.ones((10, 10), np.uint8))  # a correction made after the update
@@ -103,7 +83,7 @@ def test_an_update_can_be_undone_keeping_every_correction(painted):
     session.undo_update()
 
     assert session.prediction.probabilities is first.probabilities
-    assert session.prediction.threshold == 0.45 and session.fitted_on is None
+    assert session.prediction.threshold == 0.45
     unchecked = session.valid == 0
     np.testing.assert_array_equal(session.mask[unchecked], (first.probabilities > 0.45)[unchecked])
     np.testing.assert_array_equal(session.mask[KEY], label[KEY])
@@ -115,7 +95,7 @@ def test_an_update_can_be_undone_keeping_every_correction(painted):
 def test_a_new_prediction_leaves_no_update_to_undo(painted):
     session, _, model = painted
     result, prediction = drain(session.iter_adapt(model, FAST))
-    session.show_update(result, prediction)
+    session.show_update(prediction)
     session.predict(model)
     with pytest.raises(SegRefineError, match="no update"):
         session.undo_update()

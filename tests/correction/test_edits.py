@@ -16,7 +16,7 @@ from napari_segrefine.correction import (
     image_fingerprint,
     keep_corrections,
 )
-from napari_segrefine.correction.edits import shown_samples, stroke_before
+from napari_segrefine.correction.edits import stroke_before
 from napari_segrefine.errors import SegRefineError
 
 
@@ -107,18 +107,3 @@ def test_image_fingerprint_tells_shape_and_type_apart():
     assert image_fingerprint(flat) != image_fingerprint(flat.reshape(6, 4))
     assert image_fingerprint(flat) != image_fingerprint(flat.astype(np.int8))
     assert image_fingerprint(flat) == image_fingerprint(np.zeros((4, 6), np.uint8))
-
-
-def test_what_is_shown_follows_the_corrected_slices_of_a_stack():
-    valid = np.zeros((3, 8, 8), np.uint8)
-    valid[0, :2], valid[2, 4:] = 1, 1  # slice 1 is not corrected
-    shown = np.arange(3)[:, None, None] * np.ones((3, 8, 8), np.uint8)
-    fitted_on = valid > 0
-
-    samples = correction_samples(np.zeros((3, 8, 8)), False, shown, valid)
-    seen = shown_samples(shown, valid, fitted_on)
-
-    assert len(seen) == len(samples) == 2
-    assert [int(s.mask[0, 0]) for s in seen] == [0, 2]
-    np.testing.assert_array_equal(seen[1].fitted_on, fitted_on[2])
-    assert shown_samples(shown[0], valid[0], None)[0].fitted_on is None  # a 2-D image

@@ -12,7 +12,7 @@ from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.train import head as head_module
-from napari_segrefine.train.head import HeadConfig, Shown, fit_head
+from napari_segrefine.train.head import HeadConfig, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
 
@@ -181,86 +181,6 @@ def test_an_update_for_an_image_without_corrections_is_a_clear_error(base, disk_
 def test_judging_a_sample_that_is_not_there_is_a_clear_error(base, disk_sample):
     with pytest.raises(SegRefineError, match="judged_on names samples"):
         fit_head(base, [disk_sample], HeadConfig(**FAST), judged_on=[0, 3])
-
-
-def test_the_guard_compares_with_the_shown_mask_not_the_base(base, disk_sample):
-    image, label, valid = disk_sample
-    config = HeadConfig(deep="none", tolerance=-0.005, **FAST)  # a gain needed: none on 1.0
-    against_base = fit_head(base, [(image, label, valid)], config)
-    perfect = fit_head(base, [(image, label, valid)], config, shown=[Shown(label)])
-
-    assert perfect.current_iou == 1.0 != against_base.current_iou
-    assert not perfect.adopted  # no head beats the truth
-    assert "against 1.000 for the current model" in perfect.reason
-    assert "since" not in perfect.reason
-
-
-@pytest.mark.parametrize("right_where", ["fresh", "learned"])
-def test_a_shown_head_is_judged_on_the_pixels_corrected_since_it_was_fitted(
-    base, disk_sample, right_where
-):
-    """The shown head is right on one part of the corrections and wrong (empty) on the
-    other: only the part it was not fitted to counts."""
-    image, label, valid = disk_sample
-    learned = np.zeros_like(valid)
-    learned[16:48, 16:48] = True  # the upper half of the corrections: fitted before
-    fresh = valid & ~learned
-    right = fresh if right_where == "fresh" else learned
-    mask = np.where(right, label, 0)
-    shown = Shown(mask, fitted_on=learned)
-
-    config = HeadConfig(deep="none", tolerance=-0.005, **FAST)  # a gain needed: none on 1.0
-    result = fit_head(base, [(image, label, valid)], config, shown=[shown])
-
-    expected = iou((mask[fresh] > 0)[None], (label[fresh] > 0)[None])
-    assert result.current_iou == pytest.approx(expected, abs=0.05)
-    assert result.adopted == (right_where == "learned")
-    assert "since the last update" in result.reason
-
-
-def test_a_shown_mask_of_the_wrong_shape_or_count_is_a_clear_error(base, disk_sample):
-    image, label, valid = disk_sample
-    config = HeadConfig(deep="none", **FAST)
-    with pytest.raises(SegRefineError, match=r"have shapes \[\(50, 96\)\], the sample \(96, 96\)"):
-        fit_head(base, [(image, label, valid)], config, shown=[Shown(label[:50])])
-    with pytest.raises(SegRefineError, match="one per sample"):
-        fit_head(base, [(image, label, valid)], config, shown=[None, None])
-
-
-def test_fresh_patches_are_held_out_whole_and_one_class_ones_do_not_judge_alone(
-    base, disk_sample, monkeypatch
-):
-    """Two fresh patches apart from the learned ones: each is held out whole. Fresh
-    pixels of one class cannot judge alone (an IoU of one class says nothing of the
-    other): then every corrected pixel does."""
-    image, label, _ = disk_sample
-    held_out = []
-    spy = head_module._regions_held_out
-    monkeypatch.setattr(
-        head_module, "_regions_held_out", lambda *a: held_out.append(a[-1].sum()) or spy(*a)
-    )
-    learned = np.zeros(label.shape, bool)
-    learned[16:80, 16:40] = True  # the disk's left part and background
-    config = HeadConfig(deep="none", **FAST)
-    for fresh_boxes, two_class in (
-        ([np.s_[28:44, 52:70], np.s_[52:68, 52:70]], True),  # across the disk's right edge
-        ([np.s_[0:12, 60:90], np.s_[84:96, 60:90]], False),  # background only
-    ):
-        valid = learned.copy()
-        for box in fresh_boxes:
-            valid[box] = True
-        fresh = valid & ~learned
-        assert (0 < label[fresh].mean() < 1) == two_class
-        shown = Shown(np.where(learned, label, 0), fitted_on=learned)  # right where it learned
-
-        result = fit_head(base, [(image, label, valid)], config, shown=[shown])
-
-        judged_on = fresh if two_class else valid
-        expected = iou((shown.mask[judged_on] > 0)[None], (label[judged_on] > 0)[None])
-        assert result.current_iou == pytest.approx(expected, abs=0.02)
-        assert (expected == 0) == two_class
-        assert ("since the last update" in result.reason) == two_class
-    assert len(held_out) == 1 and held_out[0] > 0  # the two-class case only
 
 
 def test_the_head_learns_the_base_outputs_predict_will_show(base, disk_sample):

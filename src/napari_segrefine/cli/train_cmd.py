@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..engine import predict, resolve_device
+from ..engine import resolve_device
 from ..errors import Cancelled, SegRefineError
 from ..generators import drain
 from ..io import read_image
 from ..limits import check_memory
 from ..models import DEFAULT_BINARY_MODEL, model_config, save_checkpoint
-from ..models.adapted import DEEP_CHOICES, AdaptedModel
+from ..models.adapted import DEEP_CHOICES
 from ..train import FinetuneConfig, FinetuneResult, TrainEvent, iter_finetune
-from ..train.head import HeadConfig, Shown, fit_head
+from ..train.head import HeadConfig, fit_head
 from . import common, outputs
 
 LABEL_SUFFIXES = ("_mask", "_label", "_labels", "_gt")
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     binary = model_config(model).num_classes == 1
     samples = [_read_sample(entry, binary) for entry in files]
     if args.kind == "head":
-        head = fit_head(model, samples, _head_config(args), shown=_shown_by(model, samples, args))
+        head = fit_head(model, samples, _head_config(args))
         adopted, trained, summary = head.adopted, head.model, head.reason
     else:
         result = _train(model, samples, config)
@@ -217,19 +217,6 @@ def _matched_files(args: argparse.Namespace) -> list[_Files]:
         )
         common.pair_up({k: images[k] for k in keys}, masks, ("images", "valid masks"))
     return [_Files(images[k], labels[k], masks.get(k)) for k in keys]
-
-
-def _shown_by(model: nn.Module, samples: list, args) -> list[Shown] | None:
-    """When ``model`` is itself a head, its masks of the samples: the guard compares the
-    new head with it (on every corrected pixel, some of which it may have learned from),
-    not with the network under it. None for a network."""
-    if not isinstance(model, AdaptedModel):
-        return None
-    return [
-        Shown(predict(model, image, channel_axis=-1 if image.ndim == 3 else None,
-                      device=args.device).mask > 0)
-        for image, _, _ in samples
-    ]  # fmt: skip
 
 
 def _read_sample(files: _Files, binary: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

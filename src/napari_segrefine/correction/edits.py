@@ -8,7 +8,6 @@ import numpy as np
 
 from ..errors import SegRefineError
 from ..refine import refine_stats
-from ..train.head import Shown
 
 GAINED, LOST = 1, 2  # values of `change_map`
 Key = tuple[slice, ...]
@@ -152,21 +151,6 @@ def correction_samples(
             "confirm pixels) before fine-tuning"
         )
     image, mask, valid = np.asarray(image), np.array(mask), np.asarray(valid) > 0
-    return [(image[at], mask[at], valid[at]) for at in sample_keys(valid)]
-
-
-def sample_keys(valid: np.ndarray) -> list[Any]:
-    """Where each training sample of `correction_samples` lies: the whole of a 2-D image,
-    or each slice of a stack that holds corrected pixels."""
-    if np.ndim(valid) == 2:
-        return [...]
-    return [i for i in range(len(valid)) if np.any(valid[i])]
-
-
-def shown_samples(
-    shown: np.ndarray, valid: np.ndarray, fitted_on: np.ndarray | None
-) -> list[Shown]:
-    """What the user sees on each sample `correction_samples` makes from ``valid``: the
-    shown mask and the corrected pixels its model learned from (None: none)."""
-    keys = sample_keys(valid)
-    return [Shown(shown[at], None if fitted_on is None else fitted_on[at]) for at in keys]
+    if len(expected) == 2:
+        return [(image, mask, valid)]
+    return [(image[i], mask[i], valid[i]) for i in range(len(valid)) if valid[i].any()]

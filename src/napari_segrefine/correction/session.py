@@ -32,7 +32,6 @@ from .edits import (
     change_map,
     correction_samples,
     keep_corrections,
-    shown_samples,
     spatial_shape,
     stroke_before,
 )
@@ -80,8 +79,7 @@ class CorrectionSession:
         self.source, self.autosave_root = source, autosave_root
         self.shape = spatial_shape(np.shape(image), self.rgb)
         self.prediction: Prediction | None = None
-        self.fitted_on: np.ndarray | None = None  # corrections the shown model learned from
-        self.before_update: tuple[Prediction, np.ndarray | None] | None = None
+        self.before_update: Prediction | None = None  # what `undo_update` goes back to
         self.mask: np.ndarray | None = None
         self.valid: np.ndarray | None = None
         self.class_prediction: Prediction | None = None
@@ -111,28 +109,19 @@ class CorrectionSession:
         self.set_prediction(prediction)
         return prediction
 
-    def set_prediction(
-        self,
-        prediction: Prediction,
-        restored: Restored | None = None,
-        *,
-        fitted_on: np.ndarray | None = None,
-    ) -> None:
+    def set_prediction(self, prediction: Prediction, restored: Restored | None = None) -> None:
         """Make ``prediction`` the session's, keeping every corrected or confirmed pixel.
 
         A multi-class prediction goes to `classes` and leaves the binary mask alone. The
         first binary mask restores the autosave (``restored``: one read elsewhere).
-        ``fitted_on``: the corrected pixels the model of ``prediction`` learned from (an
-        adopted update's `HeadResult.fitted_on`); the next update's guard judges it on
-        the others. None: it learned from none of them.
         """
         if not prediction.is_binary:
             self.class_prediction, self.classes = prediction, prediction.mask
             self.events.prediction.emit(prediction)
             return
-        self._set_binary(prediction, restored, fitted_on, None)
+        self._set_binary(prediction, restored, None)
 
-    def _set_binary(self, prediction, restored, fitted_on, before_update) -> None:
+    def _set_binary(self, prediction, restored, before_update) -> None:
         """`set_prediction` of a binary prediction, with what `undo_update` goes back to;
         all of it is set before the events go out."""
         if prediction.mask.shape != self.shape:
@@ -140,13 +129,7 @@ class CorrectionSession:
                 f"the prediction has shape {prediction.mask.shape} but {self.name!r} needs "
                 f"{self.shape}; segment this image again"
             )
-        if fitted_on is not None and np.shape(fitted_on) != self.shape:
-            raise SegRefineError(
-                f"fitted_on has shape {np.shape(fitted_on)} but {self.name!r} needs "
-                f"{self.shape}; pass the corrections the model of this image learned from"
-            )
-        self.prediction, self.fitted_on = prediction, fitted_on
-        self.before_update = before_update
+        self.prediction, self.before_update = prediction, before_update
         if self.mask is None:
             self._start_mask(
                 prediction.mask, self.load_autosave() if restored is None else restored
@@ -173,7 +156,7 @@ class CorrectionSession:
     def set_threshold(self, threshold: float) -> None:
         """Re-cut the mask at ``threshold``; corrected pixels and the record stay as they are."""
         prediction = self.require_binary().with_threshold(threshold)
-        self._set_binary(prediction, None, self.fitted_on, self.before_update)
+        self._set_binary(prediction, None, self.before_update)
 
     def require_binary(self) -> Prediction:
         """The binary prediction; a `SegRefineError` saying what to run otherwise."""
@@ -287,11 +270,9 @@ class CorrectionSession:
 
         ``also_from``: other images' sessions whose corrections train the head too (one
         classifier for a set of similar images, as ilastik does); the guard still judges
-        it on this image's corrections only, against the prediction shown now (on the
-        pixels corrected since it was fitted, when it is an adopted update: `Shown`).
-        Pure (see `set_prediction`); returns the `HeadResult`, whose ``fitted_on`` is
-        for `set_prediction`, and the new prediction, None when the head was not adopted
-        (its ``reason`` says why).
+        it on this image's corrections only. Pure (see `show_update`); returns the
+        `HeadResult` and the new prediction, None when the head was not adopted (its
+        ``reason`` says why).
         """
         if not self.corrected_pixels:
             raise SegRefineError(
@@ -299,30 +280,22 @@ class CorrectionSession:
                 "its mask first"
             )
         helpers = [other for other in also_from if other is not self and other.corrected_pixels]
-        shown_now = self.require_binary()
-        valid = self.valid.copy()  # the corrections this update learns from
-        own = correction_samples(self.image, self.rgb, self.mask, valid)
-        shown = shown_samples(shown_now.mask, valid, self.fitted_on)
+        own = self.training_samples()
         others = [sample for other in helpers for sample in other.training_samples()]
         pixels = self.corrected_pixels + sum(other.corrected_pixels for other in helpers)
         images = f" of {1 + len(helpers)} images" if helpers else ""
         yield Progress(0, 0, f"fitting a head to {pixels} corrected pixels{images}")
-        shown += [None] * len(others)
-        result = fit_head(model, own + others, config, judged_on=range(len(own)), shown=shown)
-        result.fitted_on = valid > 0
+        result = fit_head(model, own + others, config, judged_on=range(len(own)))
         if not result.adopted:
             return result, None
         threshold = self.prediction.threshold if self.prediction is not None else 0.5
         prediction = yield from self.iter_predict(result.model, stop=stop, threshold=threshold)
         return result, prediction
 
-    def show_update(self, result: HeadResult, prediction: Prediction) -> None:
-        """Show an adopted update's ``prediction`` (from `iter_adapt`, whose result's
-        ``fitted_on`` tells the next guard what it learned from; a plain `fit_head`
-        result has None: learned from nothing), keeping the prediction shown before it
-        (in memory) for `undo_update`."""
-        before = (self.require_binary(), self.fitted_on)
-        self._set_binary(prediction, None, result.fitted_on, before)
+    def show_update(self, prediction: Prediction) -> None:
+        """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping the
+        prediction shown before it (in memory) for `undo_update`."""
+        self._set_binary(prediction, None, self.require_binary())
 
     def undo_update(self) -> None:
         """Show again what was shown before the last `show_update`, at the threshold used
@@ -336,8 +309,8 @@ class CorrectionSession:
                 f"no update of {self.name!r} to undo: none was shown since it was last "
                 "segmented, fine-tuned or undone"
             )
-        (before, fitted_on), threshold = self.before_update, self.require_binary().threshold
-        self.set_prediction(before.with_threshold(threshold), fitted_on=fitted_on)
+        threshold = self.require_binary().threshold
+        self.set_prediction(self.before_update.with_threshold(threshold))
 
     @property
     def corrected_pixels(self) -> int:

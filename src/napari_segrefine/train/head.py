@@ -7,27 +7,22 @@ as a random forest on these features and several times faster to grow, see
 `benchmarks/results/head_trees_tuning.md`), and stores its trees in an
 `AdaptedModel` that predicts like any other model. Context pixels, the current
 model's own answers in a few uncorrected windows, also train it, weighted by how well
-that model agrees with the corrections, so the head keeps what was right elsewhere. The
-current model is what the user sees (`Shown`: the starting model, or an earlier update).
+that model agrees with the corrections, so the head keeps what was right elsewhere.
 
 The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
 cross-validated on blocks it did not see and compared with the current model on the
 same pixels. A head that does worse there by more than ``tolerance`` IoU is not
-adopted, and the result says why. When the current model is itself a head fitted to
-earlier corrections, the comparison is made on the pixels corrected since, which
-neither learned from (on the older ones that head would be judged on its own training
-pixels), holding out whole connected patches of them rather than blocks.
+adopted, and the result says why.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from scipy import ndimage
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.model_selection import GroupKFold
 from torch import nn
@@ -99,16 +94,6 @@ class HeadConfig:
         require_counts(self, counts)
 
 
-@dataclass(frozen=True, eq=False)
-class Shown:
-    """What the user sees now on one sample: the mask of the model shown (H, W), and the
-    corrected pixels that model was fitted to (None: none of them, as for the starting
-    model)."""
-
-    mask: np.ndarray
-    fitted_on: np.ndarray | None = None
-
-
 @dataclass
 class HeadResult:
     """A fitted head and the guard's verdict.
@@ -117,12 +102,10 @@ class HeadResult:
         model: the adapted model (base + fitted trees), also when not adopted.
         adopted: True when the guard found the head no worse than the current model.
         head_iou: the head's IoU on held-out corrected blocks (None: too few blocks).
-        current_iou: the current model's (what is shown: see `Shown`) IoU on the same pixels.
+        current_iou: the current model's IoU on the same pixels.
         reason: one line for the user.
         pixels: corrected pixels the head was fitted on.
         seconds: wall time of the fit, features and guard included.
-        fitted_on: the corrected pixels it learned from, in the whole image or stack
-            (set by `CorrectionSession.iter_adapt`; None from `fit_head`).
     """
 
     model: AdaptedModel
@@ -133,7 +116,6 @@ class HeadResult:
     pixels: int
     seconds: float
     config: dict = field(default_factory=dict)
-    fitted_on: np.ndarray | None = None
 
 
 def fit_head(
@@ -142,7 +124,6 @@ def fit_head(
     config: HeadConfig | None = None,
     *,
     judged_on: Sequence[int] | None = None,
-    shown: Sequence[Shown | None] | None = None,
 ) -> HeadResult:
     """Fit a tree head on the corrected pixels of ``samples`` over ``base``'s features.
 
@@ -155,8 +136,6 @@ def fit_head(
         judged_on: indices of the samples the update is for: the guard scores the head
             and the current model on their corrected pixels only, while every sample
             trains it (e.g. one image, helped by the corrections of others). None: all.
-        shown: per sample, what the user sees now (`Shown`), which the guard compares
-            the head with; None (or a None item): the base model's mask at 0.5.
 
     Returns:
         The `HeadResult`; ``adopted`` tells whether to use ``model``.
@@ -172,17 +151,13 @@ def fit_head(
             f"judged_on names samples {sorted(judged_samples)}, but there are "
             f"{len(samples)}; pass indices from 0 to {len(samples) - 1}"
         )
-    if shown is not None and len(shown) != len(samples):
-        raise SegRefineError(
-            f"shown has {len(shown)} items for {len(samples)} samples; give one per sample"
-        )
     started = time.perf_counter()
     head = new_head(base, config)
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context, levels, seen = _training_pixels(
-        head, samples, config, device, rng, shown or [None] * len(samples)
+    rows, labels, groups, current, context, levels = _training_pixels(
+        head, samples, config, device, rng
     )
     if len(np.unique(labels)) < 2:
         raise SegRefineError(
@@ -192,25 +167,20 @@ def fit_head(
         )
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    seen = tuple(part[keep] for part in seen)
+    context = _weighted_context(context, labels, current, config)
     judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
         raise SegRefineError(
             "the image this update is for has no corrected pixels yet; correct or "
             "confirm part of its mask first"
         )
-    unseen, since_update = _judging_pixels(seen[0], labels, judged)
-    on = unseen if since_update else slice(None)  # all of them, from every image, before
-    trust = max(0.0, _matthews(current[on], labels[on]))
-    context = _weighted_context(context, len(labels), trust, config)
     # A threshold is weighed only for an update learning from its own image(s): helped by
     # other images' corrections, the trees did better (benchmarks/results/pooled_update.md).
     if len(judged_samples) < len(samples):
         levels = None
     choice = _choose(
-        rows, labels, groups, current, seen, context, config, head.bank.num_features, judged,
-        levels,
-    )  # fmt: skip
+        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
+    )
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
@@ -306,30 +276,18 @@ def _fit(trees: int, config: HeadConfig, *parts) -> ExtraTreesClassifier:
     return forest.fit(rows, labels, sample_weight=weights)
 
 
-def _weighted_context(context, corrected: int, trust: float, config: HeadConfig):
-    """Context pixels weighing ``context_weight x trust`` times the ``corrected`` pixels
-    in all.
+def _weighted_context(context, labels, current, config: HeadConfig):
+    """Context pixels weighing ``context_weight x trust`` times the corrected ones in all.
 
-    The trust is the current model's agreement with the corrections beyond chance
-    (Matthews correlation, 0 for a constant mask; on the corrections it did not learn
-    from, see `_judging_pixels`): where it agrees with the user, its answers elsewhere
-    are worth keeping; where it is useless, they are not.
+    The trust is the current model's agreement with the corrected pixels beyond chance
+    (Matthews correlation, 0 for a constant mask): where it agrees with the user, its
+    answers elsewhere are worth keeping; where it is useless, they are not.
     """
     rows, answers = context
-    weight = config.context_weight * trust
+    weight = config.context_weight * max(0.0, _matthews(current, labels))
     if weight == 0 or not len(answers):
         return rows[:0], answers[:0], np.zeros(0)
-    return rows, answers, np.full(len(answers), weight * corrected / len(answers))
-
-
-def _judging_pixels(fresh, labels, judged) -> tuple[np.ndarray, bool]:
-    """Which pixels judge the current model: the ``judged`` ones it did not learn from
-    (not ``fresh``) when it learned from others and these hold both classes (an IoU of
-    one class says nothing of the other), else every judged pixel; and whether it is the
-    former."""
-    unseen = judged & fresh
-    since = bool((judged & ~fresh).any() and labels[unseen].any() and not labels[unseen].all())
-    return (unseen if since else judged), since
+    return rows, answers, np.full(len(answers), weight * len(labels) / len(answers))
 
 
 @dataclass
@@ -342,90 +300,56 @@ class _Choice:
     head_iou: float | None = None
     current_iou: float = 0.0
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
-    prob: np.ndarray | None = None  # the trees' out-of-fold P(foreground) of each pixel
-    since_update: bool = False  # judged on the pixels corrected since the shown head
 
 
 def _choose(
-    rows, labels, groups, current, seen, context, config, filters: int, judged, levels
+    rows, labels, groups, current, context, config, filters: int, judged, levels
 ) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks (the ``judged`` ones), and how it and the shown model score.
+    corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the images' `level_sample`; None: none) only when it beats the
-    trees by more than ``config.global_margin``. ``current`` is the current model's mask
-    per pixel, ``seen`` (fresh, region): whether that model did not learn from the pixel,
-    and its connected patch of corrections. The verdict compares the pick with the
-    current model on the fresh judged pixels when it learned from the others (holding out
-    whole patches: `_regions_held_out`; see `_judging_pixels`), else on all judged
-    pixels. The guard works on at most ``guard_pixels`` corrected pixels (and the same
-    share of the context).
+    trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
+    corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
-    rows, labels, groups, judged = rows[keep], labels[keep], groups[keep], judged[keep]
-    current, fresh, regions = current[keep], *(part[keep] for part in seen)
-    verdict, since_update = _judging_pixels(fresh, labels, judged)
-    plain = _Choice(current_iou=iou(current[verdict][None], labels[verdict][None]))
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    judged = judged[keep]
+    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
-    best = _best_of(rows, labels, groups, sampled, config, judged)
+    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
         narrow = (sampled[0][:, :filters], *sampled[1:])
-        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, judged)
+        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
         alone.features = filters
         best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
-    if config.global_margin is not None and levels is not None:
-        stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
-        if stump is not None and stump.score > best.head_iou + config.global_margin:
-            best = _Choice(stump=stump, head_iou=stump.score)
-    if best.stump is not None:
-        predicted = best.stump.predict(rows)
-    elif since_update and len(np.unique(labels[~fresh])) == 2:  # every fold learns both
-        predicted = _regions_held_out(best, rows, labels, regions, sampled, config, verdict)
-    else:
-        predicted = best.prob > best.threshold
-    return replace(
-        best,
-        head_iou=iou(predicted[verdict][None], labels[verdict][None]),
-        current_iou=plain.current_iou,
-        since_update=since_update,
-    )
+    if config.global_margin is None or levels is None:
+        return best
+    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
+    if stump is None or stump.score <= best.head_iou + config.global_margin:
+        return best
+    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
 
 
-def _regions_held_out(choice: _Choice, rows, labels, regions, context, config, tested):
-    """The ``choice`` of trees' mask of each ``tested`` pixel, from forests that did not
-    see its connected patch of fresh corrections (every other pixel trains them).
-
-    Blocks of 32 px leak: a held-out block's neighbours in the same corrected patch
-    train the forest, so a head can score IoU 1.0 on blocks of patches it overfits. Held
-    out whole, the patches corrected since the shown head was fitted judge the new head
-    as fairly as they judge the shown one, which never saw them.
-    """
-    columns = slice(None, choice.features)
-    extra = context if choice.context else tuple(part[:0] for part in context)
-    extra = (extra[0][:, columns], *extra[1:])
-    prob = _out_of_fold(rows[:, columns], labels, regions, extra, config, tested)
-    return prob > choice.threshold
-
-
-def _best_of(rows, labels, groups, context, config, judged) -> _Choice:
+def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
     """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
-    best = _Choice()
+    best = plain
     options = [tuple(part[:0] for part in context)]  # without context
     if len(context[1]):
         options.append(context)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)
+        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
         for threshold in THRESHOLDS:
-            score = iou((prob[judged] > threshold)[None], labels[judged][None])
+            score = iou((prob > threshold)[None], labels[judged][None])
             if best.head_iou is None or score > best.head_iou:
-                best = _Choice(threshold, bool(len(extra[1])), None, score, prob=prob)
+                best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
     return best
 
 
@@ -438,20 +362,12 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config, tested=None) -> np.ndarray:
-    """Foreground probability of each ``tested`` corrected pixel (None: all) from forests
-    that did not see its group (``folds`` group folds of the tested pixels; one group is
-    held out alone). The other groups, and context pixels, always train."""
+def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
+    """Foreground probability of each corrected pixel from forests that did not see its
+    block (``folds`` group folds). Context pixels always train, never test."""
     prob = np.zeros(len(labels))
-    candidates = np.arange(len(labels)) if tested is None else np.flatnonzero(tested)
-    folds = min(config.folds, len(np.unique(groups[candidates])))
-    if folds == 1:
-        splits = [candidates]
-    else:
-        held_out = GroupKFold(folds).split(candidates, groups=groups[candidates])
-        splits = [candidates[held] for _, held in held_out]
-    for test in splits:
-        train = np.flatnonzero(~np.isin(groups, groups[test]))
+    folds = min(config.folds, len(np.unique(groups)))
+    for train, test in GroupKFold(folds).split(rows, labels, groups):
         if len(np.unique(labels[train])) < 2:
             prob[test] = labels[train][0]
             continue
@@ -471,38 +387,26 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
     if choice.head_iou < choice.current_iou - tolerance:
-        where = (
-            "on patches corrected since the last update, each held out in turn"
-            if choice.since_update
-            else "on corrected blocks it had not seen"
-        )
         return False, (
-            f"not adopted: {where}, the head scored IoU {choice.head_iou:.3f} against "
-            f"{choice.current_iou:.3f} for the current model"
+            f"not adopted: on corrected blocks it had not seen, the head scored IoU "
+            f"{choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
         )
     scored = "IoU on your corrections" if choice.stump else "held-out IoU"
-    since = ", on patches corrected since the last update" if choice.since_update else ""
     return True, (
         f"adopted: {scored} {choice.head_iou:.3f} (current model "
-        f"{choice.current_iou:.3f}{since}; {picked})"
+        f"{choice.current_iou:.3f}; {picked})"
     )
 
 
 @torch.no_grad()
-def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng, shown):
-    """Features, labels, block ids and the current model's masks of every corrected pixel,
-    (features, labels) of context pixels (the current model's answers elsewhere), each
-    sample's `level_sample`, and (fresh, region) of every corrected pixel. The current
-    model is what is shown (`Shown`; without one, the base at 0.5, and every pixel is
-    fresh); region: which connected patch of fresh corrections the pixel belongs to (per
-    sample; 0 for the others)."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], [], [], []]
+def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
+    """Features, labels, block ids and current-model masks of every corrected pixel,
+    (features, labels) of context pixels (the current model's answers elsewhere), and
+    each sample's `level_sample`."""
+    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
     levels = []
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
-        now = _checked_shown(shown[index], valid.shape, index)
-        fresh = np.ones_like(valid) if now is None or now.fitted_on is None else ~now.fitted_on
-        regions = ndimage.label(valid & fresh, structure=np.ones((3, 3)))[0]  # 0: not fresh
         levels.append(level_sample(x, config.sigmas[0]))
         whole = _whole_image_outputs(head, x, device)
         cells = list(_windows(valid))
@@ -517,8 +421,7 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
                 slice(top, top + valid[inner].shape[0]),
                 slice(left, left + valid[inner].shape[1]),
             )
-            inside = features[:, crop[0], crop[1]]
-            answer = base_prob[crop] > 0.5 if now is None else now.mask[inner]
+            inside, prob = features[:, crop[0], crop[1]], base_prob[crop]
             spot = valid[inner]
             rows_r, rows_c = np.nonzero(spot)
             found[0].append(inside[:, spot].T)
@@ -527,34 +430,17 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
                 rows_c + inner[1].start
             ) // GROUP
             found[2].append(index * SAMPLE_STRIDE + block)
-            found[3].append(answer[spot])
+            found[3].append(prob[spot] > 0.5)
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
-            found[5].append(answer.ravel()[sample])
-            found[6].append(fresh[inner][spot])
-            found[7].append(index * SAMPLE_STRIDE + regions[inner][spot])
+            found[5].append(prob.ravel()[sample] > 0.5)
     if not found[0] or not sum(len(part) for part in found[1]):
         raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    rows, labels, groups, current, context_rows, context_labels, *seen = (
+    rows, labels, groups, current, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, groups, current, (context_rows, context_labels), levels, tuple(seen)
-
-
-def _checked_shown(shown: Shown | None, shape: tuple[int, ...], index: int) -> Shown | None:
-    """``shown`` with bool arrays of the sample's ``shape`` (a clear error otherwise)."""
-    if shown is None:
-        return None
-    arrays = [np.asarray(shown.mask)]
-    if shown.fitted_on is not None:
-        arrays.append(np.asarray(shown.fitted_on))
-    if any(array.shape != shape for array in arrays):
-        raise SegRefineError(
-            f"sample {index}: the shown mask and its fitted_on have shapes "
-            f"{[a.shape for a in arrays]}, the sample {shape}; pass them for the same image"
-        )
-    return Shown(*(array != 0 for array in arrays))
+    return rows, labels, groups, current, (context_rows, context_labels), levels
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
@@ -617,9 +503,11 @@ def _window_features(head: AdaptedModel, x: np.ndarray, window, device, whole):
     padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
     features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
     first = head.bank.num_features
+    if whole is None and head.deep != "none":
+        return features, features[first]
     if whole is None:
         base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
-        return features, (features[first] if head.deep != "none" else base_prob.cpu().numpy())
+        return features, base_prob.cpu().numpy()
     outputs = whole[:, window[0], window[1]]
     if head.deep != "none":
         features[first : first + len(outputs)] = outputs

@@ -287,7 +287,7 @@ class CorrectWidget(Dock):
     def _show_update(self, layer: Image, session: CorrectionSession, outcome: tuple) -> None:
         result, prediction, changes, share = outcome
         if prediction is not None:
-            session.show_update(result, prediction)  # the head stays with its image
+            session.show_update(prediction)  # the head stays with its image
             if layer in self.viewer.layers:
                 show_changes(self.viewer, layer, changes)
         self._describe_update(result, share)

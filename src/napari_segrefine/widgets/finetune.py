@@ -180,7 +180,6 @@ class FinetuneWidget(Dock):
                 raise SegRefineError(NO_MODEL)
             sessions = self._sessions(list(self.images.value))
             samples = [sample for s in sessions for sample in s.training_samples()]
-            learned = {s.name: s.valid > 0 for s in sessions}  # what the new model learns
             config = self._config()
         except SegRefineError as error:
             notify_error("Fine-tune", error)
@@ -188,7 +187,7 @@ class FinetuneWidget(Dock):
         job = partial(finetune_job, self.state.model, samples, config, sessions)
         worker = self.runner.start(
             job,
-            on_done=partial(self._finished, config, learned),
+            on_done=partial(self._finished, config),
             on_event=self._on_event,
             on_finished=self._training_over,
             sessions=sessions,
@@ -205,7 +204,7 @@ class FinetuneWidget(Dock):
     def _training_over(self) -> None:
         self.state.training = False
 
-    def _finished(self, config: FinetuneConfig, learned: dict[str, np.ndarray], outcome) -> None:
+    def _finished(self, config: FinetuneConfig, outcome) -> None:
         result, shown = outcome
         self.state.set_model(result.model, self.state.model_source)
         changed = []
@@ -213,7 +212,7 @@ class FinetuneWidget(Dock):
             session = self.state.existing(name)
             if session is None or name not in self.viewer.layers:
                 continue
-            session.set_prediction(prediction, fitted_on=learned[name])
+            session.set_prediction(prediction)
             layer = self.viewer.layers[name]
             show_changes(self.viewer, layer, changes)
             changed.append(share)
