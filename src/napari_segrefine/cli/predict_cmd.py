@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             if prediction.is_binary and (
                 advice := coverage_advice(prediction.mask, prediction.threshold)
             ):
-                tqdm.write(f"napari-segrefine predict: {path.name}: {advice}", file=sys.stderr)
+                tqdm.write(f"{path.name}: {advice}")  # advice, not an error: stdout
             images.update()
     print(f"wrote {len(inputs)} prediction(s) to {args.out}")
     return 0
