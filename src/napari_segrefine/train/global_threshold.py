@@ -33,10 +33,6 @@ class GlobalThreshold:
     above: bool
     score: float
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Whether each row of filter features is foreground."""
-        return (rows[:, self.column] > self.level) == self.above
-
     def describe(self) -> str:
         side = "above" if self.above else "below"
         return (
@@ -78,11 +74,11 @@ def best_global_threshold(
             continue
         level = float(threshold_otsu(plane))
         column = channel * num_sigmas * FEATURES_PER_SCALE
-        for above in (True, False):
-            candidate = GlobalThreshold(channel, column, level, above, 0.0)
-            candidate.score = iou(candidate.predict(rows)[None], labels[None])
-            if best is None or candidate.score > best.score:
-                best = candidate
+        bright = rows[:, column] > level
+        for above, mask in ((True, bright), (False, ~bright)):
+            score = iou(mask[None], labels[None])
+            if best is None or score > best.score:
+                best = GlobalThreshold(channel, column, level, above, score)
     return best
 
 
