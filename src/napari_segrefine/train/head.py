@@ -503,12 +503,12 @@ def _window_features(head: AdaptedModel, x: np.ndarray, window, device, whole):
     padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
     features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
     first = head.bank.num_features
-    if whole is None and head.deep != "none":
-        return features, features[first]
-    if whole is None:
-        base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
-        return features, base_prob.cpu().numpy()
-    outputs = whole[:, window[0], window[1]]
+    if whole is not None:
+        outputs = whole[:, window[0], window[1]]
+        if head.deep != "none":
+            features[first : first + len(outputs)] = outputs
+        return features, outputs[0]
     if head.deep != "none":
-        features[first : first + len(outputs)] = outputs
-    return features, outputs[0]
+        return features, features[first]
+    base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
+    return features, base_prob.cpu().numpy()
