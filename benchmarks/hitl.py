@@ -287,16 +287,6 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
     return pooled, seconds, adopted
 
 
-def guarded_update(base, image, label, valid, config: HeadConfig):
-    """The prediction of an update from the ``valid`` pixels; None when its guard refuses
-    it or there is nothing to fit (the tool then keeps showing what it showed)."""
-    try:
-        result = fit_head(base, [(image, label, valid)], config)
-    except SegRefineError:  # one class corrected: nothing to fit yet
-        return None
-    return predict(result.model, image) if result.adopted else None
-
-
 def head_config(spec: str, seed: int) -> HeadConfig:
     """The head settings named by a ``--heads`` item: ``deep``, then any ``/field=value``
     of `HeadConfig` (numbers; ``off`` for None), e.g. ``encoder/guard_block=64``."""

@@ -45,11 +45,12 @@ import numpy as np
 from napari_segrefine import create_model, predict
 from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.engine import Prediction
+from napari_segrefine.errors import SegRefineError
 from napari_segrefine.ranking import rank_patches
-from napari_segrefine.train.head import HeadConfig
+from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import PATCH, Pooled, guarded_update, load_cases, print_table, user_patches  # noqa: E402
+from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E402
 from machine import describe  # noqa: E402
 from ranking import add_case_options, synthetic_cases  # noqa: E402
 
@@ -70,6 +71,16 @@ def left(prediction: Prediction, width: int) -> Prediction:
         prediction.probabilities[cut], prediction.mask[cut], prediction.boundary[cut],
         prediction.threshold,
     )  # fmt: skip
+
+
+def guarded_update(base, image, label, valid, config: HeadConfig):
+    """The prediction of an update from the ``valid`` pixels; None when its guard refuses
+    it or there is nothing to fit (the tool then keeps showing what it showed)."""
+    try:
+        result = fit_head(base, [(image, label, valid)], config)
+    except SegRefineError:  # one class corrected: nothing to fit yet
+        return None
+    return predict(result.model, image) if result.adopted else None
 
 
 def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) -> list:
