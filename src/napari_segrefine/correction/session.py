@@ -297,9 +297,9 @@ class CorrectionSession:
         prediction shown before it (in memory) for `undo_update`."""
         self._set_binary(prediction, None, self.require_binary())
 
-    def undo_update(self) -> None:
+    def undo_update(self) -> np.ndarray:
         """Show again what was shown before the last `show_update`, at the threshold used
-        now; every correction stays.
+        now; every correction stays. Returns what the undo changed (`proposed_changes`).
 
         Raises:
             SegRefineError: no update to undo (none shown, or a new prediction since).
@@ -309,8 +309,10 @@ class CorrectionSession:
                 f"no update of {self.name!r} to undo: none was shown since it was last "
                 "segmented, fine-tuned or undone"
             )
-        threshold = self.require_binary().threshold
-        self.set_prediction(self.before_update.with_threshold(threshold))
+        before = self.before_update.with_threshold(self.require_binary().threshold)
+        changes = self.proposed_changes(before)
+        self.set_prediction(before)
+        return changes
 
     @property
     def corrected_pixels(self) -> int:

@@ -23,7 +23,6 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 
 from ..correction import CorrectionSession
-from ..correction.edits import change_map
 from ..errors import SegRefineError
 from ..ranking import PatchScore
 from ..train.head import HeadResult
@@ -298,12 +297,11 @@ class CorrectWidget(Dock):
             layer, session = self._session()
             if self.updater.busy:
                 raise SegRefineError("an update is running; cancel it or wait, then undo")
-            before = session.mask.copy()
-            session.undo_update()
+            changes = session.undo_update()
         except SegRefineError as error:
             notify_error("Undo update", error)
             return
-        show_changes(self.viewer, layer, change_map(before, session.mask))
+        show_changes(self.viewer, layer, changes)
         self.update_status.value = (
             "Update undone: showing what you had before it; your corrections stay "
             "(the changes layer shows what the undo changed)"
