@@ -1,13 +1,17 @@
 """How long one instant update takes: a head fitted to k corrected 64 px patches of a
-512 x 512 image, then the whole image predicted with it (what "Update now" runs).
+512 x 512 image (or ``--size``), then the whole image predicted with it (what "Update
+now" runs). Images over 1024 px a side are predicted in tiles, and the head learns the
+network's outputs from the tiles that touch its corrections.
 
 Also times ``napari-segrefine train`` with its defaults on 16 corrected patches.
 
     python benchmarks/update_speed.py > benchmarks/results/update_speed_cpu.md
+    python benchmarks/update_speed.py --size 2048 > benchmarks/results/update_speed_2048_cpu.md
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -25,7 +29,7 @@ from napari_segrefine.train.head import fit_head
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
 
-SIZE, PATCH = 512, 64
+PATCH = 64
 
 
 def corrected(k: int, label: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -33,8 +37,8 @@ def corrected(k: int, label: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     cells = [
         (slice(r, r + PATCH), slice(c, c + PATCH))
-        for r in range(0, SIZE, PATCH)
-        for c in range(0, SIZE, PATCH)
+        for r in range(0, label.shape[0], PATCH)
+        for c in range(0, label.shape[1], PATCH)
     ]
     order = sorted(rng.permutation(len(cells)), key=lambda i: not 0 < label[cells[i]].mean() < 1)
     valid = np.zeros(label.shape, bool)
@@ -75,7 +79,10 @@ def time_train_command(sample) -> float:
 
 
 def main() -> None:
-    sample = make_sample("polyps", (SIZE, SIZE), seed=11)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    size = parser.parse_args().size
+    sample = make_sample("polyps", (size, size), seed=11)
     model = create_model("basnet_lite", pretrained=True)
     predict(model, sample.image)  # warm up
     rows = time_updates(sample, model)
@@ -83,7 +90,7 @@ def main() -> None:
     print("# Instant update speed (CPU)\n")
     print(
         f"Machine: {describe()}, OMP_WAIT_POLICY="
-        f"{os.environ.get('OMP_WAIT_POLICY', 'default')}. Image {SIZE} x {SIZE} RGB "
+        f"{os.environ.get('OMP_WAIT_POLICY', 'default')}. Image {size} x {size} RGB "
         f"(synthetic polyps), base `basnet_lite`, head defaults.\n"
     )
     print("| corrected 64 px patches | fit (s) | predict the image (s) | update (s) |")
@@ -92,7 +99,7 @@ def main() -> None:
         print(f"| {k} | {fit:.1f} | {pred:.1f} | {fit + pred:.1f} |")
     print(
         f"\n`napari-segrefine train` with its defaults (a head) on 16 corrected patches "
-        f"of one {SIZE} x {SIZE} image, process start to saved checkpoint: "
+        f"of one {size} x {size} image, process start to saved checkpoint: "
         f"{train_seconds:.1f} s."
     )
 

@@ -183,6 +183,16 @@ def test_judging_a_sample_that_is_not_there_is_a_clear_error(base, disk_sample):
         fit_head(base, [disk_sample], HeadConfig(**FAST), judged_on=[0, 3])
 
 
+def _training_and_window_features(head, x, window):
+    """The features `fit_head` learns for ``window`` of ``x``, and the window's own."""
+    outputs = head_module._prediction_outputs(head, x, "cpu")(window)
+    fitted, base_prob = head_module._window_features(head, x, window, "cpu", outputs)
+    crop = torch.from_numpy(pad_to_multiple(x[:, window[0], window[1]])).unsqueeze(0)
+    height, width = fitted.shape[1:]
+    alone = head.pixel_features(crop)[0, :, :height, :width].numpy()
+    return fitted, base_prob, alone
+
+
 def test_the_head_learns_the_base_outputs_predict_will_show(base, disk_sample):
     """Features of a training window carry the base's outputs of the whole image, as the
     head sees them when `predict` runs the image as one tile; computed on the window
@@ -191,14 +201,30 @@ def test_the_head_learns_the_base_outputs_predict_will_show(base, disk_sample):
     head = head_module.new_head(base, HeadConfig(deep="outputs"))
     x, _, _ = head_module._checked_sample(head, image, label, None, 0)
     window = (slice(0, 64), slice(8, 72))
-    whole = head_module._whole_image_outputs(head, x, "cpu")
     padded = torch.from_numpy(pad_to_multiple(x)).unsqueeze(0)
     seen = head.pixel_features(padded)[0, :, :96, :96].numpy()[:, window[0], window[1]]
 
-    fitted, base_prob = head_module._window_features(head, x, window, "cpu", whole)
-    alone, _ = head_module._window_features(head, x, window, "cpu", None)
+    fitted, base_prob, alone = _training_and_window_features(head, x, window)
 
     outputs = slice(head.bank.num_features, None)  # the filters are local: not at issue
     np.testing.assert_allclose(fitted[outputs], seen[outputs], atol=1e-5)
-    np.testing.assert_array_equal(base_prob, whole[0][window])
+    np.testing.assert_array_equal(base_prob, fitted[outputs][0])
     assert np.abs(alone[outputs] - seen[outputs]).max() > 1e-3  # what the window alone taught
+
+
+def test_on_a_tiled_image_the_head_learns_the_outputs_of_predicts_tiles(base):
+    """An image `predict` tiles: a window that only its first tile covers learns that
+    tile's outputs, not those of the window alone."""
+    rng = np.random.default_rng(0)
+    image = rng.random((1100, 64), dtype=np.float32)  # taller than one tile: tiled
+    head = head_module.new_head(base, HeadConfig(deep="outputs"))
+    x, _, _ = head_module._checked_sample(head, image, image > 0.5, None, 0)
+    window = (slice(100, 164), slice(0, 64))  # rows only the tile starting at 0 covers
+    tile = torch.from_numpy(pad_to_multiple(x)[:, :512]).unsqueeze(0)
+    seen = head.pixel_features(tile)[0][:, window[0], window[1]].numpy()
+
+    fitted, _, alone = _training_and_window_features(head, x, window)
+
+    outputs = slice(head.bank.num_features, None)
+    np.testing.assert_allclose(fitted[outputs], seen[outputs], atol=1e-5)
+    assert np.abs(alone[outputs] - seen[outputs]).max() > 1e-3

@@ -25,6 +25,7 @@ from .tuning import inference_copy
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
 DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def predict(
     image: np.ndarray,
     *,
     tile_size: int | Sequence[int] | None = None,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     batch_size: int | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
@@ -115,7 +116,7 @@ def iter_predict(
     image: np.ndarray,
     *,
     tile_size: int | Sequence[int] | None = None,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     batch_size: int | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
@@ -283,11 +284,14 @@ def fits_one_tile(spatial: tuple[int, ...]) -> bool:
     return max(spatial) <= WHOLE_IMAGE_LIMIT
 
 
+def default_tile_shape(spatial: tuple[int, ...]) -> tuple[int, int]:
+    """The tile (h, w) `predict` cuts an image of this (H, W) into by default."""
+    return _padded(spatial) if fits_one_tile(spatial) else (DEFAULT_TILE, DEFAULT_TILE)
+
+
 def _tile_shape(tile_size: int | Sequence[int] | None, spatial: tuple[int, int]) -> tuple:
     if tile_size is None:
-        if fits_one_tile(spatial):
-            return _padded(spatial)
-        return (DEFAULT_TILE, DEFAULT_TILE)
+        return default_tile_shape(spatial)
     return _padded(as_tile_shape(tile_size))
 
 

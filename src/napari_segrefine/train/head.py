@@ -17,8 +17,9 @@ adopted, and the result says why.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,8 +29,9 @@ from sklearn.model_selection import GroupKFold
 from torch import nn
 
 from ..engine import resolve_device
-from ..engine.predict import fits_one_tile
+from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
+from ..engine.tiling import Window, sliding_window
 from ..errors import SegRefineError
 from ..metrics import iou
 from ..models.adapted import DEEP_CHOICES, AdaptedModel
@@ -408,14 +410,15 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
     for index, (image, label, valid) in enumerate(samples):
         x, label, valid = _checked_sample(head, image, label, valid, index)
         levels.append(level_sample(x, config.sigmas[0]))
-        whole = _whole_image_outputs(head, x, device)
+        outputs_of = _prediction_outputs(head, x, device)
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
         if config.context_weight > 0:
             picks = rng.permutation(len(others))[: config.context_windows]
             cells += [others[i] for i in picks]
         for window, inner in cells:
-            features, base_prob = _window_features(head, x, window, device, whole)
+            outputs = outputs_of(window)
+            features, base_prob = _window_features(head, x, window, device, outputs)
             top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
             crop = (
                 slice(top, top + valid[inner].shape[0]),
@@ -482,33 +485,42 @@ def _windows(valid: np.ndarray):
             yield window, inner
 
 
-def _whole_image_outputs(head: AdaptedModel, x: np.ndarray, device) -> np.ndarray | None:
-    """The base's output maps (K x H x W) of an image `predict` runs as one tile, else None.
+def _prediction_outputs(head: AdaptedModel, x: np.ndarray, device) -> Callable:
+    """A function giving the base's output maps (K x h x w) of a window as `predict`
+    computes them for this image: blended from the tiles of its default tiling that
+    touch the window (one tile, the whole image, for an image of up to 1024 px a side).
+    Each tile runs once however many windows touch it.
 
-    The base network sees the whole image when the head predicts it, and its outputs
-    depend on all of it (a receptive field as large as the image): computed on a window
-    instead they differ, even far from the window's border, and a head fitted to those
-    values meets others when it predicts.
+    The base's outputs depend on all of its input (its receptive field spans the whole
+    tile): computed on a window around the corrections instead they differ, even far
+    from the window's border, and a head fitted to those values meets others when it
+    predicts.
     """
-    if not fits_one_tile(x.shape[1:]):
-        return None
-    padded = torch.from_numpy(pad_to_multiple(x)).unsqueeze(0).to(device)
-    return head.base_outputs(padded)[0, :, : x.shape[1], : x.shape[2]].cpu().numpy()
+    padded = pad_to_multiple(x)
+    tile = default_tile_shape(x.shape[1:])
+    done: dict[bytes, np.ndarray] = {}
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        key = hashlib.blake2b(batch.tobytes(), digest_size=16).digest()
+        if key not in done:
+            done[key] = head.base_outputs(torch.from_numpy(batch).to(device)).cpu().numpy()
+        return done[key]
+
+    def outputs(window) -> np.ndarray:
+        region = (window[0].start, window[0].stop, window[1].start, window[1].stop)
+        where = Window(padded.shape[1:], region)
+        return sliding_window(run, padded, tile, DEFAULT_OVERLAP, window=where)
+
+    return outputs
 
 
-def _window_features(head: AdaptedModel, x: np.ndarray, window, device, whole):
-    """Features (F x h x w) and the base model's probability (h x w) of one window; the
-    base's outputs taken from ``whole`` (`_whole_image_outputs`) when given."""
+def _window_features(head: AdaptedModel, x: np.ndarray, window, device, outputs: np.ndarray):
+    """Features (F x h x w) and the base model's probability (h x w) of one window, the
+    base's output maps taken from ``outputs`` (`_prediction_outputs`)."""
     crop = x[:, window[0], window[1]]
     padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
     features = head.pixel_features(padded)[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
-    first = head.bank.num_features
-    if whole is not None:
-        outputs = whole[:, window[0], window[1]]
-        if head.deep != "none":
-            features[first : first + len(outputs)] = outputs
-        return features, outputs[0]
     if head.deep != "none":
-        return features, features[first]
-    base_prob = torch.sigmoid(head.base(padded))[0, 0, : crop.shape[1], : crop.shape[2]]
-    return features, base_prob.cpu().numpy()
+        first = head.bank.num_features
+        features[first : first + len(outputs)] = outputs
+    return features, outputs[0]
