@@ -4,7 +4,8 @@ Loaders in the style of real_data.py: each docstring gives the package, version,
 origin, licence and how the mask is defined. Both sets come from scellseg's sdist, the
 source of four earlier sets (FINAL2, FINAL3): two of its folders that no method has been
 run on (only Otsu and overlay checks; the round that added FINAL3 looked at them and left
-them out as too like ``macrophage_cells``).
+them out: rendered like ``macrophage_cells``, and two of the package's sets per group were
+enough).
 """
 
 from __future__ import annotations
