@@ -18,8 +18,8 @@ halves, which nobody corrected. Methods:
 
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
-(reported once, then tuned on: ``seen`` is tuning + fresh), ``final``, ``final2`` and
-``final3`` (never tuned on; ``final2`` and ``final3`` are each reported once, at the end of
+(reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
+``final6`` (never tuned on; ``final2`` to ``final6`` are each reported once, at the end of
 the round that added it);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
@@ -53,7 +53,7 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import FINAL, FINAL2, FINAL3, FINAL4, FINAL5, load_real_sets  # noqa: E402
+from real_data import FINAL, FINAL2, FINAL3, FINAL4, FINAL5, FINAL6, load_real_sets  # noqa: E402
 
 PATCH = 64
 CROP = 768
@@ -80,6 +80,7 @@ def load_cases(
         "final3": FINAL3,
         "final4": FINAL4,
         "final5": FINAL5,
+        "final6": FINAL6,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()

@@ -8,7 +8,7 @@ or the folder named by the environment variable ``NAPARI_SEGREFINE_REAL_DATA``, 
 FINAL2 group's three make 161 MB of it, scellseg's sdist alone 102 MB; FINAL3 adds
 ecomapper's 6 MB sdist and reuses scellseg's; FINAL4 adds napari-convpaint's 32 MB
 and napari-annotatorj's 0.3 MB sdists; FINAL5 adds
-color-doppler-volume-sample-extractor's 0.3 MB sdist).
+color-doppler-volume-sample-extractor's 0.3 MB sdist; FINAL6 reuses scellseg's).
 
 Sets (name: domain, images):
 
@@ -48,6 +48,10 @@ Sets (name: domain, images):
   sdist).
 * ``doppler_box``: an echocardiogram screen capture, the colour-Doppler sample box
   filled, 1 image (color-doppler-volume-sample-extractor sdist).
+* ``neurocyte_cells``: fluorescent cultured cells with long processes, whole-cell
+  outlines, 5 images (scellseg sdist; Cellpose data set images).
+* ``kc167_cells``: fluorescent Kc167 cells, rounded and crowded, whole-cell outlines,
+  5 images (scellseg sdist; Cellpose data set images).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -55,7 +59,8 @@ reporting, on which nothing is tuned (only Otsu and an overlay check have been r
 added them (only Otsu and overlay checks so far).
 ``FINAL3`` names the three before those, likewise (only Otsu and overlay checks so far).
 ``FINAL4`` names the two before that, likewise (only Otsu and overlay checks so far).
-``FINAL5`` names the last one, likewise (only Otsu and an overlay check so far).
+``FINAL5`` names doppler_box, likewise (only Otsu and an overlay check so far).
+``FINAL6`` names the last two, likewise (only Otsu and overlay checks so far).
 
 Each loader's docstring gives the package, version, files, origin and licence.
 
@@ -81,6 +86,7 @@ from real_final2 import hazelnut_defects, hgsc_nuclei, macrophage_cells, twophot
 from real_final3 import chayote_uav, membrane_epithelium, tissue_two_colour_cells
 from real_final4 import annotatorj_nuclei, food_plate
 from real_final5 import doppler_box
+from real_final6 import kc167_cells, neurocyte_cells
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -388,6 +394,8 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "annotatorj_nuclei": annotatorj_nuclei,
     "food_plate": food_plate,
     "doppler_box": doppler_box,
+    "neurocyte_cells": neurocyte_cells,
+    "kc167_cells": kc167_cells,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -399,6 +407,8 @@ FINAL3 = ("membrane_epithelium", "tissue_two_colour_cells", "chayote_uav")
 FINAL4 = ("annotatorj_nuclei", "food_plate")
 # Never tuned on: reported once, at the end of the round that added it.
 FINAL5 = ("doppler_box",)
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL6 = ("neurocyte_cells", "kc167_cells")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
