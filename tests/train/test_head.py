@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -228,3 +230,14 @@ def test_on_a_tiled_image_the_head_learns_the_outputs_of_predicts_tiles(base):
     outputs = slice(head.bank.num_features, None)
     np.testing.assert_allclose(fitted[outputs], seen[outputs], atol=1e-5)
     assert np.abs(alone[outputs] - seen[outputs]).max() > 1e-3
+
+
+def test_predicting_a_head_with_other_tiles_than_it_learned_warns(base, disk_sample):
+    image, label, valid = disk_sample
+    head = fit_head(base, [(image, label, valid)], HeadConfig(deep="outputs", **FAST)).model
+    with pytest.warns(UserWarning, match="leave the tile size and overlap at their defaults"):
+        predict(head, image, tile_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict(head, image)
+        predict(base, image, tile_size=32)  # a network alone learned nothing per tile

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import SegRefineError
 from ..generators import Progress, ProgressCallback, drain_to_callback, map_events
+from ..models.adapted import AdaptedModel
 from ..models.config import ModelConfig, model_config
 from ..models.normalization import normalize, scale_divisor
 from .boundary import boundary_map
@@ -167,6 +168,7 @@ def iter_predict(
         _tile_shape(tile_size, spatial),
         batch_size or (1 if torch_device.type == "cpu" else 4),
     )
+    _warn_if_tiled_unlike_training(model, plan.tile, overlap, spatial)
     yield Progress(0, _tile_count(plan, spatial, overlap) * len(stack), "starting")
     job = _Job(model, config, in_channels, overlap, precision, stop, len(stack))
     slices = []
@@ -277,6 +279,20 @@ def _model_input(
         return run_tiles(batch)
 
     return pad_to_multiple(fitted), normalized
+
+
+def _warn_if_tiled_unlike_training(model, tile: tuple, overlap: float, spatial) -> None:
+    """A head learned its network's outputs on the default tiling (`train.head`): other
+    tiles give it values it did not learn."""
+    default = (default_tile_shape(spatial), DEFAULT_OVERLAP)
+    if isinstance(model, AdaptedModel) and (tuple(tile), overlap) != default:
+        warnings.warn(
+            f"this head learned its network's outputs on tiles of {default[0][0]} x "
+            f"{default[0][1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x "
+            f"{tile[1]} overlapping by {overlap} give it values it did not learn: leave "
+            "the tile size and overlap at their defaults",
+            stacklevel=3,
+        )
 
 
 def fits_one_tile(spatial: tuple[int, ...]) -> bool:
