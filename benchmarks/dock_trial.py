@@ -53,7 +53,7 @@ def trial(image: np.ndarray, truth: np.ndarray, rounds: int, per_round: int, pat
         correct.update_now()
         wait(correct.updater)
         status = correct.update_status.value
-        verdict = next((v for v in ("not adopted", "adopted") if v in status), "no update")
+        verdict = next((v for v in ("not adopted", "adopted") if v in status), status)
         changed = status.split("it changed ")[1].split(" ")[0] if "it changed" in status else ""
         rows.append(((done + 1) * per_round, verdict, changed, iou(session.mask > 0, truth)))
     viewer.close()

@@ -70,6 +70,7 @@ def test_library_errors_in_the_worker_become_notifications(
     widget.run()
     wait_for(qtbot, widget.runner)
     assert "no checkpoint file" in notifications.errors[-1]
+    assert "no checkpoint file" in widget.status.value  # what to do, on the status line too
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
@@ -80,5 +81,6 @@ def test_library_errors_in_the_worker_become_notifications(
     widget.run()
     wait_for(qtbot, widget.runner)
     assert "failed unexpectedly (RuntimeError: out of memory)" in notifications.errors[-1]
+    assert widget.status.value == "Segment: failed (see the notification)"
     assert "salient mask" not in viewer.layers
     assert widget.run_button.enabled

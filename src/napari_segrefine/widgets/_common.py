@@ -183,8 +183,7 @@ class TaskRunner:
             self.status.value = f"{self.task}: cancelled"
             show_info(f"{self.task} cancelled")
         elif outcome.error is not None:
-            self.status.value = f"{self.task}: failed (see the notification)"
-            notify_error(self.task, outcome.error)
+            self._failed(outcome.error)
         else:
             self.status.value = f"{self.task}: done"
             try:
@@ -192,8 +191,14 @@ class TaskRunner:
             except Exception as error:  # a failure while showing results
                 if not isinstance(error, SegRefineError):
                     LOG.exception("napari-segrefine could not show the result")
-                self.status.value = f"{self.task}: failed (see the notification)"
-                notify_error(self.task, error)
+                self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        """A notification, and on the status line what to do (a `SegRefineError`'s one
+        line) or, for an unexpected error, where to look."""
+        told = error if isinstance(error, SegRefineError) else "failed (see the notification)"
+        self.status.value = f"{self.task}: {told}"
+        notify_error(self.task, error)
 
     def _on_finished(self) -> None:
         for session in self.sessions:
