@@ -284,15 +284,24 @@ def _model_input(
 def _warn_if_tiled_unlike_training(model, tile: tuple, overlap: float, spatial) -> None:
     """A head learned its network's outputs on the default tiling (`train.head`): other
     tiles give it values it did not learn."""
-    default = (default_tile_shape(spatial), DEFAULT_OVERLAP)
-    if isinstance(model, AdaptedModel) and (tuple(tile), overlap) != default:
+    default = default_tile_shape(spatial)
+    if isinstance(model, AdaptedModel) and _tiling(tile, overlap, spatial) != _tiling(
+        default, DEFAULT_OVERLAP, spatial
+    ):
         warnings.warn(
-            f"this head learned its network's outputs on tiles of {default[0][0]} x "
-            f"{default[0][1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x "
-            f"{tile[1]} overlapping by {overlap} give it values it did not learn: leave "
-            "the tile size and overlap at their defaults",
-            stacklevel=3,
+            f"this head learned its network's outputs on tiles of {default[0]} x "
+            f"{default[1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x {tile[1]} "
+            f"overlapping by {overlap} give it values it did not learn: leave the tile size "
+            "and overlap at their defaults",
+            stacklevel=6,  # the line that called `predict`
         )
+
+
+def _tiling(tile: tuple, overlap: float, spatial) -> tuple:
+    """The tile shape and corners a tiling of an image of this (H, W) really uses."""
+    padded = _padded(spatial)
+    shape = (min(tile[0], padded[0]), min(tile[1], padded[1]))
+    return shape, tile_grid(padded, shape, overlap)
 
 
 def fits_one_tile(spatial: tuple[int, ...]) -> bool:

@@ -161,12 +161,6 @@ def fit_head(
     rows, labels, groups, current, context, levels = _training_pixels(
         head, samples, config, device, rng
     )
-    if len(np.unique(labels)) < 2:
-        raise SegRefineError(
-            "the corrected pixels are all "
-            f"{'foreground' if labels[0] else 'background'}; correct or confirm some pixels "
-            "of the other class too, then update again"
-        )
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
@@ -407,8 +401,9 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
     each sample's `level_sample`."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], []]
     levels = []
-    for index, (image, label, valid) in enumerate(samples):
-        x, label, valid = _checked_sample(head, image, label, valid, index)
+    checked = [_checked_sample(head, *sample, index) for index, sample in enumerate(samples)]
+    _require_both_classes(checked)
+    for index, (x, label, valid) in enumerate(checked):
         levels.append(level_sample(x, config.sigmas[0]))
         outputs_of = _prediction_outputs(head, x, device)
         cells = list(_windows(valid))
@@ -438,12 +433,24 @@ def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devi
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
             found[5].append(prob.ravel()[sample] > 0.5)
-    if not found[0] or not sum(len(part) for part in found[1]):
-        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
     rows, labels, groups, current, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
     return rows, labels, groups, current, (context_rows, context_labels), levels
+
+
+def _require_both_classes(checked) -> None:
+    """Fail before any feature is computed unless the corrected pixels of the checked
+    samples (`_checked_sample`) hold both classes."""
+    corrected = np.concatenate([label[valid] != 0 for _, label, valid in checked])
+    if not corrected.size:
+        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
+    if corrected.all() or not corrected.any():
+        raise SegRefineError(
+            "the corrected pixels are all "
+            f"{'foreground' if corrected[0] else 'background'}; correct or confirm some "
+            "pixels of the other class too, then update again"
+        )
 
 
 def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
