@@ -249,3 +249,24 @@ def test_predicting_a_head_with_other_tiles_than_it_learned_warns(base, disk_sam
         predict(head, image)
         predict(head, image, tile_size=2048, overlap=0.5)  # still the one tile it learned
         predict(base, image, tile_size=32)  # a network alone learned nothing per tile
+
+
+def test_predict_feeds_a_head_the_features_it_was_fitted_on(base, disk_sample, monkeypatch):
+    """`predict` runs a tuned copy of a model with BatchNorm folded into the convolutions
+    before it; that keeps a network's answers but changes the activations a head reads,
+    so a head runs unfolded."""
+    image, label, _ = disk_sample
+    head = head_module.new_head(base, HeadConfig(deep="encoder"))
+    generator = torch.Generator().manual_seed(0)
+    for norm in (m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        for stats in (norm.running_mean, norm.running_var, norm.weight, norm.bias):
+            stats.copy_(torch.rand(stats.shape, generator=generator) + 0.5)  # trained-like
+    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    fitted_on = head.pixel_features(torch.from_numpy(pad_to_multiple(x)).unsqueeze(0))
+    seen = []
+    original = AdaptedModel.pixel_features
+    monkeypatch.setattr(
+        AdaptedModel, "pixel_features", lambda self, t: seen.append(original(self, t)) or seen[-1]
+    )
+    predict(head, image)
+    np.testing.assert_allclose(seen[-1].numpy(), fitted_on.numpy(), atol=1e-4)

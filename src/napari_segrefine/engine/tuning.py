@@ -77,7 +77,9 @@ def inference_copy(
 
     Outside `eager` (the default): a deep copy of ``model`` in eval mode on ``device``
     with BatchNorm folded (`models.fuse.fold_batchnorm`, traced and checked on a
-    ``SAMPLE_SIDE`` random input) and, on the CPU and CUDA, channels_last weights. Inside
+    ``SAMPLE_SIDE`` random input; not for a model that is not ``foldable``, such as a
+    head reading its network's activations) and, on the CPU and CUDA, channels_last
+    weights. Inside
     `eager`, for a model in training mode, or one without convolutions: ``model`` itself.
 
     Args:
@@ -92,11 +94,13 @@ def inference_copy(
     copied = copy.deepcopy(model).eval()
     for parameter in copied.parameters():
         parameter.requires_grad_(False)
-    sample = _sample((in_channels, sample_side), device, next(copied.parameters(), None))
-    try:
-        folded = fold_batchnorm(copied, sample, **forward_kwargs)
-    except (RuntimeError, TypeError, ValueError):  # it fails on the sample: no folding
-        copied, folded = copy.deepcopy(model).eval(), 0
+    folded = 0
+    if getattr(model, "foldable", True):
+        sample = _sample((in_channels, sample_side), device, next(copied.parameters(), None))
+        try:
+            folded = fold_batchnorm(copied, sample, **forward_kwargs)
+        except (RuntimeError, TypeError, ValueError):  # it fails on the sample: no folding
+            copied = copy.deepcopy(model).eval()
     channels_last = device.type in _CHANNELS_LAST_DEVICES
     if channels_last:
         copied.to(memory_format=torch.channels_last)

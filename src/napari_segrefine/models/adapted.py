@@ -55,6 +55,8 @@ class AdaptedModel(SegRefineModel):
     Input: B x C x H x W, normalized as the base expects; output: B x 1 x H x W logits.
     """
 
+    foldable = False  # its trees read encoder activations, as fitted: unfolded
+
     def __init__(
         self,
         base: dict[str, Any] | None = None,

@@ -16,6 +16,10 @@ class SegRefineModel(nn.Module, ABC):
     """
 
     encoder_frozen: bool = False
+    # Whether folding BatchNorm into the convolutions before it (`models.fuse`) keeps the
+    # model's answers: False for a model that reads its network's inner activations,
+    # which folding changes (the convolution's output becomes the normalized one).
+    foldable: bool = True
 
     @abstractmethod
     def encoder_modules(self) -> list[nn.Module]:
