@@ -79,8 +79,8 @@ def inference_copy(
     with BatchNorm folded (`models.fuse.fold_batchnorm`, traced and checked on a
     ``SAMPLE_SIDE`` random input; not for a model that is not ``foldable``, such as a
     head reading its network's activations) and, on the CPU and CUDA, channels_last
-    weights. Inside
-    `eager`, for a model in training mode, or one without convolutions: ``model`` itself.
+    weights. Inside `eager`, for a model in training mode, or one without convolutions:
+    ``model`` itself.
 
     Args:
         model: the model, already on ``device`` and in eval mode.
