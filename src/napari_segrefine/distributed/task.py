@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.predict import model_in_channels, threshold_mask, tile_function
+from ..engine.predict import model_in_channels, tile_function
+from ..engine.prediction import threshold_mask
 from ..engine.preprocess import match_channels
 from ..engine.tiling import sliding_window
 from ..models.config import model_config

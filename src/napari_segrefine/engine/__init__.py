@@ -4,11 +4,13 @@ from ..generators import Progress
 from .boundary import boundary_map
 from .coverage import coverage_advice
 from .device import resolve_device
-from .predict import Prediction, iter_predict, predict, threshold_mask
+from .predict import iter_predict, predict
+from .prediction import FirstPart, Prediction, threshold_mask
 from .preprocess import Layout, to_channels_first
 from .tiling import iter_sliding_window, sliding_window, tile_grid
 
 __all__ = [
+    "FirstPart",
     "Layout",
     "Prediction",
     "Progress",

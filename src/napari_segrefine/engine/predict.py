@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import warnings
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -17,63 +18,23 @@ from ..generators import Progress, ProgressCallback, drain_to_callback, map_even
 from ..models.adapted import AdaptedModel
 from ..models.config import ModelConfig, model_config
 from ..models.normalization import normalize, scale_divisor
-from .boundary import boundary_map
 from .device import autocast_dtype, autocasting, evaluating, resolve_device
 from .oom import RunPlan, smaller
+from .prediction import FirstPart, Prediction, assemble, check_threshold
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
-from .tiling import TileFn, as_tile_shape, iter_sliding_window, tile_grid
+from .tiling import (
+    TileFn,
+    Window,
+    as_tile_shape,
+    iter_sliding_window,
+    tile_grid,
+    touching_tiles,
+)
 from .tuning import inference_copy
 
 WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 0.25
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What `predict` returns.
-
-    Attributes:
-        probabilities: float32. Binary: P(foreground), (..., H, W); multi-class: the
-            softmax, (..., C, H, W). Leading axis N when the input was a stack.
-        mask: binary: uint8 0/1, ``probabilities > threshold``; multi-class: the
-            argmax (uint8 for up to 256 classes, else int32). (..., H, W).
-        boundary: float32 (..., H, W) in [0, 1], see `boundary_map`; follows the
-            model's own contours (p = 0.5, or the argmax), whatever the threshold.
-        threshold: the threshold the binary mask was made with.
-        num_classes: 1 for a binary model, else the number of classes.
-    """
-
-    probabilities: np.ndarray
-    mask: np.ndarray
-    boundary: np.ndarray
-    threshold: float = 0.5
-    num_classes: int = 1
-
-    @property
-    def is_binary(self) -> bool:
-        return self.num_classes == 1
-
-    def with_threshold(self, threshold: float) -> Prediction:
-        """The same prediction with the binary mask re-made at ``threshold`` (fast).
-
-        Multi-class masks are the argmax and stay as they are.
-        """
-        if not self.is_binary:
-            return replace(self, threshold=float(threshold))
-        mask = threshold_mask(self.probabilities, threshold)
-        return replace(self, mask=mask, threshold=float(threshold))
-
-
-def threshold_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """uint8 0/1 mask of ``prob > threshold`` (strict), for a threshold in [0, 1]."""
-    _check_threshold(threshold)
-    return np.greater(prob, threshold).view(np.uint8)
-
-
-def _check_threshold(threshold: float) -> None:
-    if not 0 <= threshold <= 1:
-        raise SegRefineError(f"threshold must be in [0, 1], got {threshold!r}")
 
 
 def predict(
@@ -125,6 +86,7 @@ def iter_predict(
     channel_axis: int | None = None,
     bands: Sequence[int] | None = None,
     stop: threading.Event | None = None,
+    first: Sequence[int] | None = None,
 ) -> Generator[Progress, None, Prediction]:
     """Segment ``image`` with ``model``, yielding a `Progress` after each batch of tiles.
 
@@ -151,12 +113,16 @@ def iter_predict(
         channel_axis: the image's channel axis when it cannot be guessed.
         bands: channel indices to feed the model (e.g. 3 bands of a multiband image).
         stop: a `threading.Event`; when set, `Cancelled` is raised between batches.
+        first: a part to compute before the rest, e.g. what a viewer shows:
+            ``(y0, y1, x0, x1)``, or ``(n, y0, y1, x0, x1)`` in slice n of a stack. Its
+            slice runs first, the tiles touching it first of all (none twice), and a
+            `FirstPart` event carries its probabilities as soon as they are known.
 
     Returns:
         The `Prediction` (as the generator's return value).
     """
     config = _image_model_config(model)
-    _check_threshold(threshold)
+    check_threshold(threshold)
     stack, layout = to_channels_first(image, channel_axis, bands)
     in_channels = model_in_channels(model)
     match_channels(stack[0], in_channels)  # a channel mismatch fails before any work
@@ -169,18 +135,21 @@ def iter_predict(
         batch_size or (1 if torch_device.type == "cpu" else 4),
     )
     _warn_if_tiled_unlike_training(model, plan.tile, overlap, spatial)
-    yield Progress(0, _tile_count(plan, spatial, overlap) * len(stack), "starting")
-    job = _Job(model, config, in_channels, overlap, precision, stop, len(stack))
-    slices = []
+    part = _first_part(first, len(stack) if layout.is_stack else None, spatial)
+    job = _Job(model, config, in_channels, overlap, precision, stop, len(stack), part)
+    yield Progress(0, job.total_tiles(plan, spatial), "starting")
+    slices: list[np.ndarray] = [np.empty(0)] * len(stack)
+    done = 0
     with evaluating(model, torch_device):
         run_tiles = _tile_function(model, plan.device, dtype)
-        for index, raw in enumerate(stack):
+        for index in job.slice_order():
             label = f"slice {index + 1}/{len(stack)}: " if layout.is_stack else ""
-            probs, plan, run_tiles = yield from _predict_slice(
-                job, raw, (index, label), plan, run_tiles
+            predict_slice = _predict_first if index == job.first_index else _predict_slice
+            probs, plan, run_tiles, done = yield from predict_slice(
+                job, stack[index], (done, label), plan, run_tiles
             )
-            slices.append(crop_to(probs, spatial))
-    return _assemble(slices, layout.is_stack, threshold)
+            slices[index] = crop_to(probs, spatial)
+    return assemble(slices, layout.is_stack, threshold)
 
 
 @dataclass(frozen=True)
@@ -194,32 +163,155 @@ class _Job:
     precision: str
     stop: threading.Event | None
     slices: int
+    first: _Part | None = None
+
+    @property
+    def first_index(self) -> int | None:
+        return None if self.first is None else self.first.index or 0
+
+    def slice_order(self) -> list[int]:
+        """The slices in the order they run: the first part's slice first."""
+        order = list(range(self.slices))
+        if self.first_index:
+            order.insert(0, order.pop(self.first_index))
+        return order
+
+    def total_tiles(self, plan: RunPlan, spatial: tuple[int, int]) -> int:
+        per_slice = _tile_count(plan, spatial, self.overlap)
+        if self.first is None:
+            return per_slice * self.slices
+        ahead = _part_tiles(self.first.region, plan, spatial, self.overlap)
+        return per_slice * self.slices + (ahead if ahead < per_slice else 0)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The part `iter_predict` computes first: a region of one slice (index None: 2D)."""
+
+    index: int | None
+    region: tuple[int, int, int, int]
+
+
+def _first_part(first: Sequence[int] | None, slices: int | None, spatial) -> _Part | None:
+    """``first`` checked against the image: a `_Part`, or None when there is none."""
+    if first is None:
+        return None
+    values = list(np.asarray(first).ravel())
+    if len(values) != (4 if slices is None else 5) or not all(
+        isinstance(v, (int, np.integer)) for v in values
+    ):
+        where = "(y0, y1, x0, x1)" if slices is None else "(n, y0, y1, x0, x1) in a stack"
+        raise SegRefineError(f"first must be ints {where}, got {first!r}")
+    values = [int(v) for v in values]
+    index = None if slices is None else values.pop(0)
+    y0, y1, x0, x1 = values
+    inside = 0 <= y0 < y1 <= spatial[0] and 0 <= x0 < x1 <= spatial[1]
+    if not inside or (index is not None and not 0 <= index < slices):
+        raise SegRefineError(
+            f"first {tuple(values)!r} is empty or outside the image "
+            f"({'' if slices is None else f'{slices} slices of '}{spatial[0]} x {spatial[1]})"
+        )
+    return _Part(index, (y0, y1, x0, x1))
+
+
+def _predict_first(
+    job: _Job, raw: np.ndarray, position: tuple[int, str], plan: RunPlan, run_tiles: TileFn
+) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn, int]]:
+    """`_predict_slice` of the slice holding ``job.first``: the tiles touching the part
+    run first (when they are fewer than the slice's), a `FirstPart` event gives the
+    part, then the slice is completed, each tile run once."""
+    done, label = position
+    part, spatial = job.first, raw.shape[1:]
+    memo: dict[bytes, np.ndarray] = {}
+    if _part_tiles(part.region, plan, spatial, job.overlap) < _tile_count(
+        plan, spatial, job.overlap
+    ):
+        ahead, plan, run_tiles, done = yield from _predict_slice(
+            job,
+            raw,
+            (done, f"{label}first part: "),
+            plan,
+            run_tiles,
+            region=part.region,
+            memo=memo,
+        )
+    else:
+        ahead = None
+
+    def first_event(probs: np.ndarray) -> FirstPart:
+        probs = probs[0] if len(probs) == 1 else probs  # binary: (h, w)
+        total = job.total_tiles(plan, spatial)
+        return FirstPart(done, total, f"{label}first part", part.index, part.region, probs)
+
+    if ahead is not None:
+        yield first_event(ahead)
+    probs, plan, run_tiles, done = yield from _predict_slice(
+        job, raw, (done, label), plan, run_tiles, memo=memo
+    )
+    if ahead is None and job.slices > 1:  # the rest: the other slices
+        y0, y1, x0, x1 = part.region
+        yield first_event(probs[:, y0:y1, x0:x1])
+    return probs, plan, run_tiles, done
 
 
 def _predict_slice(
-    job: _Job, raw: np.ndarray, position: tuple[int, str], plan: RunPlan, run_tiles: TileFn
-) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn]]:
-    """One slice's padded probabilities, started again on a smaller plan when out of memory.
+    job: _Job,
+    raw: np.ndarray,
+    position: tuple[int, str],
+    plan: RunPlan,
+    run_tiles: TileFn,
+    *,
+    region: tuple[int, int, int, int] | None = None,
+    memo: dict[bytes, np.ndarray] | None = None,
+) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn, int]]:
+    """One slice's padded probabilities (or only ``region``'s, from the tiles touching
+    it), started again on a smaller plan when out of memory.
 
-    Returns the probabilities and the plan and tile call that worked (kept for the
-    next slices).
+    ``position`` is the tiles done before and the slice's label; ``memo`` keeps each
+    tile's output to give it again. Returns the probabilities, the plan and tile call
+    that worked (kept for the next slices) and the tiles done after this slice.
     """
-    index, label = position
+    done, label = position
     spatial = raw.shape[1:]
     while True:
-        model_input, normalized = _model_input(raw, job.in_channels, job.config, run_tiles)
-        per_slice = _tile_count(plan, spatial, job.overlap)
-        as_stack_event = partial(_stack_event, index * per_slice, per_slice * job.slices, label)
+        tiles = run_tiles if memo is None else _memoised(run_tiles, memo)
+        model_input, normalized = _model_input(raw, job.in_channels, job.config, tiles)
+        window = None if region is None else Window(model_input.shape[1:], region)
+        as_stack_event = partial(_stack_event, done, job.total_tiles(plan, spatial), label)
         windows = iter_sliding_window(
-            normalized, model_input, plan.tile, job.overlap, batch_size=plan.batch, stop=job.stop
-        )
+            normalized, model_input, plan.tile, job.overlap, batch_size=plan.batch,
+            stop=job.stop, window=window,
+        )  # fmt: skip
         del model_input, normalized  # the tiling generator holds them while it runs
         try:
             probs = yield from map_events(windows, as_stack_event)
-            return probs, plan, run_tiles
         except torch.OutOfMemoryError:
             del windows
             plan, run_tiles = _after_out_of_memory(plan, job.model, job.precision)
+            continue
+        ran = _tile_count(plan, spatial, job.overlap)
+        if region is not None:
+            ran = _part_tiles(region, plan, spatial, job.overlap)
+        return probs, plan, run_tiles, done + ran
+
+
+def _memoised(run_tiles: TileFn, memo: dict[bytes, np.ndarray]) -> TileFn:
+    """``run_tiles`` giving each tile it has run again from ``memo``, keyed by its bytes."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        keys = [hashlib.blake2b(tile.tobytes(), digest_size=16).digest() for tile in batch]
+        missing = [i for i, key in enumerate(keys) if key not in memo]
+        if missing:
+            for i, out in zip(missing, run_tiles(batch[missing])):
+                memo[keys[i]] = out
+        return np.stack([memo[key] for key in keys])
+
+    return run
+
+
+def _part_tiles(region, plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:
+    """How many tiles of the slice's tiling touch ``region``."""
+    return len(touching_tiles(Window(_padded(spatial), region), plan.tile, overlap))
 
 
 def _tile_count(plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:
@@ -360,21 +452,3 @@ def _main_output(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
 def _stack_event(offset: int, total: int, label: str, tiles: Progress) -> Progress:
     """One slice's tile event as an event of the whole stack."""
     return Progress(offset + tiles.done, total, f"{label}{tiles.message}")
-
-
-def _assemble(slices: list[np.ndarray], is_stack: bool, threshold: float) -> Prediction:
-    """``slices`` are N (K, H, W) maps: K = 1 binary. One slice is not copied."""
-    probs = np.stack(slices) if len(slices) > 1 else slices[0][None]
-    num_classes = probs.shape[1]
-    binary = num_classes == 1
-    if binary:
-        probs = probs[:, 0]
-    if not is_stack:
-        probs = probs[0]
-    if binary:
-        mask = threshold_mask(probs, threshold)
-    else:
-        label_dtype = np.uint8 if num_classes <= 256 else np.int32
-        mask = probs.argmax(axis=-3).astype(label_dtype)
-    boundary = boundary_map(probs, multiclass=not binary)
-    return Prediction(probs, mask, boundary, float(threshold), num_classes)

@@ -144,6 +144,18 @@ def tiles_reach(
     )
 
 
+def touching_tiles(
+    window: Window, tile_size: int | Sequence[int], overlap: float
+) -> list[tuple[int, int]]:
+    """Top-left corners ``(y, x)`` of the tiles of the whole image's grid that touch
+    ``window.region``: the tiles `sliding_window` runs for this window."""
+    tile_shape = _tile_within(as_tile_shape(tile_size), window.image_shape)
+    rows, cols = _touching(
+        window, _axis_starts(window.image_shape, tile_shape, overlap), tile_shape
+    )
+    return [(y, x) for y in rows for x in cols]
+
+
 def _tile_within(tile_shape: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
     return min(tile_shape[0], shape[0]), min(tile_shape[1], shape[1])
 
