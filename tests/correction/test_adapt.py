@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
 from napari_segrefine.correction import CorrectionSession
+from napari_segrefine.correction.edits import change_map, keep_corrections
+from napari_segrefine.engine import FirstPart
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.generators import drain
 from napari_segrefine.models import create_model
@@ -99,3 +103,67 @@ def test_a_new_prediction_leaves_no_update_to_undo(painted):
     session.predict(model)
     with pytest.raises(SegRefineError, match="no update"):
         session.undo_update()
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """`predict` tiles images over 64 px a side into 64 px tiles, as it tiles mosaics."""
+    module = importlib.import_module("napari_segrefine.engine.predict")
+    monkeypatch.setattr(module, "WHOLE_IMAGE_LIMIT", 64)
+    monkeypatch.setattr(module, "DEFAULT_TILE", 64)
+
+
+VIEW = (0, 30, 0, 30)  # the part in view: it touches one of the four tiles
+
+
+def _first_part(session, model):
+    """The head's prediction and its `FirstPart` event for ``VIEW``."""
+    events = []
+    result, prediction = drain(session.iter_adapt(model, FAST, first=VIEW), events.append)
+    parts = [event for event in events if isinstance(event, FirstPart)]
+    assert result.adopted and len(parts) == 1
+    return prediction, parts[0]
+
+
+def test_an_update_shows_the_part_in_view_first(painted, small_tiles):
+    session, label, model = painted
+    session.predict(model)  # on the small tiles
+    first, before_mask = session.prediction, session.mask.copy()
+    prediction, part = _first_part(session, model)
+    np.testing.assert_array_equal(part.probabilities, prediction.probabilities[:30, :30])
+
+    changes = session.show_part(part)
+
+    inside, outside = np.zeros(label.shape, bool), np.ones(label.shape, bool)
+    inside[:30, :30], outside[:30, :30] = True, False
+    shown = keep_corrections(prediction.mask, before_mask, session.valid)
+    np.testing.assert_array_equal(session.mask[inside], shown[inside])
+    np.testing.assert_array_equal(session.mask[outside], before_mask[outside])
+    np.testing.assert_array_equal(changes, change_map(before_mask, session.mask))
+    assert changes[inside].any() and not changes[outside].any()
+    np.testing.assert_array_equal(session.mask[KEY], label[KEY])  # corrections kept
+
+    whole_changes = session.proposed_changes(prediction)  # against the mask before the part
+    np.testing.assert_array_equal(whole_changes, change_map(before_mask, shown))
+    session.show_update(prediction)
+    np.testing.assert_array_equal(session.mask, shown)
+    assert session.drop_part() is None  # the whole update is shown: nothing to drop
+    session.undo_update()  # back to what was shown before the update, not to the part
+    assert session.prediction.probabilities is first.probabilities
+    np.testing.assert_array_equal(session.mask, before_mask)
+
+
+def test_an_update_that_does_not_finish_takes_its_part_back(painted, small_tiles):
+    session, _, model = painted
+    session.predict(model)
+    first, before_mask = session.prediction, session.mask.copy()
+    _, part = _first_part(session, model)
+    shown = session.show_part(part)
+
+    changes = session.drop_part()
+
+    assert session.prediction.probabilities is first.probabilities
+    np.testing.assert_array_equal(session.mask, before_mask)
+    np.testing.assert_array_equal(changes > 0, shown > 0)  # what the part had changed
+    with pytest.raises(SegRefineError, match="no update"):
+        session.undo_update()  # no update was shown

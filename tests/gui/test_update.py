@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
+from napari_segrefine.correction import CorrectionSession
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.widgets._state import state_for
+from napari_segrefine.widgets.correct import _camera, _canvas_size, visible_part
 
 from .conftest import open_widget, segment, wait_for
 
@@ -91,3 +95,82 @@ def test_an_update_learns_from_every_open_images_corrections(qtbot, viewer, imag
     widget.update_now()
     wait_for(qtbot, widget.updater)
     assert f"{64 * 32} pixels" in widget.update_status.value
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """`predict` tiles images over 64 px a side into 64 px tiles, as it tiles mosaics."""
+    module = importlib.import_module("napari_segrefine.engine.predict")
+    monkeypatch.setattr(module, "WHOLE_IMAGE_LIMIT", 64)
+    monkeypatch.setattr(module, "DEFAULT_TILE", 64)
+
+
+def _zoom_into_the_top_left(viewer):
+    """16 px or so of the image's top left corner in view: one of its four 64 px tiles."""
+    camera = _camera(viewer)
+    camera.center, camera.zoom = (12, 12), min(_canvas_size(viewer)) / 16
+
+
+def test_visible_part_is_what_the_canvas_shows(viewer, image_layer):
+    _zoom_into_the_top_left(viewer)
+    half = np.asarray(_canvas_size(viewer)) * 8 / min(_canvas_size(viewer))  # in pixels
+    low, high = np.floor(12 - half).clip(0), np.ceil(12 + half)
+    assert visible_part(viewer, image_layer, (96, 96)) == (low[0], high[0], low[1], high[1])
+    assert max(high) < 32  # one 64 px tile of four
+    _camera(viewer).center = (500, 500)
+    assert visible_part(viewer, image_layer, (96, 96)) is None
+
+
+def test_an_update_shows_the_part_in_view_before_the_rest(qtbot, viewer, image_layer, small_tiles):
+    segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    _paint_both_classes(session)
+    before = session.mask.copy()
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+    _zoom_into_the_top_left(viewer)
+    statuses, on_event = [], widget._update_event
+
+    def record(*args):
+        on_event(*args)
+        statuses.append(widget.update_status.value)
+
+    widget._update_event = record
+    widget.update_now()
+    wait_for(qtbot, widget.updater)
+
+    assert any("shown where you look; the rest of the image" in s for s in statuses), statuses
+    assert widget.update_status.value.startswith("Update: adopted")
+    assert session.before_part is None and not np.array_equal(session.mask, before)
+    widget.undo_update()
+    np.testing.assert_array_equal(session.mask, before)  # back to before, part and all
+
+
+def test_a_cancelled_update_takes_back_the_part_it_showed(
+    qtbot, viewer, image_layer, small_tiles, monkeypatch
+):
+    segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    _paint_both_classes(session)
+    before, first = session.mask.copy(), session.prediction
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+    _zoom_into_the_top_left(viewer)
+    shown = []
+
+    def show_part_then_cancel(part):
+        changes = CorrectionSession.show_part(session, part)
+        shown.append(session.prediction.probabilities)
+        widget.updater.cancel()  # as if the user pressed Cancel while the rest runs
+        return changes
+
+    monkeypatch.setattr(session, "show_part", show_part_then_cancel)
+    widget.update_now()
+    wait_for(qtbot, widget.updater)
+
+    assert len(shown) == 1  # the part was shown, then taken back
+    assert not np.array_equal(shown[0], first.probabilities)
+    assert session.prediction.probabilities is first.probabilities
+    np.testing.assert_array_equal(session.mask, before)
+    assert session.before_part is None and not widget.undo_button.enabled
+    assert "cancel" in widget.update_status.value.lower()

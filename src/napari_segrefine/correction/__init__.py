@@ -15,8 +15,9 @@ from .edits import (
 )
 from .history import Change, History
 from .jobs import JobSlot, interruptible
-from .session import CorrectionSession, ModelUpdate, SessionEvents, write_snapshot
+from .session import CorrectionSession, SessionEvents, write_snapshot
 from .store import Restored, SessionStore, image_fingerprint, session_identity
+from .updates import ModelUpdate
 
 __all__ = [
     "GAINED",

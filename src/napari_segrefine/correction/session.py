@@ -11,7 +11,7 @@ Every change is announced on `events` (psygnal), in the thread that made it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,11 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 from torch import nn
 
-from ..engine import Prediction, boundary_map, iter_predict, threshold_mask
+from ..engine import Prediction, iter_predict
 from ..errors import SegRefineError
-from ..generators import Progress, drain
+from ..generators import drain
 from ..ranking import SPREAD, PatchScore, otsu_level, rank_patches, rank_two_class_patches
 from ..refine import iter_refine
-from ..train.head import HeadConfig, HeadResult, fit_head
 from .edits import (
     Key,
     bounding_key,
@@ -38,9 +37,9 @@ from .edits import (
 from .history import Change, History
 from .jobs import JobSlot, interruptible
 from .store import Restored, SessionStore, image_fingerprint
+from .updates import ModelUpdates
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
-ModelUpdate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class SessionEvents(SignalGroup):
@@ -53,7 +52,7 @@ class SessionEvents(SignalGroup):
     notice = Signal(str)
 
 
-class CorrectionSession:
+class CorrectionSession(ModelUpdates):
     """The correction loop of one image or stack.
 
     Args:
@@ -80,6 +79,7 @@ class CorrectionSession:
         self.shape = spatial_shape(np.shape(image), self.rgb)
         self.prediction: Prediction | None = None
         self.before_update: Prediction | None = None  # what `undo_update` goes back to
+        self.before_part: tuple[Prediction, Prediction | None] | None = None  # see `show_part`
         self.mask: np.ndarray | None = None
         self.valid: np.ndarray | None = None
         self.class_prediction: Prediction | None = None
@@ -119,6 +119,7 @@ class CorrectionSession:
             self.class_prediction, self.classes = prediction, prediction.mask
             self.events.prediction.emit(prediction)
             return
+        self.before_part = None
         self._set_binary(prediction, restored, None)
 
     def _set_binary(self, prediction, restored, before_update) -> None:
@@ -218,9 +219,17 @@ class CorrectionSession:
 
     def proposed_changes(self, prediction: Prediction) -> np.ndarray:
         """`change_map` of the mask if ``prediction`` were set: what it would add
-        (`GAINED`) and remove (`LOST`) outside the corrected pixels (pure)."""
+        (`GAINED`) and remove (`LOST`) outside the corrected pixels (pure). While an
+        update's first part is shown (`show_part`), against the mask from before it."""
         self.require_binary()
-        return change_map(self.mask, keep_corrections(prediction.mask, self.mask, self.valid))
+        return change_map(
+            self._mask_before_part(), keep_corrections(prediction.mask, self.mask, self.valid)
+        )
+
+    def _mask_before_part(self) -> np.ndarray:
+        if self.before_part is None:
+            return self.mask
+        return keep_corrections(self.before_part[0].mask, self.mask, self.valid)
 
     def unchecked_share(self, changes: np.ndarray) -> float:
         """The share of the pixels not yet corrected or confirmed that ``changes`` (a
@@ -233,86 +242,6 @@ class CorrectionSession:
         if self.before_refine is None or self.mask is None:
             raise SegRefineError(f"{self.name!r} has not been refined yet: run Refine first")
         return change_grid(self.before_refine, self.mask, patch_size)
-
-    def propose_update(self, update: ModelUpdate) -> Prediction:
-        """A new prediction from ``update(image, mask, valid) -> probabilities`` (pure).
-
-        The hook for models that learn as the user corrects: ``update`` gets copies of
-        the corrections and returns P(foreground) of the mask's shape.
-        """
-        current = self.require_binary()
-        image, mask, valid = self.image, np.array(self.mask), self.valid > 0
-        probabilities = np.asarray(update(image, mask, valid), dtype=np.float32)
-        if probabilities.shape != self.shape:
-            raise SegRefineError(
-                f"the model update returned shape {probabilities.shape}, expected {self.shape}"
-            )
-        flat = [probabilities] if probabilities.ndim == 2 else list(probabilities)
-        boundary = np.stack([boundary_map(p) for p in flat]).reshape(self.shape)
-        mask = threshold_mask(probabilities, current.threshold)
-        return Prediction(probabilities, mask, boundary, current.threshold)
-
-    def update_model(self, update: ModelUpdate) -> Prediction:
-        """`propose_update` then `set_prediction`: corrections stay as they are."""
-        prediction = self.propose_update(update)
-        self.set_prediction(prediction)
-        return prediction
-
-    def iter_adapt(
-        self,
-        model: nn.Module,
-        config: HeadConfig | None = None,
-        *,
-        stop: threading.Event | None = None,
-        also_from: Sequence[CorrectionSession] = (),
-    ) -> Generator[Any, None, tuple[HeadResult, Prediction | None]]:
-        """Fit a head to the corrections and, when its guard adopts it, predict with it.
-
-        ``also_from``: other images' sessions whose corrections train the head too (one
-        classifier for a set of similar images, as ilastik does); the guard still judges
-        it on this image's corrections only. Pure (see `show_update`); returns the
-        `HeadResult` and the new prediction, None when the head was not adopted (its
-        ``reason`` says why).
-        """
-        if not self.corrected_pixels:
-            raise SegRefineError(
-                f"{self.name!r} has no corrected pixels yet; correct or confirm part of "
-                "its mask first"
-            )
-        helpers = [other for other in also_from if other is not self and other.corrected_pixels]
-        own = self.training_samples()
-        others = [sample for other in helpers for sample in other.training_samples()]
-        pixels = self.corrected_pixels + sum(other.corrected_pixels for other in helpers)
-        images = f" of {1 + len(helpers)} images" if helpers else ""
-        yield Progress(0, 0, f"fitting a head to {pixels} corrected pixels{images}")
-        result = fit_head(model, own + others, config, judged_on=range(len(own)))
-        if not result.adopted:
-            return result, None
-        threshold = self.prediction.threshold if self.prediction is not None else 0.5
-        prediction = yield from self.iter_predict(result.model, stop=stop, threshold=threshold)
-        return result, prediction
-
-    def show_update(self, prediction: Prediction) -> None:
-        """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping the
-        prediction shown before it (in memory) for `undo_update`."""
-        self._set_binary(prediction, None, self.require_binary())
-
-    def undo_update(self) -> np.ndarray:
-        """Show again what was shown before the last `show_update`, at the threshold used
-        now; every correction stays. Returns what the undo changed (`proposed_changes`).
-
-        Raises:
-            SegRefineError: no update to undo (none shown, or a new prediction since).
-        """
-        if self.before_update is None:
-            raise SegRefineError(
-                f"no update of {self.name!r} to undo: none was shown since it was last "
-                "segmented, fine-tuned or undone"
-            )
-        before = self.before_update.with_threshold(self.require_binary().threshold)
-        changes = self.proposed_changes(before)
-        self.set_prediction(before)
-        return changes
 
     @property
     def corrected_pixels(self) -> int:

@@ -122,6 +122,11 @@ class TaskRunner:
     def busy(self) -> bool:
         return self.worker is not None
 
+    @property
+    def stopping(self) -> bool:
+        """Cancel was pressed and the job has not ended yet."""
+        return self.busy and self._stop.is_set()
+
     def start(
         self,
         job: Job,
@@ -170,7 +175,7 @@ class TaskRunner:
 
     def _on_event(self, event: Any, on_event: Callable[[Any], None] | None) -> None:
         done, total, text = describe(event)
-        if not self._stop.is_set():
+        if not self.stopping:
             self.status.value = f"{self.task}: {text}"
         if total and self.bar.max != total:
             self.bar.max = total

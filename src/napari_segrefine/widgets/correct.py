@@ -23,6 +23,7 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 
 from ..correction import CorrectionSession
+from ..engine import FirstPart
 from ..errors import SegRefineError
 from ..ranking import PatchScore
 from ..train.head import HeadResult
@@ -68,17 +69,44 @@ def _camera(viewer: napari.Viewer) -> Any:
     return scene.camera if scene is not None else viewer.camera
 
 
+def visible_part(viewer: napari.Viewer, layer: Image, shape: tuple[int, ...]) -> tuple | None:
+    """The part of ``layer``'s image (spatial ``shape``: (H, W) or (N, H, W)) that the
+    canvas shows: ``(y0, y1, x0, x1)``, the slice's index first in a stack; None when
+    none of it is in view."""
+    camera = _camera(viewer)
+    centre = np.asarray(camera.center[-2:], float)
+    half = np.asarray(_canvas_size(viewer), float) / 2 / camera.zoom
+    point = np.asarray(viewer.dims.point, float)
+    corners = []
+    for side in (-1, 1):
+        point[-2:] = centre + side * half
+        corners.append(np.asarray(layer.world_to_data(point), float))
+    low, high = np.minimum(*corners)[-2:], np.maximum(*corners)[-2:]
+    y0, x0 = np.maximum(np.floor(low).astype(int), 0)
+    y1, x1 = np.minimum(np.ceil(high).astype(int), shape[-2:])
+    if y0 >= y1 or x0 >= x1:
+        return None
+    if len(shape) == 2:
+        return y0, y1, x0, x1
+    index = int(round(corners[0][-3]))
+    return (index, y0, y1, x0, x1) if 0 <= index < shape[0] else None
+
+
 def rank_job(session: CorrectionSession, patch_size: int, stop) -> Any:
     """Find the next patch to check, in any slice of a stack (in a worker)."""
     return session.next_patch(patch_size)
     yield  # a generator, as every job
 
 
-def adapt_job(session: CorrectionSession, model: Any, others: list, stop) -> Any:
+def adapt_job(
+    session: CorrectionSession, model: Any, others: list, first: tuple | None, stop
+) -> Any:
     """Fit a head to the corrections (this image's and ``others``' sessions') and, when
-    adopted, predict with it, map what it changes and the share of the unchecked pixels
-    that is (in a worker)."""
-    result, prediction = yield from session.iter_adapt(model, stop=stop, also_from=others)
+    adopted, predict with it (``first``: the part in view, first), map what it changes
+    and the share of the unchecked pixels that is (in a worker)."""
+    result, prediction = yield from session.iter_adapt(
+        model, stop=stop, also_from=others, first=first
+    )
     if prediction is None:
         return result, None, None, 0.0
     changes = session.proposed_changes(prediction)
@@ -263,13 +291,24 @@ class CorrectWidget(Dock):
             return None
         self.pending = False
         others = [view.session for view in self.state.views.values()] if self.pooled.value else []
-        job = partial(adapt_job, session, self.state.model, others)
+        first = visible_part(self.viewer, layer, session.shape)
+        job = partial(adapt_job, session, self.state.model, others, first)
         return self.updater.start(
             job,
             on_done=partial(self._show_update, layer, session),
-            on_finished=self._update_finished,
+            on_event=partial(self._update_event, layer, session),
+            on_finished=partial(self._update_finished, layer, session),
             sessions=[session],
         )
+
+    def _update_event(self, layer: Image, session: CorrectionSession, event: Any) -> None:
+        """An adopted update's part in view is shown while the rest is predicted."""
+        if isinstance(event, FirstPart) and layer in self.viewer.layers:
+            show_changes(self.viewer, layer, session.show_part(event))
+        if session.before_part is not None and not self.updater.stopping:
+            self.update_status.value = (
+                f"Update adopted, shown where you look; the rest of the image: {event.message}"
+            )
 
     def _on_edit(self, *_: Any) -> None:
         """After an edit: update now when live, or once the running update ends."""
@@ -279,7 +318,12 @@ class CorrectWidget(Dock):
             else:
                 self.update_now()
 
-    def _update_finished(self) -> None:
+    def _update_finished(self, layer: Image, session: CorrectionSession) -> None:
+        """After an update: a part shown of an update that did not finish goes; a
+        pending update starts."""
+        changes = session.drop_part()
+        if changes is not None and layer in self.viewer.layers:
+            show_changes(self.viewer, layer, changes)
         if self.pending and self.live.value:
             self.update_now()
 
