@@ -12,7 +12,7 @@ from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.widgets._state import state_for
 from napari_segrefine.widgets.correct import _camera, _canvas_size, visible_part
 
-from .conftest import open_widget, segment, wait_for
+from .conftest import WAIT_MS, open_widget, segment, wait_for
 
 pytestmark = pytest.mark.gui
 
@@ -174,3 +174,40 @@ def test_a_cancelled_update_takes_back_the_part_it_showed(
     np.testing.assert_array_equal(session.mask, before)
     assert session.before_part is None and not widget.undo_button.enabled
     assert "cancel" in widget.update_status.value.lower()
+
+
+def test_an_edit_while_the_rest_is_predicted_starts_the_next_update_at_once(
+    qtbot, viewer, image_layer, small_tiles, monkeypatch
+):
+    """Live: the part in view stays, the rest is left, the update with the edit starts."""
+    segment(qtbot, viewer, image_layer)
+    session = state_for(viewer).existing("salient")
+    first = session.prediction
+    widget = open_widget(viewer, "Correct")
+    widget.image.value = image_layer
+    widget.start_editing()
+    widget.live.value = True
+    _zoom_into_the_top_left(viewer)
+    parts, statuses = [], []
+
+    def show_part_then_edit(part):
+        changes = CorrectionSession.show_part(session, part)
+        parts.append(session.prediction)
+        if len(parts) == 1:
+            session.paint((slice(0, 8), slice(0, 8)), 0)  # the user goes on correcting
+            statuses.append(widget.update_status.value)
+        return changes
+
+    monkeypatch.setattr(session, "show_part", show_part_then_edit)
+    _paint_both_classes(session)
+    qtbot.waitUntil(lambda: len(parts) == 2, timeout=WAIT_MS)
+    wait_for(qtbot, widget.updater)
+
+    assert statuses == ["Update: stopping"]  # the first update stopped at once
+    kept = parts[0].probabilities  # the first update's part, shown when the second began
+    assert not np.array_equal(kept[:8, :8], first.probabilities[:8, :8])
+    np.testing.assert_array_equal(kept[40:, 40:], first.probabilities[40:, 40:])
+    assert widget.update_status.value.startswith("Update: adopted")
+    assert session.before_part is None and session.valid[:8, :8].all()
+    widget.undo_update()  # back to what was shown when the second update began
+    np.testing.assert_array_equal(session.prediction.probabilities, kept)

@@ -120,6 +120,13 @@ class ModelUpdates:
         self._set_binary(shown, None, before_update)
         return changes
 
+    def keep_part(self) -> None:
+        """Keep an update's part (`show_part`) as shown when the rest will not come
+        (a newer update replaces it): the rest of the image shows what it showed before,
+        and `undo_update` goes back to before the part. Nothing to do when no part is
+        shown."""
+        self.before_part = None
+
     def show_update(self, prediction: Prediction) -> None:
         """Show an adopted update's ``prediction`` (from `iter_adapt`), keeping the
         prediction shown before it (in memory) for `undo_update`."""

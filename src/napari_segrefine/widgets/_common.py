@@ -117,6 +117,7 @@ class TaskRunner:
         self.worker = None
         self.sessions: list[CorrectionSession] = []
         self._stop = threading.Event()
+        self.why_stopped: str | None = None  # what the widget gave `cancel` as its reason
 
     @property
     def busy(self) -> bool:
@@ -153,7 +154,7 @@ class TaskRunner:
                 session.jobs.end(stop)
             notify_error(self.task, error)
             return None
-        self._stop, self.sessions = stop, claimed
+        self._stop, self.sessions, self.why_stopped = stop, claimed, None
         worker = create_worker(_guarded, job, self._stop, _start_thread=False)
         worker.yielded.connect(lambda event: self._on_event(event, on_event))
         worker.returned.connect(lambda outcome: self._on_returned(outcome, on_done))
@@ -167,10 +168,15 @@ class TaskRunner:
         worker.start()
         return worker
 
-    def cancel(self) -> None:
-        """Ask the running job to stop (it ends within a fraction of a second)."""
+    def cancel(self, why: str | None = None) -> None:
+        """Ask the running job to stop (it ends within a fraction of a second).
+
+        ``why``: the widget stops it itself, for this reason: the status line then says
+        it, with no notification.
+        """
         if self.busy:
             self._stop.set()
+            self.why_stopped = why
             self.status.value = f"{self.task}: stopping"
 
     def _on_event(self, event: Any, on_event: Callable[[Any], None] | None) -> None:
@@ -184,7 +190,9 @@ class TaskRunner:
             on_event(event)
 
     def _on_returned(self, outcome: _Outcome, on_done: Callable[[Any], None]) -> None:
-        if outcome.cancelled:
+        if outcome.cancelled and self.why_stopped:
+            self.status.value = f"{self.task}: {self.why_stopped}"
+        elif outcome.cancelled:
             self.status.value = f"{self.task}: cancelled"
             show_info(f"{self.task} cancelled")
         elif outcome.error is not None:

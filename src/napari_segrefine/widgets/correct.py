@@ -55,6 +55,7 @@ HELP = (
     f"Fine-tune learns from them. Keys: {NEXT_KEY} next patch, {CONFIRM_KEY} confirm."
 )
 FALLBACK_CANVAS = (600, 800)
+SUPERSEDED = "kept where you look; starting again with your new edit"
 
 
 def _canvas_size(viewer: napari.Viewer) -> tuple[int, int]:
@@ -311,18 +312,24 @@ class CorrectWidget(Dock):
             )
 
     def _on_edit(self, *_: Any) -> None:
-        """After an edit: update now when live, or once the running update ends."""
-        if self.live.value:
-            if self.updater.busy:
-                self.pending = True
-            else:
-                self.update_now()
+        """After an edit: update now when live, or once the running update ends. An
+        update already shown where you look stops predicting the rest and keeps its
+        part: the next one, with this edit, follows at once."""
+        if not self.live.value:
+            return
+        if not self.updater.busy:
+            self.update_now()
+            return
+        self.pending = True
+        if any(session.before_part is not None for session in self.updater.sessions):
+            self.updater.cancel(SUPERSEDED)
 
     def _update_finished(self, layer: Image, session: CorrectionSession) -> None:
-        """After an update: a part shown of an update that did not finish goes; a
-        pending update starts."""
-        changes = session.drop_part()
-        if changes is not None and layer in self.viewer.layers:
+        """After an update: a part shown of an update that did not finish goes, unless
+        a newer update takes over from it; a pending update starts."""
+        if self.updater.why_stopped == SUPERSEDED:
+            session.keep_part()
+        elif (changes := session.drop_part()) is not None and layer in self.viewer.layers:
             show_changes(self.viewer, layer, changes)
         if self.pending and self.live.value:
             self.update_now()
