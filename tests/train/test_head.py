@@ -242,8 +242,11 @@ def test_on_a_tiled_image_the_head_learns_the_outputs_of_predicts_tiles(base):
 def test_predicting_a_head_with_other_tiles_than_it_learned_warns(base, disk_sample):
     image, label, valid = disk_sample
     head = fit_head(base, [(image, label, valid)], HeadConfig(deep="outputs", **FAST)).model
-    with pytest.warns(UserWarning, match="leave the tile size and overlap at their defaults"):
+    with pytest.warns(
+        UserWarning, match="leave the tile size and overlap at their defaults"
+    ) as caught:
         predict(head, image, tile_size=32)
+    assert caught[0].filename == __file__  # the line that called predict
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         predict(head, image)
