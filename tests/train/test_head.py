@@ -273,3 +273,51 @@ def test_predict_feeds_a_head_the_features_it_was_fitted_on(base, disk_sample, m
     )
     predict(head, image)
     np.testing.assert_allclose(seen[-1].numpy(), fitted_on.numpy(), atol=1e-4)
+
+
+def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):
+    """On an image `predict` tiles (3 tiles), a memo of one tile runs tiles again but
+    gives the same features; the chosen bound runs each tile once."""
+    rng = np.random.default_rng(0)
+    image = rng.random((1100, 64), dtype=np.float32)
+    head = head_module.new_head(base, HeadConfig(deep="outputs"))
+    config = HeadConfig(deep="outputs", context_weight=0)
+    runs = []
+    original = AdaptedModel.base_outputs
+    monkeypatch.setattr(
+        AdaptedModel, "base_outputs", lambda self, t: runs.append(len(t)) or original(self, t)
+    )
+
+    def features() -> tuple[np.ndarray, int]:
+        runs.clear()
+        samples = [(image, image > 0.5, None)]
+        found = head_module._training_pixels(head, samples, config, "cpu", rng)
+        return found[0], len(runs)
+
+    kept, kept_runs = features()
+    monkeypatch.setattr(head_module, "_memo_bound", lambda padded, tile: 1)
+    evicted, evicted_runs = features()
+    np.testing.assert_array_equal(evicted, kept)
+    assert kept_runs == 3  # each tile of the grid once
+    assert evicted_runs > kept_runs  # the small memo was exceeded
+
+
+class _CountingNetwork:
+    """Stands in for a head in `_prediction_outputs`: zero outputs, its calls counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def base_outputs(self, batch: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.zeros(batch.shape[0], 1, *batch.shape[2:])
+
+
+def test_windows_in_order_run_each_tile_once_on_a_grid_larger_than_the_memo():
+    x = np.random.default_rng(0).random((1, 3392, 1056), dtype=np.float32)  # 9 x 3 tiles
+    network = _CountingNetwork()
+    outputs_of = head_module._prediction_outputs(network, x, "cpu")
+    for window, _ in head_module._windows(np.ones(x.shape[1:], bool)):
+        outputs_of(window)
+    assert head_module._memo_bound(x.shape[1:], (512, 512)) < 27
+    assert network.calls == 27
