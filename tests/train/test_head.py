@@ -321,3 +321,27 @@ def test_windows_in_order_run_each_tile_once_on_a_grid_larger_than_the_memo():
         outputs_of(window)
     assert head_module._memo_bound(x.shape[1:], (512, 512)) < 27
     assert network.calls == 27
+
+
+@pytest.mark.parametrize("deep, window_passes", [("outputs", 0), ("encoder", 1)])
+def test_the_base_runs_on_a_window_only_for_its_encoder_activations(
+    base, disk_sample, deep, window_passes
+):
+    """The window's own outputs are replaced by the image's: with ``deep="outputs"`` the
+    base does not run on the window, and the features are the same."""
+    image, label, _ = disk_sample
+    head = head_module.new_head(base, HeadConfig(deep=deep))
+    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    window = (slice(0, 64), slice(8, 72))
+    outputs = head_module._prediction_outputs(head, x, "cpu")(window)
+    passes = []
+    hook = head.base.register_forward_hook(lambda *args: passes.append(1))
+    features, _ = head_module._window_features(head, x, window, "cpu", outputs)
+    hook.remove()
+
+    crop = torch.from_numpy(pad_to_multiple(x[:, window[0], window[1]])).unsqueeze(0)
+    expected = head.pixel_features(crop)[0, :, :64, :64].numpy()  # the window's own pass
+    first = head.bank.num_features
+    expected[first : first + len(outputs)] = outputs
+    np.testing.assert_array_equal(features, expected)
+    assert len(passes) == window_passes
