@@ -242,8 +242,11 @@ def test_on_a_tiled_image_the_head_learns_the_outputs_of_predicts_tiles(base):
 def test_predicting_a_head_with_other_tiles_than_it_learned_warns(base, disk_sample):
     image, label, valid = disk_sample
     head = fit_head(base, [(image, label, valid)], HeadConfig(deep="outputs", **FAST)).model
-    with pytest.warns(UserWarning, match="leave the tile size and overlap at their defaults"):
+    with pytest.warns(
+        UserWarning, match="leave the tile size and overlap at their defaults"
+    ) as caught:
         predict(head, image, tile_size=32)
+    assert caught[0].filename == __file__  # the line that called predict
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         predict(head, image)
@@ -270,3 +273,75 @@ def test_predict_feeds_a_head_the_features_it_was_fitted_on(base, disk_sample, m
     )
     predict(head, image)
     np.testing.assert_allclose(seen[-1].numpy(), fitted_on.numpy(), atol=1e-4)
+
+
+def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):
+    """On an image `predict` tiles (3 tiles), a memo of one tile runs tiles again but
+    gives the same features; the chosen bound runs each tile once."""
+    rng = np.random.default_rng(0)
+    image = rng.random((1100, 64), dtype=np.float32)
+    head = head_module.new_head(base, HeadConfig(deep="outputs"))
+    config = HeadConfig(deep="outputs", context_weight=0)
+    runs = []
+    original = AdaptedModel.base_outputs
+    monkeypatch.setattr(
+        AdaptedModel, "base_outputs", lambda self, t: runs.append(len(t)) or original(self, t)
+    )
+
+    def features() -> tuple[np.ndarray, int]:
+        runs.clear()
+        samples = [(image, image > 0.5, None)]
+        found = head_module._training_pixels(head, samples, config, "cpu", rng)
+        return found[0], len(runs)
+
+    kept, kept_runs = features()
+    monkeypatch.setattr(head_module, "_memo_bound", lambda padded, tile: 1)
+    evicted, evicted_runs = features()
+    np.testing.assert_array_equal(evicted, kept)
+    assert kept_runs == 3  # each tile of the grid once
+    assert evicted_runs > kept_runs  # the small memo was exceeded
+
+
+class _CountingNetwork:
+    """Stands in for a head in `_prediction_outputs`: zero outputs, its calls counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def base_outputs(self, batch: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.zeros(batch.shape[0], 1, *batch.shape[2:])
+
+
+def test_windows_in_order_run_each_tile_once_on_a_grid_larger_than_the_memo():
+    x = np.random.default_rng(0).random((1, 3392, 1056), dtype=np.float32)  # 9 x 3 tiles
+    network = _CountingNetwork()
+    outputs_of = head_module._prediction_outputs(network, x, "cpu")
+    for window, _ in head_module._windows(np.ones(x.shape[1:], bool)):
+        outputs_of(window)
+    assert head_module._memo_bound(x.shape[1:], (512, 512)) < 27
+    assert network.calls == 27
+
+
+@pytest.mark.parametrize("deep, window_passes", [("outputs", 0), ("encoder", 1)])
+def test_the_base_runs_on_a_window_only_for_its_encoder_activations(
+    base, disk_sample, deep, window_passes
+):
+    """The window's own outputs are replaced by the image's: with ``deep="outputs"`` the
+    base does not run on the window, and the features are the same."""
+    image, label, _ = disk_sample
+    head = head_module.new_head(base, HeadConfig(deep=deep))
+    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    window = (slice(0, 64), slice(8, 72))
+    outputs = head_module._prediction_outputs(head, x, "cpu")(window)
+    passes = []
+    hook = head.base.register_forward_hook(lambda *args: passes.append(1))
+    features, _ = head_module._window_features(head, x, window, "cpu", outputs)
+    hook.remove()
+
+    crop = torch.from_numpy(pad_to_multiple(x[:, window[0], window[1]])).unsqueeze(0)
+    expected = head.pixel_features(crop)[0, :, :64, :64].numpy()  # the window's own pass
+    first = head.bank.num_features
+    expected[first : first + len(outputs)] = outputs
+    np.testing.assert_array_equal(features, expected)
+    assert len(passes) == window_passes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from distributed import Client, as_completed
 from distributed import progress as dask_progress
 from torch import nn
 
+from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape, tiling_unlike_training
 from ..errors import Cancelled, SegRefineError
 from ..generators import Progress, drain
 from ..io import list_images
@@ -117,6 +119,7 @@ def iter_predict_to_zarr(
     sources, many = _sources(inputs, channel_axis, bands)
     targets = output_paths(Path(out), sources, many)
     plans = [make_plan(source.spatial, tile_size, overlap, chunk) for source in sources]
+    _warn_if_tiled_unlike_training(model, sources, plans)
     payload = ModelPayload.from_model(model)
     images = [
         _Image(source, plan, path, payload, config, save_prob)
@@ -178,6 +181,23 @@ class ClusterRun:
                     raise Cancelled("stopped between chunks; rerun to finish")
                 summary.tiles += future.result()
                 yield Progress(done, len(futures), f"chunk {done}/{len(futures)}")
+
+
+def _warn_if_tiled_unlike_training(
+    model: nn.Module, sources: list[ImageSource], plans: list[Plan]
+) -> None:
+    """`predict` tiles an image of up to 1024 px a side as one tile, where a run here
+    cuts 512 px tiles by default: a head learned its network's outputs on `predict`'s
+    tiling, and says so for each image tiled otherwise (`tiling_unlike_training`)."""
+    for source, plan in zip(sources, plans):
+        problem = tiling_unlike_training(model, plan.tile, plan.overlap, source.spatial)
+        if problem:
+            side = max(default_tile_shape(source.spatial))
+            warnings.warn(
+                f"{source.name}: {problem}: pass tile_size={side} and "
+                f"overlap={DEFAULT_OVERLAP}, the tiling predict uses for it",
+                stacklevel=5,  # the line that called `predict_to_zarr`
+            )
 
 
 def missing_chunks(

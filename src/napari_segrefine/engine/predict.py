@@ -376,17 +376,35 @@ def _model_input(
 def _warn_if_tiled_unlike_training(model, tile: tuple, overlap: float, spatial) -> None:
     """A head learned its network's outputs on the default tiling (`train.head`): other
     tiles give it values it did not learn."""
-    default = default_tile_shape(spatial)
-    if isinstance(model, AdaptedModel) and _tiling(tile, overlap, spatial) != _tiling(
-        default, DEFAULT_OVERLAP, spatial
-    ):
+    problem = tiling_unlike_training(model, tile, overlap, spatial)
+    if problem:
         warnings.warn(
-            f"this head learned its network's outputs on tiles of {default[0]} x "
-            f"{default[1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x {tile[1]} "
-            f"overlapping by {overlap} give it values it did not learn: leave the tile size "
-            "and overlap at their defaults",
+            f"{problem}: leave the tile size and overlap at their defaults",
             stacklevel=6,  # the line that called `predict`
         )
+
+
+def tiling_unlike_training(model: nn.Module, tile: tuple, overlap: float, spatial) -> str | None:
+    """What is wrong with running ``model`` on this tiling of an (H, W) image, in words.
+
+    A head (`AdaptedModel`) learned its network's outputs on `predict`'s default tiling
+    (`train.head`); another tiling gives it values it did not learn. Tilings are
+    compared as really used (a tile larger than the image is cut to it).
+
+    Returns:
+        The problem (the caller adds what to do), or None: no head, or the tiling it
+        learned.
+    """
+    default = default_tile_shape(spatial)
+    if not isinstance(model, AdaptedModel) or _tiling(tile, overlap, spatial) == _tiling(
+        default, DEFAULT_OVERLAP, spatial
+    ):
+        return None
+    return (
+        f"this head learned its network's outputs on tiles of {default[0]} x "
+        f"{default[1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x {tile[1]} "
+        f"overlapping by {overlap} give it values it did not learn"
+    )
 
 
 def _tiling(tile: tuple, overlap: float, spatial) -> tuple:
