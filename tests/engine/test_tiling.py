@@ -8,6 +8,7 @@ import pytest
 
 from napari_segrefine.engine import sliding_window, tile_grid
 from napari_segrefine.engine.tiling import (
+    TileMemo,
     Window,
     blend_weights,
     iter_sliding_window,
@@ -239,3 +240,22 @@ def test_a_window_of_the_band_equals_the_same_pixels_of_the_whole():
     window = Window((90, 70), window.region, (y0, x0))
     part = sliding_window(tile_dependent, x[:, y0:y1, x0:x1], 16, 0.25, window=window)
     assert np.array_equal(part, whole[:, 21:60, 10:41])
+
+
+def test_a_tile_memo_runs_each_tile_once_and_forgets_the_least_recently_used():
+    calls = []
+
+    def double(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return batch * 2
+
+    tiles = [np.full((1, 1, 2, 2), value, np.float32) for value in range(3)]
+    run = TileMemo(limit=2).wrap(double)
+    np.testing.assert_array_equal(run(np.concatenate(tiles[:2])), np.concatenate(tiles[:2]) * 2)
+    np.testing.assert_array_equal(run(tiles[1]), tiles[1] * 2)  # remembered
+    assert calls == [2]
+    run(tiles[2])  # three tiles met: tile 0, the least recently used, is forgotten
+    run(tiles[1])
+    assert calls == [2, 1]
+    np.testing.assert_array_equal(run(tiles[0]), tiles[0] * 2)
+    assert calls == [2, 1, 1]

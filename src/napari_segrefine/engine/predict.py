@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import warnings
 from collections.abc import Generator, Sequence
@@ -24,6 +23,7 @@ from .prediction import FirstPart, Prediction, assemble, check_threshold
 from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
 from .tiling import (
     TileFn,
+    TileMemo,
     Window,
     as_tile_shape,
     iter_sliding_window,
@@ -222,7 +222,7 @@ def _predict_first(
     part, then the slice is completed, each tile run once."""
     done, label = position
     part, spatial = job.first, raw.shape[1:]
-    memo: dict[bytes, np.ndarray] = {}
+    memo = TileMemo()
     if _part_tiles(part.region, plan, spatial, job.overlap) < _tile_count(
         plan, spatial, job.overlap
     ):
@@ -262,19 +262,19 @@ def _predict_slice(
     run_tiles: TileFn,
     *,
     region: tuple[int, int, int, int] | None = None,
-    memo: dict[bytes, np.ndarray] | None = None,
+    memo: TileMemo | None = None,
 ) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn, int]]:
     """One slice's padded probabilities (or only ``region``'s, from the tiles touching
     it), started again on a smaller plan when out of memory.
 
-    ``position`` is the tiles done before and the slice's label; ``memo`` keeps each
-    tile's output to give it again. Returns the probabilities, the plan and tile call
+    ``position`` is the tiles done before and the slice's label; ``memo`` gives the
+    tiles it holds again, and keeps the others. Returns the probabilities, the plan and tile call
     that worked (kept for the next slices) and the tiles done after this slice.
     """
     done, label = position
     spatial = raw.shape[1:]
     while True:
-        tiles = run_tiles if memo is None else _memoised(run_tiles, memo)
+        tiles = run_tiles if memo is None else memo.wrap(run_tiles)
         model_input, normalized = _model_input(raw, job.in_channels, job.config, tiles)
         window = None if region is None else Window(model_input.shape[1:], region)
         as_stack_event = partial(_stack_event, done, job.total_tiles(plan, spatial), label)
@@ -293,20 +293,6 @@ def _predict_slice(
         if region is not None:
             ran = _part_tiles(region, plan, spatial, job.overlap)
         return probs, plan, run_tiles, done + ran
-
-
-def _memoised(run_tiles: TileFn, memo: dict[bytes, np.ndarray]) -> TileFn:
-    """``run_tiles`` giving each tile it has run again from ``memo``, keyed by its bytes."""
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        keys = [hashlib.blake2b(tile.tobytes(), digest_size=16).digest() for tile in batch]
-        missing = [i for i, key in enumerate(keys) if key not in memo]
-        if missing:
-            for i, out in zip(missing, run_tiles(batch[missing])):
-                memo[keys[i]] = out
-        return np.stack([memo[key] for key in keys])
-
-    return run
 
 
 def _part_tiles(region, plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:

@@ -13,8 +13,10 @@ in the same order), so chunks computed apart equal the whole image's result ther
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
@@ -172,6 +174,35 @@ def _touching(
     rows = [s for s in starts[0] if s < y1 and s + tile_shape[0] > y0]
     cols = [s for s in starts[1] if s < x1 and s + tile_shape[1] > x0]
     return rows, cols
+
+
+class TileMemo:
+    """The outputs of tiles already run, to give them again: a tile function wrapped by
+    `wrap` runs only the tiles of a batch it has not met (keyed by a digest of their
+    bytes). Beyond ``limit`` tiles the least recently used are forgotten (None: none)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.outputs: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def wrap(self, fn: TileFn) -> TileFn:
+        def run(batch: np.ndarray) -> np.ndarray:
+            keys = [hashlib.blake2b(tile.tobytes(), digest_size=16).digest() for tile in batch]
+            found = {key: self.outputs[key] for key in keys if key in self.outputs}
+            missing = [i for i, key in enumerate(keys) if key not in found]
+            if missing:
+                found.update(zip([keys[i] for i in missing], fn(batch[missing])))
+            for key in keys:
+                self._keep(key, found[key])
+            return np.stack([found[key] for key in keys])
+
+        return run
+
+    def _keep(self, key: bytes, output: np.ndarray) -> None:
+        self.outputs[key] = output
+        self.outputs.move_to_end(key)
+        if self.limit is not None and len(self.outputs) > self.limit:
+            self.outputs.popitem(last=False)
 
 
 def _check_overlap(overlap: float) -> None:

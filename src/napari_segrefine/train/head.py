@@ -17,9 +17,7 @@ adopted, and the result says why.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -32,7 +30,7 @@ from torch import nn
 from ..engine import resolve_device
 from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
-from ..engine.tiling import Window, sliding_window, tile_starts
+from ..engine.tiling import TileMemo, Window, sliding_window, tile_starts
 from ..errors import SegRefineError
 from ..metrics import iou
 from ..models.adapted import DEEP_CHOICES, AdaptedModel
@@ -507,18 +505,11 @@ def _prediction_outputs(head: AdaptedModel, x: np.ndarray, device) -> Callable:
     """
     padded = pad_to_multiple(x)
     tile = default_tile_shape(x.shape[1:])
-    bound = _memo_bound(padded.shape[1:], tile)
-    done: OrderedDict[bytes, np.ndarray] = OrderedDict()  # least recently used first
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        key = hashlib.blake2b(batch.tobytes(), digest_size=16).digest()
-        if key in done:
-            done.move_to_end(key)
-            return done[key]
-        found = done[key] = head.base_outputs(torch.from_numpy(batch).to(device)).cpu().numpy()
-        if len(done) > bound:
-            done.popitem(last=False)
-        return found
+    def base_outputs(batch: np.ndarray) -> np.ndarray:
+        return head.base_outputs(torch.from_numpy(batch).to(device)).cpu().numpy()
+
+    run = TileMemo(_memo_bound(padded.shape[1:], tile)).wrap(base_outputs)
 
     def outputs(window) -> np.ndarray:
         region = (window[0].start, window[0].stop, window[1].start, window[1].stop)
