@@ -19,7 +19,7 @@ halves, which nobody corrected. Methods:
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
-``final6`` (never tuned on; ``final2`` to ``final6`` are each reported once, at the end of
+``final7`` (never tuned on; ``final2`` to ``final7`` are each reported once, at the end of
 the round that added it);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
@@ -53,7 +53,16 @@ from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from real_data import FINAL, FINAL2, FINAL3, FINAL4, FINAL5, FINAL6, load_real_sets  # noqa: E402
+from real_data import (  # noqa: E402
+    FINAL,
+    FINAL2,
+    FINAL3,
+    FINAL4,
+    FINAL5,
+    FINAL6,
+    FINAL7,
+    load_real_sets,
+)
 
 PATCH = 64
 CROP = 768
@@ -81,6 +90,7 @@ def load_cases(
         "final4": FINAL4,
         "final5": FINAL5,
         "final6": FINAL6,
+        "final7": FINAL7,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()

