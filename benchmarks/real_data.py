@@ -9,8 +9,8 @@ FINAL2 group's three make 161 MB of it, scellseg's sdist alone 102 MB; FINAL3 ad
 ecomapper's 6 MB sdist and reuses scellseg's; FINAL4 adds napari-convpaint's 32 MB
 and napari-annotatorj's 0.3 MB sdists; FINAL5 adds
 color-doppler-volume-sample-extractor's 0.3 MB sdist; FINAL6 reuses scellseg's).
-FINAL7's two sets come from pinned commits of two GitHub repositories instead (ten files
-each, 5 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/``.
+FINAL7's three sets come from pinned commits of three GitHub repositories instead (ten
+files each, 5.8 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/``.
 
 Sets (name: domain, images):
 
@@ -58,6 +58,8 @@ Sets (name: domain, images):
   (DRIVE test set; GitHub orobix/retina-unet, a pull request's commit).
 * ``satellite_roads``: aerial photographs of a city, road masks, 5 images (GitHub
   mhamas/road-extraction-from-aerial-images; a course data set from Google Maps imagery).
+* ``kvasir_polyps``: colonoscopy frames, hand-drawn polyp masks, 5 images (Kvasir-SEG;
+  GitHub nickyisadog/latent-diffusion-inpainting).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -68,7 +70,7 @@ added them (only Otsu and overlay checks so far).
 ``FINAL5`` names doppler_box, likewise (only Otsu and an overlay check so far).
 ``FINAL6`` names neurocyte_cells and kc167_cells, likewise (only Otsu and overlay checks
 so far).
-``FINAL7`` names the last two, likewise (only Otsu and overlay checks so far).
+``FINAL7`` names the last three, likewise (only Otsu and overlay checks so far).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -96,7 +98,7 @@ from real_final3 import chayote_uav, membrane_epithelium, tissue_two_colour_cell
 from real_final4 import annotatorj_nuclei, food_plate
 from real_final5 import doppler_box
 from real_final6 import kc167_cells, neurocyte_cells
-from real_final7 import drive_vessels, satellite_roads
+from real_final7 import drive_vessels, kvasir_polyps, satellite_roads
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -408,6 +410,7 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "kc167_cells": kc167_cells,
     "drive_vessels": drive_vessels,
     "satellite_roads": satellite_roads,
+    "kvasir_polyps": kvasir_polyps,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -422,7 +425,7 @@ FINAL5 = ("doppler_box",)
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL6 = ("neurocyte_cells", "kc167_cells")
 # Never tuned on: reported once, at the end of the round that added them.
-FINAL7 = ("drive_vessels", "satellite_roads")
+FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:

@@ -16,7 +16,21 @@ from PIL import Image
 from real_fetch import Pair, git_files
 
 RETINA_UNET = ("orobix/retina-unet", "9e95ddca0d5c2f9613a29c12cd0f548857a57a03")
-ROADS = ("mhamas/road-extraction-from-aerial-images", "2be77592e1e32c6ac2d803f37007183740d2928e")
+ROADS = (
+    "mhamas/road-extraction-from-aerial-images",
+    "2be77592e1e32c6ac2d803f37007183740d2928e",
+)
+INPAINTING = (
+    "nickyisadog/latent-diffusion-inpainting",
+    "4fa007bafab0ecedfb247f370953d428a06432d5",
+)
+KVASIR = (
+    "cju0qkwl35piu0993l0dewei2",
+    "cju0qoxqj9q6s0835b43399p4",
+    "cju0qx73cjw570799j4n5cjze",
+    "cju0roawvklrq0799vmjorwfv",
+    "cju0rx1idathl0835detmsp84",
+)
 
 
 def _pairs(
@@ -26,7 +40,10 @@ def _pairs(
     repo, commit = source
     paths = git_files(repo, commit, [*images, *masks], cache)
     return [
-        (np.asarray(Image.open(image).convert("RGB")), np.asarray(Image.open(mask)) > level)
+        (
+            np.asarray(Image.open(image).convert("RGB")),
+            np.asarray(Image.open(mask).convert("L")) > level,
+        )
         for image, mask in zip(paths[: len(images)], paths[len(images) :], strict=True)
     ]
 
@@ -86,6 +103,35 @@ def satellite_roads(cache: Path) -> list[Pair]:
         ROADS,
         [f"data/training/images/satImage_{name}.png" for name in names],
         [f"data/training/groundtruth/satImage_{name}.png" for name in names],
+        127,
+        cache,
+    )
+
+
+def kvasir_polyps(cache: Path) -> list[Pair]:
+    """Colonoscopy frames, polyp masks, 5 images (Kvasir-SEG; 528-1070 x 617-1348 RGB).
+
+    Repository: github.com/nickyisadog/latent-diffusion-inpainting (no licence file at
+    the top; its ``ldm/`` code is MIT), commit 4fa007bafab0ecedfb247f370953d428a06432d5
+    (master, 2024-06-28; the files came in 87cc58f, "add example training data"); files
+    ``Kvasir-SEG/images/<name>.jpg`` and ``Kvasir-SEG/masks/<name>.jpg`` for the five
+    names in ``KVASIR`` (all the repository holds; masks are white on black JPEGs).
+    Origin: Kvasir-SEG (Jha et al., MMM 2020; Simula, datasets.simula.no/kvasir-seg),
+    polyp frames from colonoscopies at Vestre Viken Health Trust, Norway, whose masks
+    were drawn by hand with a medical doctor and verified by an expert
+    gastroenterologist. Licence: Kvasir-SEG may be used without permission for academic
+    and research purposes (commercial use needs permission); this repository's copy is a
+    third party's. For benchmarking only; nothing is stored in this repository.
+    Mask: grey > 127 (7-32 % of an image: 0.28, 0.27, 0.32, 0.11, 0.07). Overlay checked
+    on all five: each outline follows the polyp's rim; cju0roawvklrq0799vmjorwfv has two
+    polyps, both outlined; the burnt-in text, the black corners and the black box in
+    cju0rx1idathl0835detmsp84's lower left (where Kvasir shows the scope's position)
+    are background.
+    """
+    return _pairs(
+        INPAINTING,
+        [f"Kvasir-SEG/images/{name}.jpg" for name in KVASIR],
+        [f"Kvasir-SEG/masks/{name}.jpg" for name in KVASIR],
         127,
         cache,
     )
