@@ -54,8 +54,8 @@ def drive_vessels(cache: Path) -> list[Pair]:
     first observer's hand segmentation of the vessels, the data set's reference.
     Licence: DRIVE's terms allow free use for research and education but forbid copying
     and redistribution and ask users to get it from the organisers' site; this pull
-    request's copy is a third party's redistribution (the same files as the official
-    ones by inspection: 01's mask is pixel-identical to the copy in pull request #91).
+    request's copy is a third party's redistribution (not compared with the official
+    files; 01's mask is pixel-identical to the copy in pull request #91).
     For benchmarking only; nothing is stored in this repository.
     Mask: manual > 0 (8-10 % of an image; the dark area outside the circular field of
     view is background). Overlay checked on all five (01 whole, the others on their
