@@ -364,8 +364,8 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2, final3, shift, shift-tuning, "
-        "or a set",
+        help="tuning, held-out, all, fresh, seen, final, final2 to final7, shift, "
+        "shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")
     parser.add_argument("--crop", type=int, default=CROP, help="image side at most (top-left)")
