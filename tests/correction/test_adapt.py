@@ -132,7 +132,8 @@ def test_an_update_shows_the_part_in_view_first(painted, small_tiles):
     prediction, part = _first_part(session, model)
     np.testing.assert_array_equal(part.probabilities, prediction.probabilities[:30, :30])
 
-    changes = session.show_part(part)
+    merged, changes = session.propose_part(part)
+    session.show_part(merged)
 
     inside, outside = np.zeros(label.shape, bool), np.ones(label.shape, bool)
     inside[:30, :30], outside[:30, :30] = True, False
@@ -158,7 +159,8 @@ def test_an_update_that_does_not_finish_takes_its_part_back(painted, small_tiles
     session.predict(model)
     first, before_mask = session.prediction, session.mask.copy()
     _, part = _first_part(session, model)
-    shown = session.show_part(part)
+    merged, shown = session.propose_part(part)
+    session.show_part(merged)
 
     changes = session.drop_part()
 

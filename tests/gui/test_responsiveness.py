@@ -13,6 +13,7 @@ import pytest
 
 from napari_segrefine.correction import session as session_module
 from napari_segrefine.correction import store as store_module
+from napari_segrefine.correction import updates as updates_module
 from napari_segrefine.widgets import _common, _views
 from napari_segrefine.widgets import export as export_module
 from napari_segrefine.widgets import finetune as finetune_module
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.gui
 HEAVY = [
     (session_module, "iter_predict"),
     (session_module, "iter_refine"),
-    (session_module, "fit_head"),
+    (updates_module, "fit_head"),
     (session_module, "rank_patches"),
     (refine_module, "change_grid"),
     (finetune_module, "iter_finetune"),

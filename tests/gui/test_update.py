@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 
 import numpy as np
 import pytest
@@ -117,8 +118,19 @@ def test_visible_part_is_what_the_canvas_shows(viewer, image_layer):
     low, high = np.floor(12 - half).clip(0), np.ceil(12 + half)
     assert visible_part(viewer, image_layer, (96, 96)) == (low[0], high[0], low[1], high[1])
     assert max(high) < 32  # one 64 px tile of four
+    viewer.dims.ndisplay = 3
+    assert visible_part(viewer, image_layer, (96, 96)) is None  # no part first in 3D
+    viewer.dims.ndisplay = 2
     _camera(viewer).center = (500, 500)
     assert visible_part(viewer, image_layer, (96, 96)) is None
+
+
+def test_the_visible_part_of_a_stack_is_in_the_slice_shown(viewer):
+    stack = viewer.add_image(np.zeros((3, 96, 96), np.uint8), name="stack")
+    viewer.dims.set_point(0, 2)
+    _zoom_into_the_top_left(viewer)
+    part = visible_part(viewer, stack, (3, 96, 96))
+    assert part[0] == 2 and part[1:] == visible_part(viewer, stack, (96, 96))
 
 
 def test_an_update_shows_the_part_in_view_before_the_rest(qtbot, viewer, image_layer, small_tiles):
@@ -136,10 +148,19 @@ def test_an_update_shows_the_part_in_view_before_the_rest(qtbot, viewer, image_l
         statuses.append(widget.update_status.value)
 
     widget._update_event = record
+    threads = []
+    propose = session.propose_part
+
+    def spy(part):
+        threads.append(threading.current_thread())
+        return propose(part)
+
+    session.propose_part = spy
     widget.update_now()
     wait_for(qtbot, widget.updater)
 
     assert any("shown where you look; the rest of the image" in s for s in statuses), statuses
+    assert threads and threading.main_thread() not in threads  # merged in the worker
     assert widget.update_status.value.startswith("Update: adopted")
     assert session.before_part is None and not np.array_equal(session.mask, before)
     widget.undo_update()
@@ -158,11 +179,10 @@ def test_a_cancelled_update_takes_back_the_part_it_showed(
     _zoom_into_the_top_left(viewer)
     shown = []
 
-    def show_part_then_cancel(part):
-        changes = CorrectionSession.show_part(session, part)
+    def show_part_then_cancel(merged):
+        CorrectionSession.show_part(session, merged)
         shown.append(session.prediction.probabilities)
         widget.updater.cancel()  # as if the user pressed Cancel while the rest runs
-        return changes
 
     monkeypatch.setattr(session, "show_part", show_part_then_cancel)
     widget.update_now()
@@ -190,13 +210,12 @@ def test_an_edit_while_the_rest_is_predicted_starts_the_next_update_at_once(
     _zoom_into_the_top_left(viewer)
     parts, statuses = [], []
 
-    def show_part_then_edit(part):
-        changes = CorrectionSession.show_part(session, part)
+    def show_part_then_edit(merged):
+        CorrectionSession.show_part(session, merged)
         parts.append(session.prediction)
         if len(parts) == 1:
             session.paint((slice(0, 8), slice(0, 8)), 0)  # the user goes on correcting
             statuses.append(widget.update_status.value)
-        return changes
 
     monkeypatch.setattr(session, "show_part", show_part_then_edit)
     _paint_both_classes(session)

@@ -88,25 +88,29 @@ class ModelUpdates:
         )
         return result, prediction
 
-    def show_part(self, part: FirstPart) -> np.ndarray:
-        """Show the first part of an adopted update (`iter_adapt`'s `FirstPart` event)
-        while the rest is computed: its pixels take the update's values, the others
-        stay. `show_update` then shows the whole update, `drop_part` (the update was
-        cancelled or failed) what was shown before. Returns what it changes
-        (`proposed_changes`). Corrected pixels stay as they are.
-        """
-        current = self.require_binary()
-        if self.before_part is None:
-            self.before_part = (current, self.before_update)
-        shown = self.before_part[0]
+    def propose_part(self, part: FirstPart) -> tuple[Prediction, np.ndarray]:
+        """What showing the first part of an adopted update (`iter_adapt`'s `FirstPart`
+        event) would show, the rest of the image as it is, and what that would change
+        (`proposed_changes`); pure, for a worker (see `show_part`)."""
+        shown = self.require_binary() if self.before_part is None else self.before_part[0]
         key = (*(() if part.index is None else (part.index,)), *_box(part.region))
         probabilities, boundary = shown.probabilities.copy(), shown.boundary.copy()
         probabilities[key], boundary[key] = part.probabilities, boundary_map(part.probabilities)
-        mask = threshold_mask(probabilities, current.threshold)
-        merged = Prediction(probabilities, mask, boundary, current.threshold)
-        changes = self.proposed_changes(merged)
-        self._set_binary(merged, None, shown)
-        return changes
+        mask = threshold_mask(probabilities, shown.threshold)
+        merged = Prediction(probabilities, mask, boundary, shown.threshold)
+        return merged, self.proposed_changes(merged)
+
+    def show_part(self, merged: Prediction) -> None:
+        """Show an update's first part (``merged``, from `propose_part`) while the rest
+        is computed; corrected pixels stay as they are. `show_update` then shows the
+        whole update, `drop_part` (the update was cancelled or failed) what was shown
+        before, `keep_part` keeps the part (a newer update takes over)."""
+        current = self.require_binary()
+        if self.before_part is None:
+            self.before_part = (current, self.before_update)
+        if merged.threshold != current.threshold:  # moved while the part was made
+            merged = merged.with_threshold(current.threshold)
+        self._set_binary(merged, None, self.before_part[0])
 
     def drop_part(self) -> np.ndarray | None:
         """Show again what was shown before an update's first part (`show_part`), when

@@ -13,6 +13,7 @@ learns from the other open images' corrections; its guard judges this image only
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,8 +24,9 @@ from napari.layers import Image
 from napari.utils.notifications import show_info
 
 from ..correction import CorrectionSession
-from ..engine import FirstPart
+from ..engine import FirstPart, Prediction, Progress
 from ..errors import SegRefineError
+from ..generators import map_events
 from ..ranking import PatchScore
 from ..train.head import HeadResult
 from ._common import (
@@ -73,16 +75,18 @@ def _camera(viewer: napari.Viewer) -> Any:
 def visible_part(viewer: napari.Viewer, layer: Image, shape: tuple[int, ...]) -> tuple | None:
     """The part of ``layer``'s image (spatial ``shape``: (H, W) or (N, H, W)) that the
     canvas shows: ``(y0, y1, x0, x1)``, the slice's index first in a stack; None when
-    none of it is in view."""
+    none of it is in view, or in a 3D view."""
+    if viewer.dims.ndisplay != 2:
+        return None
     camera = _camera(viewer)
     centre = np.asarray(camera.center[-2:], float)
     half = np.asarray(_canvas_size(viewer), float) / 2 / camera.zoom
     point = np.asarray(viewer.dims.point, float)
     corners = []
-    for side in (-1, 1):
-        point[-2:] = centre + side * half
+    for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):  # all four: the layer may be rotated
+        point[-2:] = centre + (dy * half[0], dx * half[1])
         corners.append(np.asarray(layer.world_to_data(point), float))
-    low, high = np.minimum(*corners)[-2:], np.maximum(*corners)[-2:]
+    low, high = np.min(corners, axis=0)[-2:], np.max(corners, axis=0)[-2:]
     y0, x0 = np.maximum(np.floor(low).astype(int), 0)
     y1, x1 = np.minimum(np.ceil(high).astype(int), shape[-2:])
     if y0 >= y1 or x0 >= x1:
@@ -105,13 +109,27 @@ def adapt_job(
     """Fit a head to the corrections (this image's and ``others``' sessions') and, when
     adopted, predict with it (``first``: the part in view, first), map what it changes
     and the share of the unchecked pixels that is (in a worker)."""
-    result, prediction = yield from session.iter_adapt(
-        model, stop=stop, also_from=others, first=first
-    )
+    events = session.iter_adapt(model, stop=stop, also_from=others, first=first)
+    result, prediction = yield from map_events(events, partial(_part_ready, session))
     if prediction is None:
         return result, None, None, 0.0
     changes = session.proposed_changes(prediction)
     return result, prediction, changes, session.unchecked_share(changes)
+
+
+@dataclass(frozen=True)
+class PartReady(Progress):
+    """An update's part in view, ready to show (`CorrectionSession.propose_part`)."""
+
+    prediction: Prediction | None = None
+    changes: np.ndarray | None = None
+
+
+def _part_ready(session: CorrectionSession, event: Any) -> Any:
+    """A `FirstPart` event as a `PartReady` one, its merge done here (in the worker)."""
+    if not isinstance(event, FirstPart):
+        return event
+    return PartReady(event.done, event.total, event.message, *session.propose_part(event))
 
 
 class CorrectWidget(Dock):
@@ -304,8 +322,9 @@ class CorrectWidget(Dock):
 
     def _update_event(self, layer: Image, session: CorrectionSession, event: Any) -> None:
         """An adopted update's part in view is shown while the rest is predicted."""
-        if isinstance(event, FirstPart) and layer in self.viewer.layers:
-            show_changes(self.viewer, layer, session.show_part(event))
+        if isinstance(event, PartReady) and layer in self.viewer.layers:
+            session.show_part(event.prediction)
+            show_changes(self.viewer, layer, event.changes)
         if session.before_part is not None and not self.updater.stopping:
             self.update_status.value = (
                 f"Update adopted, shown where you look; the rest of the image: {event.message}"
