@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import numpy as np
@@ -273,6 +274,27 @@ def test_predict_feeds_a_head_the_features_it_was_fitted_on(base, disk_sample, m
     )
     predict(head, image)
     np.testing.assert_allclose(seen[-1].numpy(), fitted_on.numpy(), atol=1e-4)
+
+
+def test_a_head_runs_in_fp32_unless_asked_otherwise(base, disk_sample, monkeypatch):
+    """Its trees split the fp32 features they were fitted on: ``auto`` (bf16 autocast on
+    CUDA) gives a head fp32; an explicit precision is honoured."""
+    image, label, valid = disk_sample
+    head = fit_head(base, [(image, label, valid)], HeadConfig(deep="outputs", **FAST)).model
+    asked = []
+    module = importlib.import_module("napari_segrefine.engine.predict")
+    real = module.autocast_dtype
+
+    def spy(device, precision):
+        asked.append(precision)
+        return real(device, precision)
+
+    monkeypatch.setattr(module, "autocast_dtype", spy)
+    predict(head, image)
+    predict(base, image)
+    predict(head, image, precision="fp16")
+    module.tile_function(head, torch.device("cpu"))
+    assert asked == ["fp32", "auto", "fp16", "fp32"]
 
 
 def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):

@@ -108,7 +108,8 @@ def iter_predict(
             slice starts again with batch 1, then half-size tiles, then on the CPU,
             with a warning each time (`engine.oom`).
         precision: ``auto`` (bf16 autocast on CUDA, fp16 where bf16 is missing, fp32
-            elsewhere), ``fp32``, ``fp16`` or ``bf16``.
+            elsewhere; always fp32 for a head, whose trees split the fp32 features they
+            were fitted on), ``fp32``, ``fp16`` or ``bf16``.
         threshold: binary masks are ``probabilities > threshold``.
         channel_axis: the image's channel axis when it cannot be guessed.
         bands: channel indices to feed the model (e.g. 3 bands of a multiband image).
@@ -127,6 +128,7 @@ def iter_predict(
     in_channels = model_in_channels(model)
     match_channels(stack[0], in_channels)  # a channel mismatch fails before any work
     torch_device = resolve_device(device)
+    precision = _precision(model, precision)
     dtype = autocast_dtype(torch_device, precision)
     spatial = stack.shape[2:]
     plan = RunPlan(
@@ -425,7 +427,12 @@ def tile_function(model: nn.Module, device: torch.device, precision: str = "auto
 
     ``model`` must already be on ``device`` and in eval mode.
     """
-    return _tile_function(model, device, autocast_dtype(device, precision))
+    return _tile_function(model, device, autocast_dtype(device, _precision(model, precision)))
+
+
+def _precision(model: nn.Module, precision: str) -> str:
+    """``precision`` with ``auto`` as the model asks for it (a head: fp32)."""
+    return getattr(model, "auto_precision", "auto") if precision == "auto" else precision
 
 
 def _tile_function(model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> TileFn:

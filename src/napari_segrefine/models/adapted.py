@@ -56,6 +56,7 @@ class AdaptedModel(SegRefineModel):
     """
 
     foldable = False  # its trees read encoder activations, as fitted: unfolded
+    auto_precision = "fp32"  # its trees split the fp32 features they were fitted on
 
     def __init__(
         self,

@@ -20,6 +20,9 @@ class SegRefineModel(nn.Module, ABC):
     # model's answers: False for a model that reads its network's inner activations,
     # which folding changes (the convolution's output becomes the normalized one).
     foldable: bool = True
+    # What ``precision="auto"`` runs it in: "auto" (bf16 autocast on CUDA, fp32 on the
+    # CPU), or "fp32" for a model whose answers hinge on exact feature values.
+    auto_precision: str = "auto"
 
     @abstractmethod
     def encoder_modules(self) -> list[nn.Module]:
