@@ -15,7 +15,7 @@ from napari_segrefine import create_model, load_checkpoint
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.models.adapted import AdaptedModel, base_config_dict
 from napari_segrefine.models.filter_bank import FilterBank
-from napari_segrefine.train.head import set_trees
+from napari_segrefine.train.head import HeadConfig, new_head, set_trees
 
 
 def test_filter_bank_smoothing_matches_scipy_away_from_the_border():
@@ -98,3 +98,26 @@ def _header_file(tmp_path, kwargs):
 def test_hostile_adapted_configs_are_refused_before_building(tmp_path, kwargs, message):
     with pytest.raises(SegRefineError, match=message):
         load_checkpoint(_header_file(tmp_path, kwargs))
+
+
+@pytest.mark.parametrize("arch", ["basnet_lite", "bisenetv2_binary", "bisenetv1_binary"])
+def test_the_encoder_features_of_a_stopped_pass_equal_a_whole_pass(arch):
+    """`encoder_features` ends the base's pass after its last fine encoder activation
+    (whatever order a network computes them in) and gives what a whole pass reads."""
+    head = new_head(create_model(arch), HeadConfig(deep="encoder"))
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    head.encoder_features(x)  # its first call counts the activations, on a small input
+    calls = {"whole": 0, "stopped": 0}
+    part = "whole"
+    modules = head.base.modules()
+    hooks = [
+        m.register_forward_hook(lambda *_: calls.update({part: calls[part] + 1})) for m in modules
+    ]
+    whole = head.pixel_features(x)
+    part = "stopped"
+    encoded = head.encoder_features(x)
+    for hook in hooks:
+        hook.remove()
+    stopped = torch.cat([head.bank(x), head.base_outputs(x), *encoded], 1)
+    torch.testing.assert_close(stopped, whole, rtol=0, atol=0)
+    assert 0 < calls["stopped"] < calls["whole"]

@@ -78,6 +78,7 @@ class AdaptedModel(SegRefineModel):
         self.bank = FilterBank(in_channels, sigmas)
         self.trees = TreeEnsemble(num_trees, num_nodes, depth)
         self.shift = math.log(threshold / (1 - threshold))
+        self._fine_count: int | None = None  # see `encoder_features`
         self.requires_grad_(False)
 
     def encoder_modules(self) -> list[nn.Module]:
@@ -107,9 +108,21 @@ class AdaptedModel(SegRefineModel):
         (the deep features after the filters)."""
         return self._run_base(x, keep_encoder=False)[0]
 
-    def _run_base(self, x: Tensor, keep_encoder: bool) -> tuple[Tensor, list[Tensor]]:
+    @torch.no_grad()
+    def encoder_features(self, x: Tensor) -> list[Tensor]:
+        """The fine encoder activations `pixel_features` reads, each B x C x H x W, from
+        a pass of the base that stops as soon as the last of them is computed."""
+        if self._fine_count is None:  # how many there are: one pass of a small input
+            probe = x.new_zeros((1, x.shape[1], 64, 64))
+            self._fine_count = len(self._run_base(probe, keep_encoder=True)[1])
+        return self._run_base(x, keep_encoder=True, stop_after=self._fine_count)[1]
+
+    def _run_base(
+        self, x: Tensor, keep_encoder: bool, stop_after: int | None = None
+    ) -> tuple[Tensor | None, list[Tensor]]:
         """Sigmoid of all outputs (main and side) and, if asked, the fine encoder
-        activations.
+        activations; with ``stop_after``, the pass ends once that many activations are
+        kept, and no outputs come back (None).
 
         The base runs with its top-level training flag set, which makes BASNet and
         BiSeNet return their side outputs, and every submodule in eval mode, so
@@ -126,6 +139,8 @@ class AdaptedModel(SegRefineModel):
                     and size[0] // output.shape[-2] <= ENCODER_MAX_STRIDE
                 ):
                     encoded.append(F.interpolate(output, size=size, mode="bilinear"))
+                if stop_after is not None and len(encoded) >= stop_after:
+                    raise _EncoderDone
 
             hooks = [m.register_forward_hook(keep) for m in self.base.encoder_modules()]
         was_training = self.base.training
@@ -133,12 +148,18 @@ class AdaptedModel(SegRefineModel):
         self.base.training = True
         try:
             outputs = self.base(x)
+        except _EncoderDone:
+            return None, encoded
         finally:
             self.base.train(was_training)
             for hook in hooks:
                 hook.remove()
         outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
         return torch.cat([torch.sigmoid(o) for o in outputs], dim=1), encoded
+
+
+class _EncoderDone(Exception):
+    """Raised in a hook to end a pass of the base once its encoder features are in."""
 
 
 register_family(

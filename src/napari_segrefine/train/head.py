@@ -541,14 +541,18 @@ def _window_features(head: AdaptedModel, x: np.ndarray, window, device, outputs:
     """Features (F x h x w) and the base model's probability (h x w) of one window, the
     base's output maps taken from ``outputs`` (`_prediction_outputs`).
 
-    The base runs on the window only for its encoder activations (``deep="encoder"``);
-    the other features are the window's filters and those outputs.
+    The base runs on the window only for its encoder activations (``deep="encoder"``),
+    and only as far as its encoder; the other features are the window's filters and
+    those outputs.
     """
     crop = x[:, window[0], window[1]]
     padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
-    compute = head.pixel_features if head.deep == "encoder" else head.bank
-    features = compute(padded)[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
-    if head.deep != "none":  # the outputs after the filters, the window's own replaced
+    parts = [head.bank(padded)]
+    if head.deep == "encoder":
+        parts += head.encoder_features(padded)
+    computed = torch.cat([part.float() for part in parts], 1)
+    features = computed[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
+    if head.deep != "none":  # the outputs after the filters
         first = head.bank.num_features
-        features = np.concatenate([features[:first], outputs, features[first + len(outputs) :]])
+        features = np.concatenate([features[:first], outputs, features[first:]])
     return features, outputs[0]
