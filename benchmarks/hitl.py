@@ -19,7 +19,7 @@ halves, which nobody corrected. Methods:
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
-``final7`` (never tuned on; ``final2`` to ``final7`` are each reported once, at the end of
+``final8`` (never tuned on; ``final2`` to ``final8`` are each reported once, at the end of
 the round that added it);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
@@ -61,6 +61,7 @@ from real_data import (  # noqa: E402
     FINAL5,
     FINAL6,
     FINAL7,
+    FINAL8,
     load_real_sets,
 )
 
@@ -91,6 +92,7 @@ def load_cases(
         "final5": FINAL5,
         "final6": FINAL6,
         "final7": FINAL7,
+        "final8": FINAL8,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -364,7 +366,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2 to final7, shift, "
+        help="tuning, held-out, all, fresh, seen, final, final2 to final8, shift, "
         "shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")

@@ -10,7 +10,9 @@ ecomapper's 6 MB sdist and reuses scellseg's; FINAL4 adds napari-convpaint's 32 
 and napari-annotatorj's 0.3 MB sdists; FINAL5 adds
 color-doppler-volume-sample-extractor's 0.3 MB sdist; FINAL6 reuses scellseg's).
 FINAL7's three sets come from pinned commits of three GitHub repositories instead (ten
-files each, 5.8 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/``.
+files each, 5.8 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/``;
+FINAL8's five sets likewise, from five more repositories (eight to ten files each,
+9.2 MB in all).
 
 Sets (name: domain, images):
 
@@ -60,6 +62,16 @@ Sets (name: domain, images):
   mhamas/road-extraction-from-aerial-images; a course data set from Google Maps imagery).
 * ``kvasir_polyps``: colonoscopy frames, hand-drawn polyp masks, 5 images (Kvasir-SEG;
   GitHub nickyisadog/latent-diffusion-inpainting).
+* ``em_membranes``: serial-section electron micrographs of fly nerve cord, hand-traced
+  cell membranes, 5 images (ISBI 2012 EM challenge; GitHub zhixuhao/unet).
+* ``pavement_cracks``: photographs of road surfaces, hand-labelled cracks, 5 images
+  (CrackForest; GitHub cuilimeng/CrackForest-dataset).
+* ``chest_xray_lungs``: chest radiographs, lung fields, 4 images (GitHub
+  imlab-uiip/lung-segmentation-2d, its demo; origin not stated).
+* ``skin_lesions``: dermoscopic photographs, lesion masks, 5 images (HAM10000; GitHub
+  thisismexp/artefact_insertion).
+* ``glioma_nuclei``: H&E sections of glioblastoma, hand-drawn nucleus outlines, 5 images
+  (GBM40; GitHub pengyzhang/cell_seg_matlab).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -70,7 +82,9 @@ added them (only Otsu and overlay checks so far).
 ``FINAL5`` names doppler_box, likewise (only Otsu and an overlay check so far).
 ``FINAL6`` names neurocyte_cells and kc167_cells, likewise (only Otsu and overlay checks
 so far).
-``FINAL7`` names the last three, likewise (only Otsu and overlay checks so far).
+``FINAL7`` names drive_vessels, satellite_roads and kvasir_polyps, likewise (only Otsu
+and overlay checks so far).
+``FINAL8`` names the last five, likewise (only Otsu and overlay checks so far).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -99,6 +113,13 @@ from real_final4 import annotatorj_nuclei, food_plate
 from real_final5 import doppler_box
 from real_final6 import kc167_cells, neurocyte_cells
 from real_final7 import drive_vessels, kvasir_polyps, satellite_roads
+from real_final8 import (
+    chest_xray_lungs,
+    em_membranes,
+    glioma_nuclei,
+    pavement_cracks,
+    skin_lesions,
+)
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -411,6 +432,11 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "drive_vessels": drive_vessels,
     "satellite_roads": satellite_roads,
     "kvasir_polyps": kvasir_polyps,
+    "em_membranes": em_membranes,
+    "pavement_cracks": pavement_cracks,
+    "chest_xray_lungs": chest_xray_lungs,
+    "skin_lesions": skin_lesions,
+    "glioma_nuclei": glioma_nuclei,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -426,6 +452,8 @@ FINAL5 = ("doppler_box",)
 FINAL6 = ("neurocyte_cells", "kc167_cells")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions", "glioma_nuclei")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
