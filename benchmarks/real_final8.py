@@ -66,14 +66,16 @@ def pavement_cracks(cache: Path) -> list[Pair]:
     by its author Limeng Cui; no licence file), commit
     ed57c2d96754e6c7d105805cd29aeeb3a799f267 (master, 2017-05-10; the files came in
     c0530d8, 2015-09-29, "CrackForest Dataset"); files ``image/{020,040,060,080,100}.jpg``
-    and ``groundTruth/{..}.mat`` (MATLAB structs in the BSDS layout: ``Segmentation``, 1
-    for background, 2 for crack, 3 and 4 on a few images for further crack segments),
-    every twentieth of the 118 annotated images. Origin: the CFD data set (Shi et al.,
+    and ``groundTruth/{..}.mat`` (MATLAB structs in the BSDS layout: ``Segmentation``, a
+    region map, 1 for the background and 2 for the cracks), every twentieth of the 118
+    annotated images. Origin: the CFD data set (Shi et al.,
     IEEE T-ITS 2016; Cui et al., ICDS 2015), photographs of Beijing road surfaces taken
     with a phone, with shadows, oil spots and lane markings; the cracks were labelled by
     hand. Licence: the README makes the data set available for non-commercial research
     purposes only. For benchmarking only; nothing is stored in this repository.
-    Mask: Segmentation > 1 (1-2 % of an image: thin cracks, a few pixels wide).
+    Mask: Segmentation > 1 (0.8-1.8 % of an image: thin cracks, a few pixels wide). Regions
+    3 and 4 of some maps are a few pixels each: crack fragments off the main line, or
+    background enclosed by a crack (5 pixels in 040, 9 in 100; counted as crack).
     """
     names = ("020", "040", "060", "080", "100")
     images = [f"image/{name}.jpg" for name in names]
@@ -95,14 +97,16 @@ def chest_xray_lungs(cache: Path) -> list[Pair]:
     ``Demo/Data/{1,2,3,4}-mask.png`` (0/255), all the demo holds. Origin: not stated for
     the demo; the repository trains and scores on JSRT (Shiraishi et al., AJR 2000) with
     the SCR lung masks (van Ginneken et al., Med. Image Anal. 2006) and on the Montgomery
-    County set (Jaeger et al., QIMS 2014), both with lung fields drawn by hand under a
-    radiologist's supervision; its demo script outlines these masks as "GT" against its
-    model's predictions. By the look of the images (see results/real_data.md) they are
-    histogram-equalised and squeezed to 512 x 512. Licence: JSRT's and SCR's terms
-    allow research use and ask users to get the data from their sites (the Montgomery
-    set is public); this is a third party's copy. For benchmarking only; nothing is
-    stored in this repository.
-    Mask: mask > 127, both lungs (18-36 % of an image).
+    County set (Jaeger et al., QIMS 2014), both with hand-drawn lung fields (SCR: by
+    trained observers; Montgomery: under a radiologist's supervision); its demo script
+    outlines these masks as "GT" against its model's predictions. Which set the four
+    come from is not stated: frontal views, resized to 512 x 512, with black boxes over
+    parts of the corners (burnt-in text blanked, presumably). Licence: the repository's
+    MIT; the source data's terms depend on the set (JSRT and SCR: research use, obtained
+    from their sites; Montgomery: public); this is a third party's copy. For
+    benchmarking only; nothing is stored in this repository.
+    Mask: mask > 127, both lungs (18-36 % of an image); the heart and the area below the
+    diaphragm are background.
     """
     names = ("1", "2", "3", "4")
     images = [f"Demo/Data/{name}.jpg" for name in names]
