@@ -42,11 +42,13 @@ def em_membranes(cache: Path) -> list[Pair]:
     Front. Neuroanat. 2015; Cardona et al., PLoS Biol. 2010): the 30 training slices of a
     serial-section TEM stack of the Drosophila first-instar larva ventral nerve cord
     (4 x 4 x 50 nm voxels); the labels (white cell interiors, black membranes) were
-    traced by hand by an expert. Licence: the challenge's data page asks users to cite
-    the two papers; no licence is stated for the data, and this repository's PNGs are a
-    third party's copy of the original ``train-*.tif`` stacks. For benchmarking only;
-    nothing is stored in this repository.
-    Mask: label < 128, the membranes (18-25 % of an image). Neighbouring slices are
+    traced by hand by an expert neuroanatomist. Licence: the challenge's terms (as
+    recalled, not re-read here) allow use for generating or testing non-commercial
+    segmentation software, citing Cardona et al. 2010; the repository's PNGs are a third
+    party's copy of the challenge's ``train-*.tif`` stacks (it commits the stacks too,
+    but they exceed the local mirror's 4 MiB file limit, so the two were not compared).
+    For benchmarking only; nothing is stored in this repository.
+    Mask: label < 128, the membranes (18-25 % of an image). The chosen slices are
     300 nm apart: the five images are of one tissue block, not independent.
     """
     names = ("0", "6", "12", "18", "24")
