@@ -9,6 +9,7 @@ sets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -26,9 +27,44 @@ GBM = ("pengyzhang/cell_seg_matlab", "9bec602ff4a189dd45b4b75e8cf8ef4ae0b49b8d")
 HAM10000 = ("0024311", "0027001", "0027287", "0027533", "0027800")
 
 
+def _fetched_pairs(
+    source: tuple[str, str],
+    images: list[str],
+    masks: list[str],
+    cache: Path,
+    read: Callable[[Path, Path], Pair],
+) -> list[Pair]:
+    """``read(image, mask)`` of each matching pair of files of one repository commit."""
+    paths = git_files(*source, [*images, *masks], cache)
+    count = len(images)
+    return [read(*pair) for pair in zip(paths[:count], paths[count:], strict=True)]
+
+
 def _grey(path: Path) -> np.ndarray:
     """The image at ``path`` as one uint8 grey band."""
     return np.asarray(Image.open(path).convert("L"))
+
+
+def _crack_pair(image: Path, truth: Path) -> Pair:
+    """The RGB photograph and its crack mask (``Segmentation`` > 1 of the ``.mat`` file)."""
+    segmentation = loadmat(truth)["groundTruth"][0, 0]["Segmentation"]
+    return np.asarray(Image.open(image).convert("RGB")), segmentation > 1
+
+
+def _glioma_pair(image_path: Path, xml: Path) -> Pair:
+    """The RGB tile and the union of the nucleus outlines drawn on it."""
+    image = tifffile.imread(image_path)
+    return image, _shapes_mask(image.shape[:2], xml)
+
+
+def _shapes_mask(shape: tuple[int, int], xml: Path) -> np.ndarray:
+    """Union of the filled polygons (every ``Shape``'s ``Points``) of a drawing's XML."""
+    mask = np.zeros(shape, dtype=bool)
+    for points in ElementTree.parse(xml).getroot().iter("Points"):
+        xs = [float(point.get("X")) for point in points]
+        ys = [float(point.get("Y")) for point in points]
+        mask |= polygon_mask(shape, ys, xs)
+    return mask
 
 
 def em_membranes(cache: Path) -> list[Pair]:
@@ -54,11 +90,7 @@ def em_membranes(cache: Path) -> list[Pair]:
     names = ("0", "6", "12", "18", "24")
     images = [f"data/membrane/train/image/{name}.png" for name in names]
     labels = [f"data/membrane/train/label/{name}.png" for name in names]
-    paths = git_files(*UNET, [*images, *labels], cache)
-    return [
-        (_grey(image), _grey(label) < 128)
-        for image, label in zip(paths[:5], paths[5:], strict=True)
-    ]
+    return _fetched_pairs(UNET, images, labels, cache, lambda i, m: (_grey(i), _grey(m) < 128))
 
 
 def pavement_cracks(cache: Path) -> list[Pair]:
@@ -82,12 +114,7 @@ def pavement_cracks(cache: Path) -> list[Pair]:
     names = ("020", "040", "060", "080", "100")
     images = [f"image/{name}.jpg" for name in names]
     truths = [f"groundTruth/{name}.mat" for name in names]
-    paths = git_files(*CRACKFOREST, [*images, *truths], cache)
-    pairs = []
-    for image, truth in zip(paths[:5], paths[5:], strict=True):
-        segmentation = loadmat(truth)["groundTruth"][0, 0]["Segmentation"]
-        pairs.append((np.asarray(Image.open(image).convert("RGB")), segmentation > 1))
-    return pairs
+    return _fetched_pairs(CRACKFOREST, images, truths, cache, _crack_pair)
 
 
 def chest_xray_lungs(cache: Path) -> list[Pair]:
@@ -113,10 +140,7 @@ def chest_xray_lungs(cache: Path) -> list[Pair]:
     names = ("1", "2", "3", "4")
     images = [f"Demo/Data/{name}.jpg" for name in names]
     masks = [f"Demo/Data/{name}-mask.png" for name in names]
-    paths = git_files(*LUNGS, [*images, *masks], cache)
-    return [
-        (_grey(image), _grey(mask) > 127) for image, mask in zip(paths[:4], paths[4:], strict=True)
-    ]
+    return _fetched_pairs(LUNGS, images, masks, cache, lambda i, m: (_grey(i), _grey(m) > 127))
 
 
 def skin_lesions(cache: Path) -> list[Pair]:
@@ -138,18 +162,9 @@ def skin_lesions(cache: Path) -> list[Pair]:
     """
     images = [f"data/test_images/ISIC_{n}.jpg" for n in HAM10000]
     masks = [f"data/test_masks/ISIC_{n}.png" for n in HAM10000]
-    paths = git_files(*ARTEFACTS, [*images, *masks], cache)
-    return read_pairs(paths[:5], paths[5:], 127)
-
-
-def _shapes_mask(shape: tuple[int, int], xml: Path) -> np.ndarray:
-    """Union of the filled polygons (every ``Shape``'s ``Points``) of a drawing's XML."""
-    mask = np.zeros(shape, dtype=bool)
-    for points in ElementTree.parse(xml).getroot().iter("Points"):
-        xs = [float(point.get("X")) for point in points]
-        ys = [float(point.get("Y")) for point in points]
-        mask |= polygon_mask(shape, ys, xs)
-    return mask
+    return _fetched_pairs(
+        ARTEFACTS, images, masks, cache, lambda i, m: read_pairs([i], [m], 127)[0]
+    )
 
 
 def glioma_nuclei(cache: Path) -> list[Pair]:
@@ -173,9 +188,4 @@ def glioma_nuclei(cache: Path) -> list[Pair]:
     names = ("01", "09", "17", "25", "33")
     images = [f"data/GBM40/raw_image/{name}.tif" for name in names]
     outlines = [f"data/GBM40/contour_annotation_xml/{name}_data.xml" for name in names]
-    paths = git_files(*GBM, [*images, *outlines], cache)
-    pairs = []
-    for image_path, xml in zip(paths[:5], paths[5:], strict=True):
-        image = tifffile.imread(image_path)
-        pairs.append((image, _shapes_mask(image.shape[:2], xml)))
-    return pairs
+    return _fetched_pairs(GBM, images, outlines, cache, _glioma_pair)
