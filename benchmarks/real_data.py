@@ -80,11 +80,11 @@ added them (only Otsu and overlay checks so far).
 ``FINAL3`` names the three before those, likewise (only Otsu and overlay checks so far).
 ``FINAL4`` names the two before that, likewise (only Otsu and overlay checks so far).
 ``FINAL5`` names doppler_box, likewise (only Otsu and an overlay check so far).
-``FINAL6`` names neurocyte_cells and kc167_cells, likewise (only Otsu and overlay checks
-so far).
-``FINAL7`` names drive_vessels, satellite_roads and kvasir_polyps, likewise (only Otsu
-and overlay checks so far).
-``FINAL8`` names the last five, likewise (only Otsu and overlay checks so far).
+``FINAL6`` names neurocyte_cells and kc167_cells, likewise (run once, in round 9).
+``FINAL7`` names drive_vessels, satellite_roads and kvasir_polyps, likewise (run once, in
+round 10: ``hitl_final7.md``, ``queue_loop_final7.md``, ``zero_shot_final7.md``).
+``FINAL8`` names the last five, likewise (only Otsu and overlay checks so far: kept for
+the next change to the head or the queue).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
