@@ -18,6 +18,10 @@ image (or stack) it belongs to, above and below Otsu's level of a sample of at m
 a thin edge strip does not come first). An update needs corrected pixels of both
 classes, and a starting model that sees nothing of the image gives the signals above
 nothing to go on; a patch holding both kinds of pixels gives the first update both.
+When a flat dark surround frames the imaged field (a fundus photo's black border, an
+orthophoto's or a mosaic's fill: `outside_of_field`), that split is field against
+surround, never the objects: the surround is then left out, Otsu's level taken over the
+field, and a patch's mixture is over its field pixels, times their share.
 
 Then **spread**: taking a patch halves the score of its eight neighbours (and patches
 next to already corrected ones start halved), so the queue does not offer five
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
+from skimage.measure import regionprops
 
 from .errors import SegRefineError
 from .limits import level_stride
@@ -41,6 +46,9 @@ WEIGHTS = {"uncertainty": 1.0, "boundary": 1.0, "disagreement": 2.0, "contrast":
 SPREAD = 0.5  # score factor of a patch next to a picked or corrected one
 SPREAD_PICKS = 256  # the first picks are spread; the rest follow in score order
 NEIGHBOURS = np.ones((3, 3), bool)
+SURROUND_SHARE = (0.05, 0.6)  # a surround covers this share of an image, from..to
+FLAT_SPREAD = 0.05  # a surround's grey-level spread (std) at most, of the image's range
+FIELD_SOLIDITY = 0.9  # what a surround leaves fills this share of its convex hull
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,9 @@ def otsu_level(image: np.ndarray, rgb: bool) -> float | None:
     return None if sample.min() == sample.max() else float(threshold_otsu(sample))
 
 
-def patch_mixture(grey: np.ndarray, patch_size: int, level: float | None) -> np.ndarray:
+def patch_mixture(
+    grey: np.ndarray, patch_size: int, level: float | None, outside: np.ndarray | None = None
+) -> np.ndarray:
     """Per patch: 1 when half its pixels lie above ``level``, 0 when all lie on one side
     or ``level`` is None (see `otsu_level`).
 
@@ -119,9 +129,44 @@ def patch_mixture(grey: np.ndarray, patch_size: int, level: float | None) -> np.
         grey: (H, W).
         patch_size: side of the square patches.
         level: the grey level that splits the two classes.
+        outside: pixels to leave out (`outside_of_field`): the split is over a patch's
+            other pixels, times their share of it.
     """
-    above = _patch_means(grey > (np.inf if level is None else level), patch_size)
-    return 2 * np.minimum(above, 1 - above)
+    above = grey > (np.inf if level is None else level)
+    if outside is None:
+        share = _patch_means(above, patch_size)
+        return 2 * np.minimum(share, 1 - share)
+    inside = _patch_means(~outside, patch_size)
+    share = _patch_means(above & ~outside, patch_size) / np.maximum(inside, 1e-12)
+    return 2 * np.minimum(share, 1 - share) * inside
+
+
+def outside_of_field(grey: np.ndarray, level: float) -> np.ndarray | None:
+    """The flat dark surround of an imaged field, or None when there is none.
+
+    The surround is the part of the dark class (at or below ``level``, Otsu's) that
+    touches the image's border, when it is flat (its grey levels spread less than
+    `FLAT_SPREAD` of the image's range), covers `SURROUND_SHARE` of the image, and
+    what it leaves is one compact region (at least 90 % of those pixels, convex within
+    `FIELD_SOLIDITY`): a fundus photo's black border, an orthophoto's or a stitched
+    mosaic's fill. A dark background between objects is not one (what it leaves is the
+    objects, in pieces).
+    """
+    dark = grey <= level
+    if not SURROUND_SHARE[0] <= dark.mean() <= SURROUND_SHARE[1]:
+        return None
+    labels, _ = ndimage.label(dark)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, edge[edge > 0])
+    spread = FLAT_SPREAD * float(grey.max() - grey.min())
+    if outside.mean() < SURROUND_SHARE[0] or grey[outside].std() > spread:
+        return None
+    field, count = ndimage.label(~outside)
+    sizes = np.bincount(field.ravel())[1:]
+    if not count or sizes.max() < 0.9 * sizes.sum():
+        return None
+    main = field == int(np.argmax(sizes)) + 1
+    return outside if regionprops(main.astype(np.uint8))[0].solidity >= FIELD_SOLIDITY else None
 
 
 def _grey(image: np.ndarray, rgb: bool) -> np.ndarray:
@@ -194,7 +239,10 @@ def rank_two_class_patches(
     """
     grey = _checked_map(_grey(image, rgb=np.ndim(image) == 3), patch_size, "image")
     level = otsu_level(grey, rgb=False) if level is None else level
-    mixture = patch_mixture(grey, patch_size, level)
+    outside = None if level is None else outside_of_field(grey, level)
+    if outside is not None:  # the objects are inside the field: split it, not the frame
+        level = float(threshold_otsu(grey[~outside]))
+    mixture = patch_mixture(grey, patch_size, level, outside)
     score = mixture * _area_share(grey.shape, patch_size)
     return _queue(score, {"mixture": mixture}, grey.shape, patch_size, valid, top_k)
 
