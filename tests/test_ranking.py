@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from napari_segrefine import SegRefineError, limits
-from napari_segrefine.ranking import otsu_level, rank_patches, rank_two_class_patches
+from napari_segrefine.ranking import (
+    otsu_level,
+    outside_of_field,
+    patch_mixture,
+    rank_patches,
+    rank_two_class_patches,
+)
 
 
 def _map():
@@ -119,3 +125,45 @@ def test_the_level_of_a_large_image_is_taken_on_a_sample(monkeypatch):
     monkeypatch.setattr(limits, "LEVEL_PIXELS", 1_000)
     assert 20 < otsu_level(image, rgb=True) < 200 and 20 < full < 200
     assert otsu_level(np.full((4, 50, 50), 3.0), rgb=False) is None
+
+
+def _fundus_like(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured bright disc crossed by dark vessels (fading before its rim), on a flat
+    black surround."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:192, :192]
+    field = (yy - 96) ** 2 + (xx - 96) ** 2 < 90**2
+    inner = (yy - 96) ** 2 + (xx - 96) ** 2 < 75**2
+    vessels = inner & ((np.abs(yy - xx) < 3) | (np.abs(yy + xx - 200) < 3))
+    image = np.where(field, 150 + rng.normal(0, 20, field.shape), rng.normal(4, 1, field.shape))
+    image[vessels] = 70
+    return image.clip(0, 255).astype(np.uint8), vessels
+
+
+def test_the_two_class_queue_splits_the_field_not_its_black_surround():
+    image, vessels = _fundus_like()
+    outside = outside_of_field(image.astype(np.float32), otsu_level(image, rgb=False))
+    assert outside is not None and outside[0, 0] and not outside[96, 96]
+    top = rank_two_class_patches(image, 32, top_k=3)
+    for patch in top:  # inside the field, with vessels, not on the rim
+        assert not outside[patch.slices].any() and vessels[patch.slices].any()
+
+
+def test_a_dark_background_between_objects_is_no_surround():
+    """Fluorescence: the dark class touches the border too, but leaves the objects in
+    pieces, not one field."""
+    rng = np.random.default_rng(1)
+    image = rng.normal(5, 1, (128, 128))
+    for y, x in rng.integers(10, 118, (12, 2)):
+        image[y - 6 : y + 6, x - 6 : x + 6] = 200
+    grey = image.astype(np.float32)
+    assert outside_of_field(grey, otsu_level(grey, rgb=False)) is None
+
+
+def test_a_patch_s_mixture_is_over_its_field_pixels_times_their_share():
+    grey = np.zeros((4, 8), np.float32)
+    grey[:, [4, 6]] = 10  # the right patch: half its field bright, and half the surround
+    outside = np.zeros(grey.shape, bool)
+    outside[:, 6:] = True
+    np.testing.assert_allclose(patch_mixture(grey, 4, 5.0, outside), [[0.0, 0.5]])
+    np.testing.assert_allclose(patch_mixture(grey, 4, 5.0), [[0.0, 1.0]])

@@ -47,7 +47,7 @@ SPREAD = 0.5  # score factor of a patch next to a picked or corrected one
 SPREAD_PICKS = 256  # the first picks are spread; the rest follow in score order
 NEIGHBOURS = np.ones((3, 3), bool)
 SURROUND_SHARE = (0.05, 0.6)  # a surround covers this share of an image, from..to
-FLAT_SPREAD = 0.05  # a surround's grey-level spread (std) at most, of the image's range
+FLAT_SPREAD = 0.1  # a surround's grey-level spread (10th to 90th centile), of the range
 FIELD_SOLIDITY = 0.9  # what a surround leaves fills this share of its convex hull
 
 
@@ -145,7 +145,7 @@ def outside_of_field(grey: np.ndarray, level: float) -> np.ndarray | None:
     """The flat dark surround of an imaged field, or None when there is none.
 
     The surround is the part of the dark class (at or below ``level``, Otsu's) that
-    touches the image's border, when it is flat (its grey levels spread less than
+    touches the image's border, when it is flat (its 10th to 90th centiles lie within
     `FLAT_SPREAD` of the image's range), covers `SURROUND_SHARE` of the image, and
     what it leaves is one compact region (at least 90 % of those pixels, convex within
     `FIELD_SOLIDITY`): a fundus photo's black border, an orthophoto's or a stitched
@@ -158,8 +158,10 @@ def outside_of_field(grey: np.ndarray, level: float) -> np.ndarray | None:
     labels, _ = ndimage.label(dark)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     outside = np.isin(labels, edge[edge > 0])
-    spread = FLAT_SPREAD * float(grey.max() - grey.min())
-    if outside.mean() < SURROUND_SHARE[0] or grey[outside].std() > spread:
+    if outside.mean() < SURROUND_SHARE[0]:
+        return None
+    low, high = np.percentile(grey[outside], [10, 90])  # thin lines may join it: robust
+    if high - low > FLAT_SPREAD * np.ptp(grey):
         return None
     field, count = ndimage.label(~outside)
     sizes = np.bincount(field.ravel())[1:]
