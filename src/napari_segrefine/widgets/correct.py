@@ -6,7 +6,8 @@ together. "Next patch to check" (Shift+N) ranks the patches in a worker and move
 camera to the top one not yet corrected or confirmed; "Confirm patch" (Shift+C)
 records it as checked and moves on. "Update as I correct" fits a head to the
 corrections after each edit (in a worker, seconds) and shows its prediction when its
-guard adopts it; "Update now" does it once; "Undo update" shows again what the image
+guard adopts it (on a tiled image, where you look first, then the rest); "Update now"
+does it once; "Undo update" shows again what the image
 showed before the last one (corrections stay). With "Learn from all images" the head also
 learns from the other open images' corrections; its guard judges this image only.
 """
@@ -326,8 +327,9 @@ class CorrectWidget(Dock):
             session.show_part(event.prediction)
             show_changes(self.viewer, layer, event.changes)
         if session.before_part is not None and not self.updater.stopping:
+            rest = "starting" if isinstance(event, PartReady) else event.message
             self.update_status.value = (
-                f"Update adopted, shown where you look; the rest of the image: {event.message}"
+                f"Update adopted, shown where you look; the rest of the image: {rest}"
             )
 
     def _on_edit(self, *_: Any) -> None:
