@@ -24,7 +24,7 @@ import torch
 
 from napari_segrefine.engine.predict import default_tile_shape
 from napari_segrefine.engine.preprocess import pad_to_multiple
-from napari_segrefine.train import head as head_module
+from napari_segrefine.train import head_pixels as pixels_module
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
@@ -61,8 +61,8 @@ def layout(shape: tuple[int, int], share: float, block: int, rng) -> np.ndarray:
 def runs(x: np.ndarray, valid: np.ndarray) -> CountingNetwork:
     """The network after `_prediction_outputs` of every window of ``valid``, in order."""
     network = CountingNetwork()
-    outputs_of = head_module._prediction_outputs(network, x, "cpu")
-    for window, _ in head_module._windows(valid):
+    outputs_of = pixels_module._prediction_outputs(network, x, "cpu")
+    for window, _ in pixels_module._windows(valid):
         outputs_of(window)
     return network
 
@@ -71,13 +71,13 @@ def one_case(shape: tuple[int, int], valid: np.ndarray, rng) -> tuple[int, int, 
     """(distinct tiles, runs, runs with a one-window memo, bound) of one layout."""
     x = rng.random((1, *shape), dtype=np.float32)  # every tile's bytes differ
     network = runs(x, valid)
-    bound = head_module._memo_bound(pad_to_multiple(x).shape[1:], default_tile_shape(shape))
-    chosen = head_module._memo_bound
-    head_module._memo_bound = lambda padded, tile: 3 * 3
+    bound = pixels_module._memo_bound(pad_to_multiple(x).shape[1:], default_tile_shape(shape))
+    chosen = pixels_module._memo_bound
+    pixels_module._memo_bound = lambda padded, tile: 3 * 3
     try:
         small = runs(x, valid).calls
     finally:
-        head_module._memo_bound = chosen
+        pixels_module._memo_bound = chosen
     return len(network.tiles), network.calls, small, bound
 
 

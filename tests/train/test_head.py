@@ -15,6 +15,7 @@ from napari_segrefine.errors import SegRefineError
 from napari_segrefine.metrics import iou
 from napari_segrefine.models.adapted import AdaptedModel
 from napari_segrefine.train import head as head_module
+from napari_segrefine.train import head_pixels as pixels_module
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
@@ -75,7 +76,7 @@ def test_corrections_of_one_class_only_are_a_clear_error_before_any_network_pass
     def network(*args):
         raise AssertionError("the network ran for an update that cannot be fitted")
 
-    monkeypatch.setattr(head_module, "_prediction_outputs", network)
+    monkeypatch.setattr(pixels_module, "_prediction_outputs", network)
     with pytest.raises(SegRefineError, match="all background"):
         fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
 
@@ -195,8 +196,8 @@ def test_judging_a_sample_that_is_not_there_is_a_clear_error(base, disk_sample):
 
 def _training_and_window_features(head, x, window):
     """The features `fit_head` learns for ``window`` of ``x``, and the window's own."""
-    outputs = head_module._prediction_outputs(head, x, "cpu")(window)
-    fitted, base_prob = head_module._window_features(head, x, window, "cpu", outputs)
+    outputs = pixels_module._prediction_outputs(head, x, "cpu")(window)
+    fitted, base_prob = pixels_module._window_features(head, x, window, "cpu", outputs)
     crop = torch.from_numpy(pad_to_multiple(x[:, window[0], window[1]])).unsqueeze(0)
     height, width = fitted.shape[1:]
     alone = head.pixel_features(crop)[0, :, :height, :width].numpy()
@@ -209,7 +210,7 @@ def test_the_head_learns_the_base_outputs_predict_will_show(base, disk_sample):
     alone they differ (the base sees the whole image)."""
     image, label, _ = disk_sample
     head = head_module.new_head(base, HeadConfig(deep="outputs"))
-    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    x, _, _ = pixels_module._checked_sample(head, image, label, None, 0)
     window = (slice(0, 64), slice(8, 72))
     padded = torch.from_numpy(pad_to_multiple(x)).unsqueeze(0)
     seen = head.pixel_features(padded)[0, :, :96, :96].numpy()[:, window[0], window[1]]
@@ -228,7 +229,7 @@ def test_on_a_tiled_image_the_head_learns_the_outputs_of_predicts_tiles(base):
     rng = np.random.default_rng(0)
     image = rng.random((1100, 64), dtype=np.float32)  # taller than one tile: tiled
     head = head_module.new_head(base, HeadConfig(deep="outputs"))
-    x, _, _ = head_module._checked_sample(head, image, image > 0.5, None, 0)
+    x, _, _ = pixels_module._checked_sample(head, image, image > 0.5, None, 0)
     window = (slice(100, 164), slice(0, 64))  # rows only the tile starting at 0 covers
     tile = torch.from_numpy(pad_to_multiple(x)[:, :512]).unsqueeze(0)
     seen = head.pixel_features(tile)[0][:, window[0], window[1]].numpy()
@@ -265,7 +266,7 @@ def test_predict_feeds_a_head_the_features_it_was_fitted_on(base, disk_sample, m
     for norm in (m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         for stats in (norm.running_mean, norm.running_var, norm.weight, norm.bias):
             stats.copy_(torch.rand(stats.shape, generator=generator) + 0.5)  # trained-like
-    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    x, _, _ = pixels_module._checked_sample(head, image, label, None, 0)
     fitted_on = head.pixel_features(torch.from_numpy(pad_to_multiple(x)).unsqueeze(0))
     seen = []
     original = AdaptedModel.pixel_features
@@ -313,11 +314,11 @@ def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):
     def features() -> tuple[np.ndarray, int]:
         runs.clear()
         samples = [(image, image > 0.5, None)]
-        found = head_module._training_pixels(head, samples, config, "cpu", rng)
+        found = pixels_module.training_pixels(head, samples, config, "cpu", rng)
         return found[0], len(runs)
 
     kept, kept_runs = features()
-    monkeypatch.setattr(head_module, "_memo_bound", lambda padded, tile: 1)
+    monkeypatch.setattr(pixels_module, "_memo_bound", lambda padded, tile: 1)
     evicted, evicted_runs = features()
     np.testing.assert_array_equal(evicted, kept)
     assert kept_runs == 3  # each tile of the grid once
@@ -338,10 +339,10 @@ class _CountingNetwork:
 def test_windows_in_order_run_each_tile_once_on_a_grid_larger_than_the_memo():
     x = np.random.default_rng(0).random((1, 3392, 1056), dtype=np.float32)  # 9 x 3 tiles
     network = _CountingNetwork()
-    outputs_of = head_module._prediction_outputs(network, x, "cpu")
-    for window, _ in head_module._windows(np.ones(x.shape[1:], bool)):
+    outputs_of = pixels_module._prediction_outputs(network, x, "cpu")
+    for window, _ in pixels_module._windows(np.ones(x.shape[1:], bool)):
         outputs_of(window)
-    assert head_module._memo_bound(x.shape[1:], (512, 512)) < 27
+    assert pixels_module._memo_bound(x.shape[1:], (512, 512)) < 27
     assert network.calls == 27
 
 
@@ -352,13 +353,13 @@ def test_the_base_runs_on_a_window_only_as_far_as_its_encoder(base, disk_sample,
     activations; the features are those of a whole pass."""
     image, label, _ = disk_sample
     head = head_module.new_head(base, HeadConfig(deep=deep))
-    x, _, _ = head_module._checked_sample(head, image, label, None, 0)
+    x, _, _ = pixels_module._checked_sample(head, image, label, None, 0)
     window = (slice(0, 64), slice(8, 72))
-    outputs = head_module._prediction_outputs(head, x, "cpu")(window)
-    head_module._window_features(head, x, window, "cpu", outputs)  # counts its activations
+    outputs = pixels_module._prediction_outputs(head, x, "cpu")(window)
+    pixels_module._window_features(head, x, window, "cpu", outputs)  # counts its activations
     ran = []
     hooks = [m.register_forward_hook(lambda m, *_: ran.append(m)) for m in head.base.modules()]
-    features, _ = head_module._window_features(head, x, window, "cpu", outputs)
+    features, _ = pixels_module._window_features(head, x, window, "cpu", outputs)
     crop = torch.from_numpy(pad_to_multiple(x[:, window[0], window[1]])).unsqueeze(0)
     in_window = len(ran)
     expected = head.pixel_features(crop)[0, :, :64, :64].numpy()  # a whole pass

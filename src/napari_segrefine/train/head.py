@@ -18,7 +18,7 @@ adopted, and the result says why.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,23 +28,15 @@ from sklearn.model_selection import GroupKFold
 from torch import nn
 
 from ..engine import resolve_device
-from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape
-from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
-from ..engine.tiling import TileMemo, Window, sliding_window, tile_starts
 from ..errors import SegRefineError
 from ..metrics import iou
 from ..models.adapted import DEEP_CHOICES, AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
-from ..models.normalization import normalize
-from .global_threshold import GlobalThreshold, best_global_threshold, level_sample, set_stump
+from .global_threshold import GlobalThreshold, best_global_threshold, set_stump
+from .head_pixels import SAMPLE_STRIDE, Sample, training_pixels
 from .loop import require_counts
 
-Sample = tuple[np.ndarray, np.ndarray, np.ndarray | None]
-WINDOW = 256  # features are computed per cell of this side, around its corrected pixels
-MARGIN = 64  # context added on each side of a window
-GROUP = 32  # side of the blocks the guard holds out together
-SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
 
 
@@ -157,7 +149,7 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context, levels = _training_pixels(
+    rows, labels, groups, current, context, levels = training_pixels(
         head, samples, config, device, rng
     )
     keep = _subsample(labels, config.max_pixels, rng)
@@ -391,168 +383,3 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
         f"adopted: {scored} {choice.head_iou:.3f} (current model "
         f"{choice.current_iou:.3f}; {picked})"
     )
-
-
-@torch.no_grad()
-def _training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids and current-model masks of every corrected pixel,
-    (features, labels) of context pixels (the current model's answers elsewhere), and
-    each sample's `level_sample`."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
-    levels = []
-    checked = [_checked_sample(head, *sample, index) for index, sample in enumerate(samples)]
-    _require_both_classes(checked)
-    for index, (x, label, valid) in enumerate(checked):
-        levels.append(level_sample(x, config.sigmas[0]))
-        outputs_of = _prediction_outputs(head, x, device)
-        cells = list(_windows(valid))
-        others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
-        if config.context_weight > 0:
-            picks = rng.permutation(len(others))[: config.context_windows]
-            cells += [others[i] for i in picks]
-        for window, inner in cells:
-            outputs = outputs_of(window)
-            features, base_prob = _window_features(head, x, window, device, outputs)
-            top, left = inner[0].start - window[0].start, inner[1].start - window[1].start
-            crop = (
-                slice(top, top + valid[inner].shape[0]),
-                slice(left, left + valid[inner].shape[1]),
-            )
-            inside, prob = features[:, crop[0], crop[1]], base_prob[crop]
-            spot = valid[inner]
-            rows_r, rows_c = np.nonzero(spot)
-            found[0].append(inside[:, spot].T)
-            found[1].append(label[inner][spot] != 0)
-            block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
-                rows_c + inner[1].start
-            ) // GROUP
-            found[2].append(index * SAMPLE_STRIDE + block)
-            found[3].append(prob[spot] > 0.5)
-            free = np.flatnonzero(~spot.ravel())
-            sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
-            found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
-            found[5].append(prob.ravel()[sample] > 0.5)
-    rows, labels, groups, current, context_rows, context_labels = (
-        np.concatenate(part) for part in found
-    )
-    return rows, labels, groups, current, (context_rows, context_labels), levels
-
-
-def _require_both_classes(checked) -> None:
-    """Fail before any feature is computed unless the corrected pixels of the checked
-    samples (`_checked_sample`) hold both classes."""
-    corrected = np.concatenate([label[valid] != 0 for _, label, valid in checked])
-    if not corrected.size:
-        raise SegRefineError("no corrected pixels yet; correct or confirm part of the mask first")
-    if corrected.all() or not corrected.any():
-        raise SegRefineError(
-            "the corrected pixels are all "
-            f"{'foreground' if corrected[0] else 'background'}; correct or confirm some "
-            "pixels of the other class too, then update again"
-        )
-
-
-def _checked_sample(head: AdaptedModel, image, label, valid, index: int):
-    """The normalized model input, the label and the bool valid mask of one sample."""
-    config_of = model_config(head)
-    in_channels = int(config_of.kwargs["base"]["kwargs"].get("in_channels", 3))
-    stack, _ = to_channels_first(np.asarray(image), None, None)
-    if len(stack) != 1:
-        raise SegRefineError("fit_head takes 2-D images; pass each slice of a stack as a sample")
-    x = normalize(match_channels(stack[0], in_channels), config_of.normalization)
-    label = np.asarray(label)
-    valid = np.ones(label.shape, bool) if valid is None else np.asarray(valid) != 0
-    if label.shape != x.shape[1:] or valid.shape != label.shape:
-        raise SegRefineError(
-            f"sample {index}: image {x.shape[1:]}, label {label.shape} and valid "
-            f"{valid.shape} must have the same height and width"
-        )
-    return x, label, valid
-
-
-def _windows(valid: np.ndarray):
-    """(window, inner) slice pairs: the bounding box of the valid pixels of each WINDOW
-    cell that has any (inner), and that box grown by MARGIN on each side (window)."""
-    height, width = valid.shape
-    for top in range(0, height, WINDOW):
-        for left in range(0, width, WINDOW):
-            cell = valid[top : top + WINDOW, left : left + WINDOW]
-            rows, cols = np.flatnonzero(cell.any(1)), np.flatnonzero(cell.any(0))
-            if not len(rows):
-                continue
-            inner = (
-                slice(top + rows[0], top + rows[-1] + 1),
-                slice(left + cols[0], left + cols[-1] + 1),
-            )
-            window = (
-                slice(max(0, inner[0].start - MARGIN), min(height, inner[0].stop + MARGIN)),
-                slice(max(0, inner[1].start - MARGIN), min(width, inner[1].stop + MARGIN)),
-            )
-            yield window, inner
-
-
-def _prediction_outputs(head: AdaptedModel, x: np.ndarray, device) -> Callable:
-    """A function giving the base's output maps (K x h x w) of a window as `predict`
-    computes them for this image: blended from the tiles of its default tiling that
-    touch the window (one tile, the whole image, for an image of up to 1024 px a side).
-    The outputs of the last `_memo_bound` tiles are kept, so a tile runs once however
-    many windows touch it when they come in `_windows`' order.
-
-    The base's outputs depend on all of its input (its receptive field spans the whole
-    tile): computed on a window around the corrections instead they differ, even far
-    from the window's border, and a head fitted to those values meets others when it
-    predicts.
-    """
-    padded = pad_to_multiple(x)
-    tile = default_tile_shape(x.shape[1:])
-
-    def base_outputs(batch: np.ndarray) -> np.ndarray:
-        return head.base_outputs(torch.from_numpy(batch).to(device)).cpu().numpy()
-
-    run = TileMemo(_memo_bound(padded.shape[1:], tile)).wrap(base_outputs)
-
-    def outputs(window) -> np.ndarray:
-        region = (window[0].start, window[0].stop, window[1].start, window[1].stop)
-        where = Window(padded.shape[1:], region)
-        return sliding_window(run, padded, tile, DEFAULT_OVERLAP, window=where)
-
-    return outputs
-
-
-def _memo_bound(padded: tuple[int, int], tile: tuple[int, int]) -> int:
-    """Tiles whose outputs `_prediction_outputs` keeps: three rows of the tile grid of
-    the (padded) image, and the tiles of one more window.
-
-    A window spans at most WINDOW + 2 x MARGIN = 384 px, and tiles of 512 px start at
-    most 384 px apart, so it touches at most three tiles a side (3 x 3). Windows come
-    cell row by cell row (`_windows`); the next row of windows touches again the tile
-    rows of the one before: between two uses of a tile, the windows visited touch about
-    three rows of tiles, plus a window's at the turn. Over 100 layouts of corrections
-    no tile ran twice with this bound, against up to 3.7 times with a memo of 9 tiles
-    (`benchmarks/results/head_tile_memo.md`); only the context windows, visited last,
-    may run again the (up to 9) tiles each touches. It is the whole grid for an image
-    of up to three tile rows.
-    """
-    columns = len(tile_starts(padded[1], tile[1], DEFAULT_OVERLAP))
-    return 3 * columns + 3 * 3
-
-
-def _window_features(head: AdaptedModel, x: np.ndarray, window, device, outputs: np.ndarray):
-    """Features (F x h x w) and the base model's probability (h x w) of one window, the
-    base's output maps taken from ``outputs`` (`_prediction_outputs`).
-
-    The base runs on the window only for its encoder activations (``deep="encoder"``),
-    and only as far as its encoder; the other features are the window's filters and
-    those outputs.
-    """
-    crop = x[:, window[0], window[1]]
-    padded = torch.from_numpy(pad_to_multiple(crop)).unsqueeze(0).to(device)
-    parts = [head.bank(padded)]
-    if head.deep == "encoder":
-        parts += head.encoder_features(padded)
-    computed = torch.cat([part.float() for part in parts], 1)
-    features = computed[0, :, : crop.shape[1], : crop.shape[2]].cpu().numpy()
-    if head.deep != "none":  # the outputs after the filters
-        first = head.bank.num_features
-        features = np.concatenate([features[:first], outputs, features[first:]])
-    return features, outputs[0]
