@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_segrefine.engine.predict import default_tile_shape
+from napari_segrefine.engine.default_tiling import default_tile_shape
 from napari_segrefine.engine.preprocess import pad_to_multiple
 from napari_segrefine.train import head_pixels as pixels_module
 

@@ -108,7 +108,7 @@ def test_a_new_prediction_leaves_no_update_to_undo(painted):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """`predict` tiles images over 64 px a side into 64 px tiles, as it tiles mosaics."""
-    module = importlib.import_module("napari_segrefine.engine.predict")
+    module = importlib.import_module("napari_segrefine.engine.default_tiling")
     monkeypatch.setattr(module, "WHOLE_IMAGE_LIMIT", 64)
     monkeypatch.setattr(module, "DEFAULT_TILE", 64)
 

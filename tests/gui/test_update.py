@@ -101,7 +101,7 @@ def test_an_update_learns_from_every_open_images_corrections(qtbot, viewer, imag
 @pytest.fixture
 def small_tiles(monkeypatch):
     """`predict` tiles images over 64 px a side into 64 px tiles, as it tiles mosaics."""
-    module = importlib.import_module("napari_segrefine.engine.predict")
+    module = importlib.import_module("napari_segrefine.engine.default_tiling")
     monkeypatch.setattr(module, "WHOLE_IMAGE_LIMIT", 64)
     monkeypatch.setattr(module, "DEFAULT_TILE", 64)
 

@@ -13,7 +13,7 @@ from distributed import Client, as_completed
 from distributed import progress as dask_progress
 from torch import nn
 
-from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape, tiling_unlike_training
+from ..engine.default_tiling import DEFAULT_OVERLAP, default_tile_shape, tiling_unlike_training
 from ..errors import Cancelled, SegRefineError
 from ..generators import Progress, drain
 from ..io import list_images

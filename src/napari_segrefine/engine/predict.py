@@ -14,13 +14,18 @@ from torch import nn
 
 from ..errors import SegRefineError
 from ..generators import Progress, ProgressCallback, drain_to_callback, map_events
-from ..models.adapted import AdaptedModel
 from ..models.config import ModelConfig, model_config
 from ..models.normalization import normalize, scale_divisor
+from .default_tiling import (
+    DEFAULT_OVERLAP,
+    default_tile_shape,
+    padded_shape,
+    tiling_unlike_training,
+)
 from .device import autocast_dtype, autocasting, evaluating, resolve_device
 from .oom import RunPlan, smaller
 from .prediction import FirstPart, Prediction, assemble, check_threshold
-from .preprocess import PAD_MULTIPLE, crop_to, match_channels, pad_to_multiple, to_channels_first
+from .preprocess import crop_to, match_channels, pad_to_multiple, to_channels_first
 from .tiling import (
     TileFn,
     TileMemo,
@@ -31,10 +36,6 @@ from .tiling import (
     touching_tiles,
 )
 from .tuning import inference_copy
-
-WHOLE_IMAGE_LIMIT = 1024  # images up to this many pixels per side run as one tile
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 0.25
 
 
 def predict(
@@ -299,11 +300,11 @@ def _predict_slice(
 
 def _part_tiles(region, plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:
     """How many tiles of the slice's tiling touch ``region``."""
-    return len(touching_tiles(Window(_padded(spatial), region), plan.tile, overlap))
+    return len(touching_tiles(Window(padded_shape(spatial), region), plan.tile, overlap))
 
 
 def _tile_count(plan: RunPlan, spatial: tuple[int, int], overlap: float) -> int:
-    return len(tile_grid(_padded(spatial), plan.tile, overlap))
+    return len(tile_grid(padded_shape(spatial), plan.tile, overlap))
 
 
 def _after_out_of_memory(
@@ -372,54 +373,10 @@ def _warn_if_tiled_unlike_training(model, tile: tuple, overlap: float, spatial) 
         )
 
 
-def tiling_unlike_training(model: nn.Module, tile: tuple, overlap: float, spatial) -> str | None:
-    """What is wrong with running ``model`` on this tiling of an (H, W) image, in words.
-
-    A head (`AdaptedModel`) learned its network's outputs on `predict`'s default tiling
-    (`train.head`); another tiling gives it values it did not learn. Tilings are
-    compared as really used (a tile larger than the image is cut to it).
-
-    Returns:
-        The problem (the caller adds what to do), or None: no head, or the tiling it
-        learned.
-    """
-    default = default_tile_shape(spatial)
-    if not isinstance(model, AdaptedModel) or _tiling(tile, overlap, spatial) == _tiling(
-        default, DEFAULT_OVERLAP, spatial
-    ):
-        return None
-    return (
-        f"this head learned its network's outputs on tiles of {default[0]} x "
-        f"{default[1]} overlapping by {DEFAULT_OVERLAP}; tiles of {tile[0]} x {tile[1]} "
-        f"overlapping by {overlap} give it values it did not learn"
-    )
-
-
-def _tiling(tile: tuple, overlap: float, spatial) -> tuple:
-    """The tile shape and corners a tiling of an image of this (H, W) really uses."""
-    padded = _padded(spatial)
-    shape = (min(tile[0], padded[0]), min(tile[1], padded[1]))
-    return shape, tile_grid(padded, shape, overlap)
-
-
-def fits_one_tile(spatial: tuple[int, ...]) -> bool:
-    """Whether `predict` runs an image of this (H, W) as one tile by default."""
-    return max(spatial) <= WHOLE_IMAGE_LIMIT
-
-
-def default_tile_shape(spatial: tuple[int, ...]) -> tuple[int, int]:
-    """The tile (h, w) `predict` cuts an image of this (H, W) into by default."""
-    return _padded(spatial) if fits_one_tile(spatial) else (DEFAULT_TILE, DEFAULT_TILE)
-
-
 def _tile_shape(tile_size: int | Sequence[int] | None, spatial: tuple[int, int]) -> tuple:
     if tile_size is None:
         return default_tile_shape(spatial)
-    return _padded(as_tile_shape(tile_size))
-
-
-def _padded(shape: tuple[int, int]) -> tuple[int, int]:
-    return tuple(-(-side // PAD_MULTIPLE) * PAD_MULTIPLE for side in shape)
+    return padded_shape(as_tile_shape(tile_size))
 
 
 def tile_function(model: nn.Module, device: torch.device, precision: str = "auto") -> TileFn:

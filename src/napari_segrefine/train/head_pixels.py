@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..engine.predict import DEFAULT_OVERLAP, default_tile_shape
+from ..engine.default_tiling import DEFAULT_OVERLAP, default_tile_shape
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
 from ..engine.tiling import TileMemo, Window, sliding_window, tile_starts
 from ..errors import SegRefineError
