@@ -64,9 +64,10 @@ class ModelUpdates:
         ``also_from``: other images' sessions whose corrections train the head too (one
         classifier for a set of similar images, as ilastik does); the guard still judges
         it on this image's corrections only. ``first``: a part to predict first, e.g.
-        what the viewer shows (see `iter_predict`): a `FirstPart` event gives it, for
-        `show_part`. Pure (see `show_update`); returns the `HeadResult` and the new
-        prediction, None when the head was not adopted (its ``reason`` says why).
+        what the viewer shows (see `iter_predict`): a `FirstPart` event gives it (see
+        `propose_part`, `show_part`). Pure (see `show_update`); returns the
+        `HeadResult` and the new prediction, None when the head was not adopted (its
+        ``reason`` says why).
         """
         if not self.corrected_pixels:
             raise SegRefineError(
