@@ -132,12 +132,10 @@ def patch_mixture(
         outside: pixels to leave out (`outside_of_field`): the split is over a patch's
             other pixels, times their share of it.
     """
-    above = grey > (np.inf if level is None else level)
-    if outside is None:
-        share = _patch_means(above, patch_size)
-        return 2 * np.minimum(share, 1 - share)
-    inside = _patch_means(~outside, patch_size)
-    share = _patch_means(above & ~outside, patch_size) / np.maximum(inside, 1e-12)
+    field = np.ones(grey.shape, bool) if outside is None else ~outside
+    inside = _patch_means(field, patch_size)
+    above = _patch_means(field & (grey > (np.inf if level is None else level)), patch_size)
+    share = above / np.maximum(inside, 1e-12)
     return 2 * np.minimum(share, 1 - share) * inside
 
 

@@ -179,12 +179,17 @@ class _Job:
             order.insert(0, order.pop(self.first_index))
         return order
 
+    def ahead_tiles(self, plan: RunPlan, spatial: tuple[int, int]) -> int:
+        """The tiles run for the first part ahead of its slice: those touching it, when
+        they are fewer than the slice's (else 0: the part comes with its slice)."""
+        if self.first is None:
+            return 0
+        ahead = _part_tiles(self.first.region, plan, spatial, self.overlap)
+        return ahead if ahead < _tile_count(plan, spatial, self.overlap) else 0
+
     def total_tiles(self, plan: RunPlan, spatial: tuple[int, int]) -> int:
         per_slice = _tile_count(plan, spatial, self.overlap)
-        if self.first is None:
-            return per_slice * self.slices
-        ahead = _part_tiles(self.first.region, plan, spatial, self.overlap)
-        return per_slice * self.slices + (ahead if ahead < per_slice else 0)
+        return per_slice * self.slices + self.ahead_tiles(plan, spatial)
 
 
 @dataclass(frozen=True)
@@ -221,14 +226,12 @@ def _predict_first(
     job: _Job, raw: np.ndarray, position: tuple[int, str], plan: RunPlan, run_tiles: TileFn
 ) -> Generator[Progress, None, tuple[np.ndarray, RunPlan, TileFn, int]]:
     """`_predict_slice` of the slice holding ``job.first``: the tiles touching the part
-    run first (when they are fewer than the slice's), a `FirstPart` event gives the
-    part, then the slice is completed, each tile run once."""
+    run first (`_Job.ahead_tiles`), a `FirstPart` event gives the part, then the slice
+    is completed, each tile run once."""
     done, label = position
     part, spatial = job.first, raw.shape[1:]
     memo = TileMemo()
-    if _part_tiles(part.region, plan, spatial, job.overlap) < _tile_count(
-        plan, spatial, job.overlap
-    ):
+    if job.ahead_tiles(plan, spatial):
         ahead, plan, run_tiles, done = yield from _predict_slice(
             job,
             raw,
