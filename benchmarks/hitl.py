@@ -19,7 +19,7 @@ halves, which nobody corrected. Methods:
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
-``final8`` (never tuned on; ``final2`` to ``final8`` are each reported once, at the end of
+``final9`` (never tuned on; ``final2`` to ``final9`` are each reported once, at the end of
 the round that added it);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
@@ -62,6 +62,7 @@ from real_data import (  # noqa: E402
     FINAL6,
     FINAL7,
     FINAL8,
+    FINAL9,
     load_real_sets,
 )
 
@@ -93,6 +94,7 @@ def load_cases(
         "final6": FINAL6,
         "final7": FINAL7,
         "final8": FINAL8,
+        "final9": FINAL9,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -366,7 +368,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2 to final8, shift, "
+        help="tuning, held-out, all, fresh, seen, final, final2 to final9, shift, "
         "shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")

@@ -12,7 +12,9 @@ color-doppler-volume-sample-extractor's 0.3 MB sdist; FINAL6 reuses scellseg's).
 FINAL7's three sets come from pinned commits of three GitHub repositories instead (ten
 files each, 5.8 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/``;
 FINAL8's five sets likewise, from five more repositories (eight to ten files each,
-9.2 MB in all).
+9.2 MB in all); FINAL9's three sets likewise, from two more repositories and an earlier
+commit of FINAL8's cell_seg_matlab (ten files each, 10.6 MB in all, the nucleus tiles
+and their label text files 9.9 MB of it).
 
 Sets (name: domain, images):
 
@@ -72,6 +74,12 @@ Sets (name: domain, images):
   thisismexp/artefact_insertion).
 * ``glioma_nuclei``: H&E sections of glioblastoma, hand-drawn nucleus outlines, 5 images
   (GBM40; GitHub pengyzhang/cell_seg_matlab).
+* ``magnetic_tile_defects``: photographs of magnetic tiles, hand-labelled surface defects,
+  5 images (GitHub abin24/Magnetic-tile-defect-datasets., the data set's own).
+* ``fetal_head_ultrasound``: prenatal ultrasound frames, the sonographer's head ellipse
+  filled, 5 images (HC18; GitHub rileyaquilano/Ultrasound_Final).
+* ``miccai_nuclei``: H&E tissue tiles, manually segmented nuclei, 5 images (a 2015
+  MICCAI challenge's training set; GitHub pengyzhang/cell_seg_matlab, an earlier commit).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -83,8 +91,11 @@ added them (only Otsu and overlay checks so far).
 ``FINAL6`` names neurocyte_cells and kc167_cells, likewise (run once, in round 9).
 ``FINAL7`` names drive_vessels, satellite_roads and kvasir_polyps, likewise (run once, in
 round 10: ``hitl_final7.md``, ``queue_loop_final7.md``, ``zero_shot_final7.md``).
-``FINAL8`` names the last five, likewise (only Otsu and overlay checks so far: kept for
-the next change to the head or the queue).
+``FINAL8`` names em_membranes, pavement_cracks, chest_xray_lungs, skin_lesions and
+glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
+``queue_loop_final8.md``, ``zero_shot_final8.md``).
+``FINAL9`` names the last three, likewise (only Otsu and overlay checks so far:
+``results/final9_sets.md``; kept for the next change to the head or the queue).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -120,6 +131,7 @@ from real_final8 import (
     pavement_cracks,
     skin_lesions,
 )
+from real_final9 import fetal_head_ultrasound, magnetic_tile_defects, miccai_nuclei
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -437,6 +449,9 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "chest_xray_lungs": chest_xray_lungs,
     "skin_lesions": skin_lesions,
     "glioma_nuclei": glioma_nuclei,
+    "magnetic_tile_defects": magnetic_tile_defects,
+    "fetal_head_ultrasound": fetal_head_ultrasound,
+    "miccai_nuclei": miccai_nuclei,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -454,6 +469,8 @@ FINAL6 = ("neurocyte_cells", "kc167_cells")
 FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions", "glioma_nuclei")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
