@@ -72,11 +72,12 @@ def magnetic_tile_defects(cache: Path) -> list[Pair]:
     ``<name>.png`` (its mask, 0/255 with JPEG-like noise) for the five names in ``TILES``:
     one break, two frays and two uneven surfaces, each the ``exp1`` (first lighting) shot
     of a different tile, among the shots with a defect of more than 3 % of the image and
-    both sides over 200 px. Origin: the magnetic tile defect data set (Huang, Qiu and
-    Yuan, "Surface defect saliency of magnetic tile", The Visual Computer 2020; CASIA),
-    regions of interest cropped from photographs of magnetic tiles (motor parts) under
-    six lightings (``exp1`` to ``exp6``), with pixel-level ground truth labelled, as the
-    README says, by the authors (by hand, by all signs: smooth free outlines).
+    both sides over 200 px. Origin: the data set of the README's paper, "Saliency of magnetic
+    tile surface defects" (Huang, Qiu and Yuan, The Visual Computer 2020, as recalled;
+    Institute of Automation, Chinese Academy of Sciences): regions of interest of
+    photographs of magnetic tiles (motor parts) under six lightings (``exp1`` to
+    ``exp6``); the README says their pixel-level ground truth "were labeled" (by whom
+    not stated; by hand, by all signs: smooth free outlines).
     Licence: none stated; the README welcomes use with a citation of the paper. For
     benchmarking only; nothing is stored in this repository.
     Mask: mask > 127 (23-34 % of an image). Overlay checked on all five: the outlines
