@@ -304,15 +304,13 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
 
 def head_config(spec: str, seed: int) -> HeadConfig:
     """The head settings named by a ``--heads`` item: ``deep``, then any ``/field=value``
-    of `HeadConfig` (numbers, 0 or 1 for a flag; ``off`` for None), e.g.
-    ``encoder/filters_margin=0.02`` or ``encoder/filters_on_regions=0``."""
+    of `HeadConfig` (numbers; ``off`` for None), e.g. ``encoder/guard_block=64``."""
     deep, *settings = spec.split("/")
     fields = {f.name: f.type for f in dataclasses.fields(HeadConfig)}
     values = {}
     for setting in settings:
         name, _, value = setting.partition("=")
-        kind = {"int": int, "bool": lambda text: bool(int(text))}.get(fields[name], float)
-        values[name] = None if value == "off" else kind(value)
+        values[name] = None if value == "off" else (int if fields[name] == "int" else float)(value)
     return HeadConfig(deep=deep, seed=seed, **values)
 
 

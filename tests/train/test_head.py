@@ -371,34 +371,3 @@ def test_the_base_runs_on_a_window_only_as_far_as_its_encoder(base, disk_sample,
     expected[first : first + len(outputs)] = outputs
     np.testing.assert_array_equal(features, expected)
     assert in_window == 0 if deep == "outputs" else 0 < in_window < whole, (in_window, whole)
-
-
-def _regional_code_pixels(regions: int = 4, per_region: int = 300):
-    """Pixels of ``regions`` corrected regions: a weak filter column that carries from
-    region to region, and a "network" column that separates the classes perfectly
-    inside each region by a code that differs from region to region."""
-    rng = np.random.default_rng(0)
-    region = np.repeat(np.arange(regions), per_region)
-    labels = rng.random(len(region)) < 0.5
-    carried = labels + rng.normal(0, 0.6, len(labels))
-    regional = np.where(region % 2, -1.0, 1.0) * (labels - 0.5) + 3 * region
-    rows = np.stack([carried, regional], 1)
-    blocks = region * 100 + rng.integers(0, 6, len(labels))  # 6 blocks per region
-    return rows, labels, blocks, region
-
-
-def test_the_filters_win_when_the_network_features_do_not_carry_to_unseen_regions():
-    rows, labels, blocks, regions = _regional_code_pixels()
-    config = HeadConfig(guard_trees=8, filters_margin=0.0)
-    empty = (rows[:0], labels[:0], np.zeros(0))
-    judged = np.ones(len(labels), bool)
-    plain = head_module._Choice()
-    wide = head_module._best_of(rows, labels, blocks, empty, config, plain, judged)
-    narrow = (rows[:0, :1], *empty[1:])
-    alone = head_module._best_of(rows[:, :1], labels, blocks, narrow, config, plain, judged)
-    alone.features = 1
-    assert wide.head_iou > alone.head_iou  # held-out blocks: the regional code looks best
-    fitted = (rows, labels, regions, empty, config, judged)
-    assert head_module._filters_win(*fitted, wide, alone)
-    one_region = np.zeros(len(labels), int)  # no other region to judge on: the blocks do
-    assert not head_module._filters_win(rows, labels, one_region, *fitted[3:], wide, alone)

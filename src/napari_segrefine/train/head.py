@@ -51,11 +51,10 @@ class HeadConfig:
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
-    more than ``filters_margin`` above all features (None: never) on held-out corrected
-    regions (``filters_on_regions``; False: on held-out blocks, as before round 11), and
-    a global Otsu threshold of one channel, kept when it scores more than
-    ``global_margin`` above the trees, in updates that learn from their own images only
-    (None: never; see `global_threshold`).
+    more than ``filters_margin`` above all features (None: never), and a global Otsu
+    threshold of one channel, kept when it scores more than ``global_margin`` above the
+    trees, in updates that learn from their own images only (None: never; see
+    `global_threshold`).
     """
 
     num_trees: int = 48
@@ -71,7 +70,6 @@ class HeadConfig:
     guard_pixels: int = 10_000
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
-    filters_on_regions: bool = True
     global_margin: float | None = 0.02
     seed: int = 0
     device: str = "auto"
@@ -151,12 +149,11 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, regions, current, context, levels = training_pixels(
+    rows, labels, groups, current, context, levels = training_pixels(
         head, samples, config, device, rng
     )
     keep = _subsample(labels, config.max_pixels, rng)
-    rows, labels, current = rows[keep], labels[keep], current[keep]
-    groups, regions = groups[keep], regions[keep]
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
     context = _weighted_context(context, labels, current, config)
     judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
@@ -169,8 +166,7 @@ def fit_head(
     if len(judged_samples) < len(samples):
         levels = None
     choice = _choose(
-        rows, labels, (groups, regions), current, context, config, head.bank.num_features,
-        judged, levels,
+        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
     )
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
@@ -294,16 +290,14 @@ class _Choice:
 
 
 def _choose(
-    rows, labels, folds, current, context, config, filters: int, judged, levels
+    rows, labels, groups, current, context, config, filters: int, judged, levels
 ) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
 
-    ``folds`` holds each pixel's block id and its corrected region's id (`training_pixels`).
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
-    beat all features by more than ``config.filters_margin`` on held-out corrected
-    regions (`_filters_win`); a global threshold (Otsu's
+    beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the images' `level_sample`; None: none) only when it beats the
     trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
     corrected pixels (and the same share of the context).
@@ -312,8 +306,8 @@ def _choose(
     keep = _subsample(labels, config.guard_pixels, rng)
     picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
     sampled = tuple(part[picked] for part in context)
-    rows, labels, current, judged = rows[keep], labels[keep], current[keep], judged[keep]
-    groups, regions = (ids[keep] for ids in folds)
+    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    judged = judged[keep]
     plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
@@ -322,8 +316,7 @@ def _choose(
         narrow = (sampled[0][:, :filters], *sampled[1:])
         alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
         alone.features = filters
-        fitted = (rows, labels, regions, sampled, config, judged)
-        best = alone if _filters_win(*fitted, best, alone) else best
+        best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
     if config.global_margin is None or levels is None:
         return best
     stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
@@ -345,28 +338,6 @@ def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _
             if best.head_iou is None or score > best.head_iou:
                 best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
     return best
-
-
-def _filters_win(rows, labels, regions, context, config, judged, wide, alone) -> bool:
-    """Whether the filters alone (``alone``, its first columns) beat all features
-    (``wide``) by more than ``config.filters_margin`` on whole corrected regions neither
-    saw, each at the threshold and context its blocks chose.
-
-    Held-out blocks have corrected neighbours in training, which flatters the network's
-    activations: they tell a patch's pixels apart without carrying to the rest of the
-    image (chest X-ray lungs: 0.95 on held-out blocks, 0.63 on the image's other half,
-    where the filters alone reach 0.72). With one corrected region, the blocks judge.
-    """
-    if not config.filters_on_regions or len(np.unique(regions[judged])) < 2:
-        return alone.head_iou > wide.head_iou + config.filters_margin
-    scores = []
-    for choice in (wide, alone):
-        columns = slice(None, choice.features)
-        extra = (context[0][:, columns], *context[1:])
-        extra = extra if choice.context else tuple(part[:0] for part in extra)
-        prob = _out_of_fold(rows[:, columns], labels, regions, extra, config)[judged]
-        scores.append(iou((prob > choice.threshold)[None], labels[judged][None]))
-    return scores[1] > scores[0] + config.filters_margin
 
 
 def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -4,8 +4,8 @@
 `MARGIN` px margin), computes each window's features as `AdaptedModel` does at
 prediction time (filters and the early encoder activations on the window, the base's
 output maps from `predict`'s own tiles of the whole image), and gathers the corrected
-pixels with their block and region ids (for the guard's folds), the current model's
-answers, and context pixels (the current model's answers in a few uncorrected windows).
+pixels with their block ids (for the guard's folds), the current model's answers, and
+context pixels (the current model's answers in a few uncorrected windows).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from ..engine.default_tiling import DEFAULT_OVERLAP, default_tile_shape
 from ..engine.preprocess import match_channels, pad_to_multiple, to_channels_first
@@ -34,17 +33,15 @@ SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 
 @torch.no_grad()
 def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids, region ids (connected corrected regions: a patch, a
-    stroke) and current-model masks of every corrected pixel, (features, labels) of
-    context pixels (the current model's answers elsewhere), and each sample's
-    `level_sample`."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], [], []]
+    """Features, labels, block ids and current-model masks of every corrected pixel,
+    (features, labels) of context pixels (the current model's answers elsewhere), and
+    each sample's `level_sample`."""
+    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
     levels = []
     checked = [_checked_sample(head, *sample, index) for index, sample in enumerate(samples)]
     _require_both_classes(checked)
     for index, (x, label, valid) in enumerate(checked):
         levels.append(level_sample(x, config.sigmas[0]))
-        regions = ndimage.label(valid, structure=np.ones((3, 3)))[0]
         outputs_of = _prediction_outputs(head, x, device)
         cells = list(_windows(valid))
         others = [cell for cell in _windows(~valid) if not valid[cell[1]].any()]
@@ -73,11 +70,10 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
             found[5].append(prob.ravel()[sample] > 0.5)
-            found[6].append(index * SAMPLE_STRIDE + regions[inner][spot])
-    rows, labels, groups, current, context_rows, context_labels, region_ids = (
+    rows, labels, groups, current, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, groups, region_ids, current, (context_rows, context_labels), levels
+    return rows, labels, groups, current, (context_rows, context_labels), levels
 
 
 def _require_both_classes(checked) -> None:
