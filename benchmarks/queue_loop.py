@@ -197,6 +197,20 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
     ))  # fmt: skip
 
 
+def _enough_patches(name: str, pairs: list, ks: list[int]) -> bool:
+    """Whether every image's left half holds ``max(ks)`` patches; says so when not."""
+    for image, mask in pairs:
+        count = (mask.shape[0] // PATCH) * ((mask.shape[1] // 2) // PATCH)
+        if count < max(ks):
+            print(
+                f"# {name} left out: an image's left half holds {count} patches of "
+                f"{PATCH} px, fewer than k = {max(ks)}",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="report", choices=tuple(SPLITS))
@@ -217,6 +231,7 @@ def main() -> None:
         cases.update(load_cases(group, 1, args.crop))
     domains = [d for d in args.synthetic.split(",") if d]
     cases.update(synthetic_cases(domains, synthetic_split, args.synthetic_count, 384))
+    cases = {name: pairs for name, pairs in cases.items() if _enough_patches(name, pairs, args.ks)}
     pooled, seconds = run(cases, args)
     report(cases, pooled, seconds, args, time.perf_counter() - started)
 
