@@ -199,7 +199,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
 
 def _enough_patches(name: str, pairs: list, ks: list[int]) -> bool:
     """Whether every image's left half holds ``max(ks)`` patches; says so when not."""
-    for image, mask in pairs:
+    for _, mask in pairs:
         count = (mask.shape[0] // PATCH) * ((mask.shape[1] // 2) // PATCH)
         if count < max(ks):
             print(
