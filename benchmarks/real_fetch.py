@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 from urllib.request import urlopen
@@ -122,6 +123,25 @@ def read_pairs(images: list[Path], masks: list[Path], level: int = 0) -> list[Pa
         values = values[..., 0] if values.ndim == 3 else values
         pairs.append((np.asarray(Image.open(image).convert("RGB")), values > level))
     return pairs
+
+
+def fetched_pairs(
+    source: tuple[str, str],
+    images: list[str],
+    masks: list[str],
+    cache: Path,
+    read: Callable[[Path, Path], Pair],
+) -> list[Pair]:
+    """``read(image, mask)`` of each matching pair of files of one repository commit
+    (``source``: repository and commit, see `git_files`)."""
+    paths = git_files(*source, [*images, *masks], cache)
+    count = len(images)
+    return [read(*pair) for pair in zip(paths[:count], paths[count:], strict=True)]
+
+
+def grey_file(path: Path) -> np.ndarray:
+    """The image at ``path`` as one uint8 grey band."""
+    return np.asarray(Image.open(path).convert("L"))
 
 
 MIRROR_ENV = "NAPARI_SEGREFINE_GIT_MIRROR"

@@ -9,14 +9,13 @@ sets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 import tifffile
 from PIL import Image
-from real_fetch import Pair, git_files, polygon_mask, read_pairs
+from real_fetch import Pair, fetched_pairs, grey_file, polygon_mask, read_pairs
 from scipy.io import loadmat
 
 UNET = ("zhixuhao/unet", "b45af4d458437d8281cc218a07fd4380818ece4a")
@@ -25,24 +24,6 @@ LUNGS = ("imlab-uiip/lung-segmentation-2d", "128794bdd025b2a580b9888c66d594faacd
 ARTEFACTS = ("thisismexp/artefact_insertion", "e5cf2301622f0e28561b6637d6828adcd162f19a")
 GBM = ("pengyzhang/cell_seg_matlab", "9bec602ff4a189dd45b4b75e8cf8ef4ae0b49b8d")
 HAM10000 = ("0024311", "0027001", "0027287", "0027533", "0027800")
-
-
-def _fetched_pairs(
-    source: tuple[str, str],
-    images: list[str],
-    masks: list[str],
-    cache: Path,
-    read: Callable[[Path, Path], Pair],
-) -> list[Pair]:
-    """``read(image, mask)`` of each matching pair of files of one repository commit."""
-    paths = git_files(*source, [*images, *masks], cache)
-    count = len(images)
-    return [read(*pair) for pair in zip(paths[:count], paths[count:], strict=True)]
-
-
-def _grey(path: Path) -> np.ndarray:
-    """The image at ``path`` as one uint8 grey band."""
-    return np.asarray(Image.open(path).convert("L"))
 
 
 def _crack_pair(image: Path, truth: Path) -> Pair:
@@ -90,7 +71,9 @@ def em_membranes(cache: Path) -> list[Pair]:
     names = ("0", "6", "12", "18", "24")
     images = [f"data/membrane/train/image/{name}.png" for name in names]
     labels = [f"data/membrane/train/label/{name}.png" for name in names]
-    return _fetched_pairs(UNET, images, labels, cache, lambda i, m: (_grey(i), _grey(m) < 128))
+    return fetched_pairs(
+        UNET, images, labels, cache, lambda i, m: (grey_file(i), grey_file(m) < 128)
+    )
 
 
 def pavement_cracks(cache: Path) -> list[Pair]:
@@ -114,7 +97,7 @@ def pavement_cracks(cache: Path) -> list[Pair]:
     names = ("020", "040", "060", "080", "100")
     images = [f"image/{name}.jpg" for name in names]
     truths = [f"groundTruth/{name}.mat" for name in names]
-    return _fetched_pairs(CRACKFOREST, images, truths, cache, _crack_pair)
+    return fetched_pairs(CRACKFOREST, images, truths, cache, _crack_pair)
 
 
 def chest_xray_lungs(cache: Path) -> list[Pair]:
@@ -140,7 +123,9 @@ def chest_xray_lungs(cache: Path) -> list[Pair]:
     names = ("1", "2", "3", "4")
     images = [f"Demo/Data/{name}.jpg" for name in names]
     masks = [f"Demo/Data/{name}-mask.png" for name in names]
-    return _fetched_pairs(LUNGS, images, masks, cache, lambda i, m: (_grey(i), _grey(m) > 127))
+    return fetched_pairs(
+        LUNGS, images, masks, cache, lambda i, m: (grey_file(i), grey_file(m) > 127)
+    )
 
 
 def skin_lesions(cache: Path) -> list[Pair]:
@@ -162,7 +147,7 @@ def skin_lesions(cache: Path) -> list[Pair]:
     """
     images = [f"data/test_images/ISIC_{n}.jpg" for n in HAM10000]
     masks = [f"data/test_masks/ISIC_{n}.png" for n in HAM10000]
-    return _fetched_pairs(
+    return fetched_pairs(
         ARTEFACTS, images, masks, cache, lambda i, m: read_pairs([i], [m], 127)[0]
     )
 
@@ -188,4 +173,4 @@ def glioma_nuclei(cache: Path) -> list[Pair]:
     names = ("01", "09", "17", "25", "33")
     images = [f"data/GBM40/raw_image/{name}.tif" for name in names]
     outlines = [f"data/GBM40/contour_annotation_xml/{name}_data.xml" for name in names]
-    return _fetched_pairs(GBM, images, outlines, cache, _glioma_pair)
+    return fetched_pairs(GBM, images, outlines, cache, _glioma_pair)

@@ -9,12 +9,11 @@ sets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from real_fetch import Pair, git_files
+from real_fetch import Pair, fetched_pairs, grey_file
 from scipy.ndimage import binary_fill_holes
 
 MAGNETIC_TILES = (
@@ -32,27 +31,9 @@ TILES = (
 )
 
 
-def _fetched_pairs(
-    source: tuple[str, str],
-    images: list[str],
-    masks: list[str],
-    cache: Path,
-    read: Callable[[Path, Path], Pair],
-) -> list[Pair]:
-    """``read(image, mask)`` of each matching pair of files of one repository commit."""
-    paths = git_files(*source, [*images, *masks], cache)
-    count = len(images)
-    return [read(*pair) for pair in zip(paths[:count], paths[count:], strict=True)]
-
-
-def _grey(path: Path) -> np.ndarray:
-    """The image at ``path`` as one uint8 grey band."""
-    return np.asarray(Image.open(path).convert("L"))
-
-
 def _head_pair(image: Path, annotation: Path) -> Pair:
     """The grey ultrasound frame and the inside of the ellipse drawn on it, outline included."""
-    return _grey(image), binary_fill_holes(_grey(annotation) > 127)
+    return grey_file(image), binary_fill_holes(grey_file(annotation) > 127)
 
 
 def _nuclei_pair(image: Path, labels: Path) -> Pair:
@@ -87,8 +68,8 @@ def magnetic_tile_defects(cache: Path) -> list[Pair]:
     """
     images = [f"{name}.jpg" for name in TILES]
     masks = [f"{name}.png" for name in TILES]
-    return _fetched_pairs(
-        MAGNETIC_TILES, images, masks, cache, lambda i, m: (_grey(i), _grey(m) > 127)
+    return fetched_pairs(
+        MAGNETIC_TILES, images, masks, cache, lambda i, m: (grey_file(i), grey_file(m) > 127)
     )
 
 
@@ -116,7 +97,7 @@ def fetal_head_ultrasound(cache: Path) -> list[Pair]:
     names = ("000", "200", "400", "600", "800")
     images = [f"training_set/{name}_HC.png" for name in names]
     outlines = [f"training_set/{name}_HC_Annotation.png" for name in names]
-    return _fetched_pairs(HC18, images, outlines, cache, _head_pair)
+    return fetched_pairs(HC18, images, outlines, cache, _head_pair)
 
 
 def miccai_nuclei(cache: Path) -> list[Pair]:
@@ -147,4 +128,4 @@ def miccai_nuclei(cache: Path) -> list[Pair]:
     folder = "data/MICCAI_competition_dataset"
     images = [f"{folder}/image{name}.png" for name in names]
     labels = [f"{folder}/image{name}_mask.txt" for name in names]
-    return _fetched_pairs(MICCAI, images, labels, cache, _nuclei_pair)
+    return fetched_pairs(MICCAI, images, labels, cache, _nuclei_pair)
