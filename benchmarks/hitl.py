@@ -20,7 +20,7 @@ Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
 ``final9`` (never tuned on; ``final2`` to ``final9`` are each reported once, at the end of
-the round that added it);
+the round that added it; ``final7`` and ``final8`` are tuning sets since round 11);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
 
@@ -173,12 +173,17 @@ def _crop_on_objects(image: np.ndarray, mask: np.ndarray, crop: int):
     return image[tuple(window)], mask[tuple(window)]
 
 
+def left_cells(shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    """The whole ``PATCH`` px patches of an image's left half, row by row."""
+    rows, cols = shape[0] // PATCH, (shape[1] // 2) // PATCH
+    return [(slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH))
+            for r in range(rows) for c in range(cols)]  # fmt: skip
+
+
 def user_patches(current: np.ndarray, label: np.ndarray, seed: int) -> list[tuple[slice, slice]]:
     """Left-half patches in the order a user fixes them: wrong ones first, seeded."""
     rng = np.random.default_rng(seed)
-    rows, cols = label.shape[0] // PATCH, (label.shape[1] // 2) // PATCH
-    cells = [(slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH))
-             for r in range(rows) for c in range(cols)]  # fmt: skip
+    cells = left_cells(label.shape)
     wrong = [c for c in cells if (current[c] != label[c]).mean() > 0.01]
     right = [c for c in cells if (current[c] != label[c]).mean() <= 0.01]
     return [wrong[i] for i in rng.permutation(len(wrong))] + [

@@ -50,7 +50,7 @@ from napari_segrefine.ranking import rank_patches
 from napari_segrefine.train.head import HeadConfig, fit_head
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hitl import PATCH, Pooled, load_cases, print_table, user_patches  # noqa: E402
+from hitl import PATCH, Pooled, left_cells, load_cases, print_table, user_patches  # noqa: E402
 from machine import describe  # noqa: E402
 from ranking import add_case_options, synthetic_cases  # noqa: E402
 
@@ -91,9 +91,7 @@ def fixed_order(strategy: str, start: Prediction, label: np.ndarray, seed: int) 
     """The left-half patches ``random`` or ``user`` corrects, in order."""
     if strategy == "user":
         return user_patches(start.mask > 0, label, seed)
-    rows, cols = label.shape[0] // PATCH, (label.shape[1] // 2) // PATCH
-    cells = [(slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH))
-             for r in range(rows) for c in range(cols)]  # fmt: skip
+    cells = left_cells(label.shape)
     return [cells[i] for i in np.random.default_rng(seed).permutation(len(cells))]
 
 
@@ -200,7 +198,7 @@ def report(cases: dict, pooled: Pooled, seconds: dict, args, elapsed: float) -> 
 def _enough_patches(name: str, pairs: list, ks: list[int]) -> bool:
     """Whether every image's left half holds ``max(ks)`` patches; says so when not."""
     for _, mask in pairs:
-        count = (mask.shape[0] // PATCH) * ((mask.shape[1] // 2) // PATCH)
+        count = len(left_cells(mask.shape))
         if count < max(ks):
             print(
                 f"# {name} left out: an image's left half holds {count} patches of "

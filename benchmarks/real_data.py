@@ -90,12 +90,13 @@ added them (only Otsu and overlay checks so far).
 ``FINAL5`` names doppler_box, likewise (only Otsu and an overlay check so far).
 ``FINAL6`` names neurocyte_cells and kc167_cells, likewise (run once, in round 9).
 ``FINAL7`` names drive_vessels, satellite_roads and kvasir_polyps, likewise (run once, in
-round 10: ``hitl_final7.md``, ``queue_loop_final7.md``, ``zero_shot_final7.md``).
+round 10: ``hitl_final7.md``, ``queue_loop_final7.md``, ``zero_shot_final7.md``; tuning
+sets since round 11).
 ``FINAL8`` names em_membranes, pavement_cracks, chest_xray_lungs, skin_lesions and
 glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
-``queue_loop_final8.md``, ``zero_shot_final8.md``).
-``FINAL9`` names the last three, likewise (only Otsu and overlay checks so far:
-``results/final9_sets.md``; kept for the next change to the head or the queue).
+``queue_loop_final8.md``, ``zero_shot_final8.md``; tuning sets since round 11).
+``FINAL9`` names the last three, likewise (run once, in round 11: ``hitl_final9.md``,
+``queue_loop_final9.md``, ``zero_shot_final9.md``).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -465,9 +466,9 @@ FINAL4 = ("annotatorj_nuclei", "food_plate")
 FINAL5 = ("doppler_box",)
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL6 = ("neurocyte_cells", "kc167_cells")
-# Never tuned on: reported once, at the end of the round that added them.
+# Reported once, in round 10; tuning sets since round 11.
 FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
-# Never tuned on: reported once, at the end of the round that added them.
+# Reported once, in round 10; tuning sets since round 11.
 FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions", "glioma_nuclei")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
