@@ -19,8 +19,8 @@ halves, which nobody corrected. Methods:
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
-``final9`` (never tuned on; ``final2`` to ``final9`` are each reported once, at the end of
-the round that added it; ``final7`` and ``final8`` are tuning sets since round 11);
+``final10`` (never tuned on; ``final2`` to ``final10`` are each reported once, at the end
+of the round that added it; ``final7`` and ``final8`` are tuning sets since round 11);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
 
@@ -63,6 +63,7 @@ from real_data import (  # noqa: E402
     FINAL7,
     FINAL8,
     FINAL9,
+    FINAL10,
     load_real_sets,
 )
 
@@ -95,6 +96,7 @@ def load_cases(
         "final7": FINAL7,
         "final8": FINAL8,
         "final9": FINAL9,
+        "final10": FINAL10,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -373,7 +375,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2 to final9, shift, "
+        help="tuning, held-out, all, fresh, seen, final, final2 to final10, shift, "
         "shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")

@@ -14,7 +14,8 @@ files each, 5.8 MB in all; `real_fetch.git_files`), cached under ``<cache>/git/`
 FINAL8's five sets likewise, from five more repositories (eight to ten files each,
 9.2 MB in all); FINAL9's three sets likewise, from two more repositories and an earlier
 commit of FINAL8's cell_seg_matlab (ten files each, 10.6 MB in all, the nucleus tiles
-and their label text files 9.9 MB of it).
+and their label text files 9.9 MB of it); FINAL10's three sets likewise, from three more
+repositories (ten files each, 10.9 MB in all).
 
 Sets (name: domain, images):
 
@@ -80,6 +81,13 @@ Sets (name: domain, images):
   filled, 5 images (HC18; GitHub rileyaquilano/Ultrasound_Final).
 * ``miccai_nuclei``: H&E tissue tiles, manually segmented nuclei, 5 images (a 2015
   MICCAI challenge's training set; GitHub pengyzhang/cell_seg_matlab, an earlier commit).
+* ``plant_rosettes``: top-view photographs of Arabidopsis plants, the plant, 5 images
+  (CVPPP leaf segmentation challenge, A1; GitHub
+  joydeba/semantic_instance_segmentation_with_discriminative_loss).
+* ``blood_smear_cells``: stained blood smears, the white blood cell, 5 images (Zheng et
+  al. 2018, Dataset 2; GitHub zxaoyou/segmentation_WBC, the data set's own).
+* ``dental_caries``: panoramic dental radiographs, caries, 5 images (DC1000 test samples;
+  GitHub Zzz512/MLUA, the data set authors').
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -97,6 +105,8 @@ glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
 ``queue_loop_final8.md``, ``zero_shot_final8.md``; tuning sets since round 11).
 ``FINAL9`` names the last three, likewise (run once, in round 11: ``hitl_final9.md``,
 ``queue_loop_final9.md``, ``zero_shot_final9.md``).
+``FINAL10`` names plant_rosettes, blood_smear_cells and dental_caries, likewise (only
+Otsu and overlay checks so far: ``final10_sets.md``).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -133,6 +143,7 @@ from real_final8 import (
     skin_lesions,
 )
 from real_final9 import fetal_head_ultrasound, magnetic_tile_defects, miccai_nuclei
+from real_final10 import blood_smear_cells, dental_caries, plant_rosettes
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -453,6 +464,9 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "magnetic_tile_defects": magnetic_tile_defects,
     "fetal_head_ultrasound": fetal_head_ultrasound,
     "miccai_nuclei": miccai_nuclei,
+    "plant_rosettes": plant_rosettes,
+    "blood_smear_cells": blood_smear_cells,
+    "dental_caries": dental_caries,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -472,6 +486,8 @@ FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
 FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions", "glioma_nuclei")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL10 = ("plant_rosettes", "blood_smear_cells", "dental_caries")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
