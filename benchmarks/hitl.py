@@ -356,6 +356,7 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
             for m in [m for m in methods if m.startswith("head")][:1]
         ]
         print("| share of head updates adopted | " + " | ".join(adopted_cells) + " |\n")
+        _note_small_images(pairs, args.ks)
     print("## Wall time per update (fit + predict of the image), seconds, median\n")
     print("| case | " + " | ".join(sorted({m for _, m in seconds})) + " |")
     print("|---|" + "---|" * len({m for _, m in seconds}))
@@ -363,6 +364,19 @@ def report(cases, pooled: Pooled, seconds, adopted, args, elapsed: float) -> Non
         row = [f"{np.median(seconds[(case, m)]):.1f}" if seconds[(case, m)] else "-"
                for m in sorted({m for _, m in seconds})]  # fmt: skip
         print(f"| {case} | " + " | ".join(row) + " |")
+
+
+def _note_small_images(pairs, ks: list[int]) -> None:
+    """Says which images' left halves hold fewer patches than a k asked for (they are
+    corrected whole at that k, so their cells use fewer patches than k)."""
+    counts = [len(left_cells(mask.shape)) for _, mask in pairs]
+    short = [count for count in counts if count < max(ks)]
+    if short:
+        print(
+            f"{len(short)} of {len(counts)} image(s) hold only {', '.join(map(str, short))} "
+            f"patches of {PATCH} px in their left half: at larger k they are corrected "
+            "whole, with that many patches.\n"
+        )
 
 
 def _method_order(name: str) -> tuple[int, str]:
