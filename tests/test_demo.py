@@ -13,7 +13,7 @@ def test_demo_runs_the_whole_loop_and_writes_its_outputs(tmp_path):
     steps = [line[:3] for line in lines if line[1:3] == "/6"]
     assert steps == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
     assert len(result.patches) == 2
-    assert "    adopted: held-out IoU" in "\n".join(lines)
+    assert "    adopted: IoU " in "\n".join(lines)
     updates = [line for line in lines if line.startswith(("    adopted", "    not adopted"))]
     assert len(updates) == 1  # 2 patches, an update after every 2
     assert result.rows["after update"]["IoU"] > result.rows["before"]["IoU"] + 0.3

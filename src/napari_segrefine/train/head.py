@@ -378,8 +378,8 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
             f"not adopted: on corrected blocks it had not seen, the head scored IoU "
             f"{choice.head_iou:.3f} against {choice.current_iou:.3f} for the current model"
         )
-    scored = "IoU on your corrections" if choice.stump else "held-out IoU"
+    where = "your corrections" if choice.stump else "corrected blocks it had not seen"
     return True, (
-        f"adopted: {scored} {choice.head_iou:.3f} (current model "
-        f"{choice.current_iou:.3f}; {picked})"
+        f"adopted: IoU {choice.head_iou:.3f} on {where}, against {choice.current_iou:.3f} "
+        f"for the current model ({picked}); expect less away from your corrections"
     )
