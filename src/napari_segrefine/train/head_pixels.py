@@ -59,13 +59,15 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
             inside, prob = features[:, crop[0], crop[1]], base_prob[crop]
             spot = valid[inner]
             rows_r, rows_c = np.nonzero(spot)
-            found[0].append(inside[:, spot].T)
-            found[1].append(label[inner][spot] != 0)
             block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
                 rows_c + inner[1].start
             ) // GROUP
-            found[2].append(index * SAMPLE_STRIDE + block)
-            found[3].append(prob[spot] > 0.5)
+            flipped = _flipped_views(head, x, window, features, config.flips, device)
+            for view in [inside, *(view[:, crop[0], crop[1]] for view in flipped)]:
+                found[0].append(view[:, spot].T)
+                found[1].append(label[inner][spot] != 0)
+                found[2].append(index * SAMPLE_STRIDE + block)
+                found[3].append(prob[spot] > 0.5)
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
@@ -173,6 +175,29 @@ def _memo_bound(padded: tuple[int, int], tile: tuple[int, int]) -> int:
     """
     columns = len(tile_starts(padded[1], tile[1], DEFAULT_OVERLAP))
     return 3 * columns + 3 * 3
+
+
+def _flipped_views(head: AdaptedModel, x: np.ndarray, window, features, flips: int, device):
+    """``features`` of a window with the encoder activations of its mirror images (left-
+    right, then up-down: the first ``flips``), each mirrored back onto the window.
+
+    A network's early filters are oriented, so a head that learned them on one side of a
+    symmetric object meets other values on the other; these views teach it that a pixel
+    keeps its class when mirrored. Filters and output maps are kept as they are (the
+    filters are mirror-symmetric; the outputs come from the whole image). None without
+    encoder activations.
+    """
+    if head.deep != "encoder":
+        return []
+    crop = x[:, window[0], window[1]]
+    views = []
+    for axis in (2, 1)[:flips]:
+        mirrored = pad_to_multiple(np.ascontiguousarray(np.flip(crop, axis)))
+        parts = head.encoder_features(torch.from_numpy(mirrored).unsqueeze(0).to(device))
+        encoded = torch.cat([part.float() for part in parts], 1)[0].cpu().numpy()
+        encoded = np.flip(encoded[:, : crop.shape[1], : crop.shape[2]], axis)
+        views.append(np.concatenate([features[: len(features) - len(encoded)], encoded]))
+    return views
 
 
 def _window_features(head: AdaptedModel, x: np.ndarray, window, device, outputs: np.ndarray):
