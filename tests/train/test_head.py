@@ -18,7 +18,7 @@ from napari_segrefine.train import head as head_module
 from napari_segrefine.train import head_pixels as pixels_module
 from napari_segrefine.train.head import HeadConfig, fit_head
 
-FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 4000}
+FAST = {"num_trees": 8, "guard_trees": 4, "max_pixels": 8000}
 
 
 @pytest.mark.parametrize("deep", ["none", "outputs", "encoder"])
@@ -371,3 +371,28 @@ def test_the_base_runs_on_a_window_only_as_far_as_its_encoder(base, disk_sample,
     expected[first : first + len(outputs)] = outputs
     np.testing.assert_array_equal(features, expected)
     assert in_window == 0 if deep == "outputs" else 0 < in_window < whole, (in_window, whole)
+
+
+def test_mirrored_views_carry_the_encoder_activations_of_the_mirrored_window(base):
+    head = head_module.new_head(base, HeadConfig())
+    image = np.random.default_rng(0).normal(size=(3, 64, 96)).astype(np.float32)
+    window = (slice(0, 64), slice(0, 96))
+    outputs = np.zeros((head.base_outputs(torch.zeros(1, 3, 64, 64)).shape[1], 64, 96))
+    encoded = sum(part.shape[1] for part in head.encoder_features(torch.zeros(1, 3, 64, 96)))
+    features, _ = pixels_module._window_features(head, image, window, "cpu", outputs)
+    encoder = slice(len(features) - encoded, None)
+    views = pixels_module._flipped_views(head, image, window, features, 2, "cpu")
+    for axis, view in zip((2, 1), views, strict=True):
+        mirrored = np.ascontiguousarray(np.flip(image, axis))
+        seen, _ = pixels_module._window_features(head, mirrored, window, "cpu", outputs)
+        np.testing.assert_allclose(view[encoder], np.flip(seen[encoder], axis), atol=1e-5)
+        np.testing.assert_array_equal(view[: encoder.start], features[: encoder.start])
+        assert not np.allclose(view[encoder], features[encoder])  # the filters are oriented
+
+
+def test_mirrored_views_count_each_corrected_pixel_once(base, disk_sample):
+    image, label, valid = disk_sample
+    plain = fit_head(base, [(image, label, valid)], HeadConfig(flips=0, **FAST))
+    flipped = fit_head(base, [(image, label, valid)], HeadConfig(flips=2, **FAST))
+    assert plain.pixels == flipped.pixels == valid.sum()
+    assert flipped.model.trees.value.shape[0] == FAST["num_trees"]

@@ -9,6 +9,10 @@ as a random forest on these features and several times faster to grow, see
 model's own answers in a few uncorrected windows, also train it, weighted by how well
 that model agrees with the corrections, so the head keeps what was right elsewhere.
 
+Each corrected pixel also comes in mirrored views (``HeadConfig.flips``): the
+network's early filters are oriented, and trees that learned them on one side of a
+symmetric object (a lung, a road) misread the other side.
+
 The guard: the corrected pixels are split by 32-pixel blocks into folds; the head is
 cross-validated on blocks it did not see and compared with the current model on the
 same pixels. A head that does worse there by more than ``tolerance`` IoU is not
@@ -54,7 +58,10 @@ class HeadConfig:
     more than ``filters_margin`` above all features (None: never), and a global Otsu
     threshold of one channel, kept when it scores more than ``global_margin`` above the
     trees, in updates that learn from their own images only (None: never; see
-    `global_threshold`).
+    `global_threshold`). ``flips``: mirrored views (left-right, then up-down) of the
+    network's encoder activations added for each corrected pixel, so the trees do not
+    learn a pixel's class from the side its oriented filters saw it from
+    (`head_pixels._flipped_views`; ``max_pixels`` counts them too).
     """
 
     num_trees: int = 48
@@ -150,11 +157,12 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, context, levels = training_pixels(
+    rows, labels, groups, current, mirrored, context, levels = training_pixels(
         head, samples, config, device, rng
     )
     keep = _subsample(labels, config.max_pixels, rng)
     rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
+    mirrored = mirrored[keep]
     context = _weighted_context(context, labels, current, config)
     judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
@@ -188,7 +196,7 @@ def fit_head(
         choice.head_iou,
         choice.current_iou,
         reason,
-        int(len(labels)),
+        int(np.count_nonzero(~mirrored)),
         time.perf_counter() - started,
         asdict(config),
     )

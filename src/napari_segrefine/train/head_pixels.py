@@ -33,10 +33,11 @@ SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 
 @torch.no_grad()
 def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids and current-model masks of every corrected pixel,
-    (features, labels) of context pixels (the current model's answers elsewhere), and
-    each sample's `level_sample`."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], []]
+    """Features, labels, block ids, current-model masks and mirrored flags of every
+    corrected pixel (each once, plus ``config.flips`` mirrored views of it, see
+    `_flipped_views`), (features, labels) of context pixels (the current model's answers
+    elsewhere), and each sample's `level_sample`."""
+    found: list[list[np.ndarray]] = [[], [], [], [], [], [], []]
     levels = []
     checked = [_checked_sample(head, *sample, index) for index, sample in enumerate(samples)]
     _require_both_classes(checked)
@@ -68,14 +69,15 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
                 found[1].append(label[inner][spot] != 0)
                 found[2].append(index * SAMPLE_STRIDE + block)
                 found[3].append(prob[spot] > 0.5)
+                found[4].append(np.full(len(block), view is not inside))
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
-            found[4].append(inside.reshape(len(inside), -1)[:, sample].T)
-            found[5].append(prob.ravel()[sample] > 0.5)
-    rows, labels, groups, current, context_rows, context_labels = (
+            found[5].append(inside.reshape(len(inside), -1)[:, sample].T)
+            found[6].append(prob.ravel()[sample] > 0.5)
+    rows, labels, groups, current, mirrored, context_rows, context_labels = (
         np.concatenate(part) for part in found
     )
-    return rows, labels, groups, current, (context_rows, context_labels), levels
+    return rows, labels, groups, current, mirrored, (context_rows, context_labels), levels
 
 
 def _require_both_classes(checked) -> None:
