@@ -170,7 +170,7 @@ def test_the_guard_judges_only_the_image_the_update_is_for(base, disk_sample):
     background = np.zeros_like(valid)
     background[70:94, 60:94] = True  # another image's corrections: background only
     samples = [(image, label, background), (image, label, valid)]
-    config = HeadConfig(**(FAST | {"max_pixels": 8000}))
+    config = HeadConfig(**(FAST | {"max_pixels": 12_000}))
     on_first = fit_head(base, samples, config, judged_on=[0])
     on_second = fit_head(base, samples, config, judged_on=[1])
 

@@ -78,7 +78,7 @@ class HeadConfig:
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
     global_margin: float | None = 0.02
-    flips: int = 0
+    flips: int = 2
     seed: int = 0
     device: str = "auto"
 
