@@ -61,7 +61,7 @@ class HeadConfig:
     `global_threshold`). ``flips``: mirrored views (left-right, then up-down) of the
     network's encoder activations added for each corrected pixel, so the trees do not
     learn a pixel's class from the side its oriented filters saw it from
-    (`head_pixels._flipped_views`; ``max_pixels`` counts them too).
+    (`head_pixels._mirrored_activations`; ``max_pixels`` counts them too).
     """
 
     num_trees: int = 48

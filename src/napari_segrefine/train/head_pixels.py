@@ -35,7 +35,7 @@ SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
     """Features, labels, block ids, current-model masks and mirrored flags of every
     corrected pixel (each once, plus ``config.flips`` mirrored views of it, see
-    `_flipped_views`), (features, labels) of context pixels (the current model's answers
+    `_mirrored_activations`), (features, labels) of context pixels (the current model's answers
     elsewhere), and each sample's `level_sample`."""
     found: list[list[np.ndarray]] = [[], [], [], [], [], [], []]
     levels = []
@@ -63,13 +63,19 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
             block = ((rows_r + inner[0].start) // GROUP) * 100_000 + (
                 rows_c + inner[1].start
             ) // GROUP
-            flipped = _flipped_views(head, x, window, features, config.flips, device)
-            for view in [inside, *(view[:, crop[0], crop[1]] for view in flipped)]:
-                found[0].append(view[:, spot].T)
+            rows = inside[:, spot].T
+            views = [rows]
+            flips = config.flips if spot.any() else 0  # context windows: none
+            for encoded in _mirrored_activations(head, x, window, flips, device):
+                view = rows.copy()  # the same filters and output maps, mirrored activations
+                view[:, rows.shape[1] - len(encoded) :] = encoded[:, crop[0], crop[1]][:, spot].T
+                views.append(view)
+            for view in views:
+                found[0].append(view)
                 found[1].append(label[inner][spot] != 0)
                 found[2].append(index * SAMPLE_STRIDE + block)
                 found[3].append(prob[spot] > 0.5)
-                found[4].append(np.full(len(block), view is not inside))
+                found[4].append(np.full(len(block), view is not rows))
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[5].append(inside.reshape(len(inside), -1)[:, sample].T)
@@ -179,15 +185,16 @@ def _memo_bound(padded: tuple[int, int], tile: tuple[int, int]) -> int:
     return 3 * columns + 3 * 3
 
 
-def _flipped_views(head: AdaptedModel, x: np.ndarray, window, features, flips: int, device):
-    """``features`` of a window with the encoder activations of its mirror images (left-
-    right, then up-down: the first ``flips``), each mirrored back onto the window.
+def _mirrored_activations(head: AdaptedModel, x: np.ndarray, window, flips: int, device):
+    """The encoder activations (E x h x w) of a window's mirror images (left-right, then
+    up-down: the first ``flips``), each mirrored back onto the window; none when the head
+    reads no encoder activations.
 
     A network's early filters are oriented, so a head that learned them on one side of a
-    symmetric object meets other values on the other; these views teach it that a pixel
-    keeps its class when mirrored. Filters and output maps are kept as they are (the
-    filters are mirror-symmetric; the outputs come from the whole image). None without
-    encoder activations.
+    symmetric object meets other values on the other; rows with these activations in
+    place of the window's teach it that a pixel keeps its class when mirrored. The
+    filters are mirror-symmetric and the output maps come from the whole image, so those
+    stay as they are.
     """
     if head.deep != "encoder":
         return []
@@ -197,8 +204,7 @@ def _flipped_views(head: AdaptedModel, x: np.ndarray, window, features, flips: i
         mirrored = pad_to_multiple(np.ascontiguousarray(np.flip(crop, axis)))
         parts = head.encoder_features(torch.from_numpy(mirrored).unsqueeze(0).to(device))
         encoded = torch.cat([part.float() for part in parts], 1)[0].cpu().numpy()
-        encoded = np.flip(encoded[:, : crop.shape[1], : crop.shape[2]], axis)
-        views.append(np.concatenate([features[: len(features) - len(encoded)], encoded]))
+        views.append(np.flip(encoded[:, : crop.shape[1], : crop.shape[2]], axis))
     return views
 
 
