@@ -394,3 +394,9 @@ def test_mirrored_views_count_each_corrected_pixel_once(base, disk_sample):
     flipped = fit_head(base, [(image, label, valid)], HeadConfig(flips=2, **FAST))
     assert plain.pixels == flipped.pixels == valid.sum()
     assert flipped.model.trees.value.shape[0] == FAST["num_trees"]
+
+
+@pytest.mark.parametrize("flips", [-1, 3])
+def test_an_impossible_number_of_mirrored_views_is_a_clear_error(flips):
+    with pytest.raises(SegRefineError, match="flips must be 0"):
+        HeadConfig(flips=flips)

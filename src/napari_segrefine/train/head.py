@@ -89,6 +89,10 @@ class HeadConfig:
             )
         if not 0 <= self.context_weight <= 10:
             raise SegRefineError(f"context_weight must be in [0, 10], got {self.context_weight}")
+        if self.flips not in (0, 1, 2):
+            raise SegRefineError(
+                f"flips must be 0 (none), 1 (left-right) or 2 (and up-down), got {self.flips}"
+            )
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
         counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
