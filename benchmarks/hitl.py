@@ -20,7 +20,8 @@ Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
 ``final10`` (never tuned on; ``final2`` to ``final10`` are each reported once, at the end
-of the round that added it; ``final7`` and ``final8`` are tuning sets since round 11);
+of the round that added it; ``final7`` and ``final8`` are tuning sets since round 11,
+``final9`` since round 12);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
 

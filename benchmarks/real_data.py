@@ -104,9 +104,9 @@ sets since round 11).
 glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
 ``queue_loop_final8.md``, ``zero_shot_final8.md``; tuning sets since round 11).
 ``FINAL9`` names the last three, likewise (run once, in round 11: ``hitl_final9.md``,
-``queue_loop_final9.md``, ``zero_shot_final9.md``).
-``FINAL10`` names plant_rosettes, blood_smear_cells and dental_caries, likewise (only
-Otsu and overlay checks so far: ``final10_sets.md``).
+``queue_loop_final9.md``, ``zero_shot_final9.md``; tuning sets since round 12).
+``FINAL10`` names plant_rosettes, blood_smear_cells and dental_caries, likewise (run once,
+in round 12: ``hitl_final10.md``; the queue and zero-shot not yet).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -484,7 +484,7 @@ FINAL6 = ("neurocyte_cells", "kc167_cells")
 FINAL7 = ("drive_vessels", "satellite_roads", "kvasir_polyps")
 # Reported once, in round 10; tuning sets since round 11.
 FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions", "glioma_nuclei")
-# Never tuned on: reported once, at the end of the round that added them.
+# Reported once, in round 11; tuning sets since round 12.
 FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL10 = ("plant_rosettes", "blood_smear_cells", "dental_caries")

@@ -70,12 +70,12 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
                 view = rows.copy()  # the same filters and output maps, mirrored activations
                 view[:, rows.shape[1] - len(encoded) :] = encoded[:, crop[0], crop[1]][:, spot].T
                 views.append(view)
-            for view in views:
+            for number, view in enumerate(views):
                 found[0].append(view)
                 found[1].append(label[inner][spot] != 0)
                 found[2].append(index * SAMPLE_STRIDE + block)
                 found[3].append(prob[spot] > 0.5)
-                found[4].append(np.full(len(block), view is not rows))
+                found[4].append(np.full(len(block), number > 0))  # a mirrored view
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
             found[5].append(inside.reshape(len(inside), -1)[:, sample].T)
