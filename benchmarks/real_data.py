@@ -15,7 +15,8 @@ FINAL8's five sets likewise, from five more repositories (eight to ten files eac
 9.2 MB in all); FINAL9's three sets likewise, from two more repositories and an earlier
 commit of FINAL8's cell_seg_matlab (ten files each, 10.6 MB in all, the nucleus tiles
 and their label text files 9.9 MB of it); FINAL10's three sets likewise, from three more
-repositories (ten files each, 10.9 MB in all).
+repositories (ten files each, 10.9 MB in all); FINAL11's three sets likewise, from three
+more repositories (eight or ten files each, 10.7 MB in all).
 
 Sets (name: domain, images):
 
@@ -88,6 +89,14 @@ Sets (name: domain, images):
   al. 2018, Dataset 2; GitHub zxaoyou/segmentation_WBC, the data set's own).
 * ``dental_caries``: panoramic dental radiographs, caries, 5 images (DC1000 test samples;
   GitHub Zzz512/MLUA, the data set authors').
+* ``deepglobe_roads``: satellite photographs of rural land, road masks, 4 images
+  (DeepGlobe 2018 road extraction; GitHub zlckanata/DeepGlobe-Road-Extraction-Challenge,
+  a pull request's commit).
+* ``carrot_crops``: field photographs of a carrot row among weeds, the crop plants, 5
+  images (CWFID; GitHub cwfid/dataset, the data set's own).
+* ``foot_ulcers``: clinical photographs of diabetic foot ulcers, the wound, 5 images
+  (FUSeg 2021 validation set; GitHub uwm-bigdata/wound-segmentation, the data set
+  authors').
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -107,6 +116,8 @@ glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
 ``queue_loop_final9.md``, ``zero_shot_final9.md``; tuning sets since round 12).
 ``FINAL10`` names plant_rosettes, blood_smear_cells and dental_caries, likewise (run once,
 in round 12: ``hitl_final10.md``; the queue and zero-shot not yet).
+``FINAL11`` names deepglobe_roads, carrot_crops and foot_ulcers, likewise (only Otsu and
+overlay checks so far: ``final11_sets.md``).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -144,6 +155,7 @@ from real_final8 import (
 )
 from real_final9 import fetal_head_ultrasound, magnetic_tile_defects, miccai_nuclei
 from real_final10 import blood_smear_cells, dental_caries, plant_rosettes
+from real_final11 import carrot_crops, deepglobe_roads, foot_ulcers
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -467,6 +479,9 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "plant_rosettes": plant_rosettes,
     "blood_smear_cells": blood_smear_cells,
     "dental_caries": dental_caries,
+    "deepglobe_roads": deepglobe_roads,
+    "carrot_crops": carrot_crops,
+    "foot_ulcers": foot_ulcers,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -488,6 +503,8 @@ FINAL8 = ("em_membranes", "pavement_cracks", "chest_xray_lungs", "skin_lesions",
 FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL10 = ("plant_rosettes", "blood_smear_cells", "dental_caries")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL11 = ("deepglobe_roads", "carrot_crops", "foot_ulcers")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
