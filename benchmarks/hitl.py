@@ -296,7 +296,8 @@ def run(cases, args, verdicts: list) -> tuple[Pooled, dict, dict]:
                         adopted[(case, k, name)].append(result.adopted)
                         verdicts.append(
                             {"key": [case, k, seed, name], "guard": result.head_iou,
-                             "current": result.current_iou, "adopted": result.adopted}
+                             "current": result.current_iou, "adopted": result.adopted,
+                             "reason": result.reason}
                         )  # fmt: skip
                         pooled.add((*key, name), mask_head[held], label[held])
                         shown = mask_head if result.adopted else zero
