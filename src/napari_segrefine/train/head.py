@@ -55,7 +55,9 @@ class HeadConfig:
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
-    more than ``filters_margin`` above all features (None: never), and a global Otsu
+    more than ``filters_margin`` above all features (None: never), half the trees on
+    each (their mean) when it scores more than ``mixed_margin`` above both (None:
+    never), and a global Otsu
     threshold of one channel, kept when it scores more than ``global_margin`` above the
     trees, in updates that learn from their own images only (None: never; see
     `global_threshold`). ``flips``: mirrored views (left-right, then up-down) of the
@@ -77,6 +79,7 @@ class HeadConfig:
     guard_pixels: int = 10_000
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
+    mixed_margin: float | None = None
     global_margin: float | None = 0.02
     flips: int = 2
     seed: int = 0
@@ -179,19 +182,24 @@ def fit_head(
     if len(judged_samples) < len(samples):
         levels = None
     choice = _choose(
-        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
+        rows, labels, groups, current, context, config, head.bank.num_features,
+        judged & ~mirrored, levels,
     )
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
     else:
-        columns = slice(None, choice.features)
-        parts = [(rows[:, columns], labels, np.ones(len(labels)))]
-        if choice.context:
-            parts.append((context[0][:, columns], *context[1:]))
-        deep = config.deep if choice.features is None else "none"
+        deep = "none" if choice.features == "filters" else config.deep
         head = new_head(base, config, threshold=choice.threshold, deep=deep)
-        set_trees(head, _fit(config.num_trees, config, *parts))
+        filters = head.bank.num_features
+        kinds = {"all": [None], "filters": [filters], "mixed": [None, filters]}[choice.features]
+        forests = []
+        for last in kinds:  # trees on the filters read their columns, the first ones
+            parts = [(rows[:, :last], labels, np.ones(len(labels)))]
+            if choice.context:
+                parts.append((context[0][:, :last], *context[1:]))
+            forests.append(_fit(max(1, config.num_trees // len(kinds)), config, *parts))
+        set_trees(head, forests)
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -228,13 +236,14 @@ def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
     return head.eval()
 
 
-def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
-    """Copy a fitted scikit-learn forest into the head's `TreeEnsemble` (and its config)."""
-    trees = [estimator.tree_ for estimator in forest.estimators_]
+def set_trees(head: AdaptedModel, forests: Sequence[ExtraTreesClassifier]) -> None:
+    """Copy the trees of fitted scikit-learn forests into the head's `TreeEnsemble` (and
+    its config): it predicts their mean."""
+    trees = [estimator.tree_ for forest in forests for estimator in forest.estimators_]
     nodes = max(tree.node_count for tree in trees)
     depth = max(1, max(tree.max_depth for tree in trees))
     head.trees.__init__(len(trees), nodes, depth)
-    foreground = list(forest.classes_).index(True)
+    foreground = [list(forest.classes_).index(True) for forest in forests for _ in forest]
     for index, tree in enumerate(trees):
         count = tree.node_count
         counts = tree.value[:, 0, :]
@@ -243,7 +252,7 @@ def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
             "threshold": tree.threshold,
             "left": tree.children_left,
             "right": tree.children_right,
-            "value": counts[:, foreground] / counts.sum(1),
+            "value": counts[:, foreground[index]] / counts.sum(1),
         }
         for name, column in columns.items():
             buffer = getattr(head.trees, name)
@@ -296,7 +305,7 @@ class _Choice:
 
     threshold: float = 0.5
     context: bool = False
-    features: int | None = None  # how many leading feature columns (None: all)
+    features: str = "all"  # the trees' features: "all", "filters", or "mixed" (half each)
     head_iou: float | None = None
     current_iou: float = 0.0
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
@@ -306,14 +315,17 @@ def _choose(
     rows, labels, groups, current, context, config, filters: int, judged, levels
 ) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
+    corrected blocks (the ``judged`` pixels), and the current model's IoU on the same
+    pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
-    beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
-    level on ``levels``, the images' `level_sample`; None: none) only when it beats the
-    trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
-    corrected pixels (and the same share of the context).
+    beat all features by more than ``config.filters_margin``; half the trees on each
+    (the mean of both forests) only when it beats both by more than
+    ``config.mixed_margin``; a global threshold (Otsu's level on ``levels``, the images'
+    `level_sample`; None: none) only when it beats the trees by more than
+    ``config.global_margin``. The guard works on at most ``guard_pixels`` corrected pixels
+    (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(labels, config.guard_pixels, rng)
@@ -324,33 +336,43 @@ def _choose(
     plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
-    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
+    columns = {"all": None}
     if config.filters_margin is not None and rows.shape[1] > filters:
-        narrow = (sampled[0][:, :filters], *sampled[1:])
-        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
-        alone.features = filters
-        best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
-    if config.global_margin is None or levels is None:
-        return best
-    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
-    if stump is None or stump.score <= best.head_iou + config.global_margin:
-        return best
-    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
-
-
-def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
-    """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
-    best = plain
-    options = [tuple(part[:0] for part in context)]  # without context
-    if len(context[1]):
-        options.append(context)
-    for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
+        columns["filters"] = filters
+    options = [tuple(part[:0] for part in sampled)]  # without context
+    if len(sampled[1]):
+        options.append(sampled)
+    probs = {}  # (features, with context): out-of-fold probabilities of the judged pixels
+    for features, last in columns.items():
+        for extra in options:
+            narrow = (extra[0][:, :last], *extra[1:])
+            prob = _out_of_fold(rows[:, :last], labels, groups, narrow, config)
+            probs[features, bool(len(extra[1]))] = prob[judged]
+    if config.mixed_margin is not None and "filters" in columns:
+        for extra in options:
+            with_context = bool(len(extra[1]))
+            both = probs["all", with_context], probs["filters", with_context]
+            probs["mixed", with_context] = (both[0] + both[1]) / 2
+    best = {}
+    for (features, with_context), prob in probs.items():
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[judged][None])
-            if best.head_iou is None or score > best.head_iou:
-                best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
-    return best
+            if features not in best or score > best[features].head_iou:
+                best[features] = _Choice(
+                    threshold, with_context, features, score, plain.current_iou
+                )
+    choice = best["all"]
+    if "filters" in best and best["filters"].head_iou > choice.head_iou + config.filters_margin:
+        choice = best["filters"]
+    if "mixed" in best:
+        either = max(best["all"].head_iou, best["filters"].head_iou)
+        choice = best["mixed"] if best["mixed"].head_iou > either + config.mixed_margin else choice
+    if config.global_margin is None or levels is None:
+        return choice
+    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
+    if stump is None or stump.score <= choice.head_iou + config.global_margin:
+        return choice
+    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
 
 
 def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -382,8 +404,10 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     picked = f"threshold {choice.threshold:.1f}"
     if choice.stump is not None:
         picked = choice.stump.describe()
-    elif choice.features is not None:
+    elif choice.features == "filters":
         picked += "; filters only: the network's features did worse"
+    elif choice.features == "mixed":
+        picked += "; half the trees on the filters only: better than either alone"
     if choice.head_iou is None:
         return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
     if choice.head_iou < choice.current_iou - tolerance:
