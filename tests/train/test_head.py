@@ -315,7 +315,7 @@ def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):
         runs.clear()
         samples = [(image, image > 0.5, None)]
         found = pixels_module.training_pixels(head, samples, config, "cpu", rng)
-        return found[0], len(runs)
+        return found[0].rows, len(runs)
 
     kept, kept_runs = features()
     monkeypatch.setattr(pixels_module, "_memo_bound", lambda padded, tile: 1)

@@ -38,7 +38,7 @@ from ..models.adapted import DEEP_CHOICES, AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from .global_threshold import GlobalThreshold, best_global_threshold, set_stump
-from .head_pixels import SAMPLE_STRIDE, Sample, training_pixels
+from .head_pixels import SAMPLE_STRIDE, Pixels, Sample, training_pixels
 from .loop import require_counts
 
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
@@ -164,14 +164,10 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, mirrored, context, levels = training_pixels(
-        head, samples, config, device, rng
-    )
-    keep = _subsample(labels, config.max_pixels, rng)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    mirrored = mirrored[keep]
-    context = _weighted_context(context, labels, current, config)
-    judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
+    pixels, context, levels = training_pixels(head, samples, config, device, rng)
+    pixels = pixels.take(_subsample(pixels.labels, config.max_pixels, rng))
+    context = _weighted_context(context, pixels.labels, pixels.current, config)
+    judged = np.isin(pixels.groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
         raise SegRefineError(
             "the image this update is for has no corrected pixels yet; correct or "
@@ -181,21 +177,18 @@ def fit_head(
     # other images' corrections, the trees did better (benchmarks/results/pooled_update.md).
     if len(judged_samples) < len(samples):
         levels = None
-    choice = _choose(
-        rows, labels, groups, current, context, config, head.bank.num_features,
-        judged & ~mirrored, levels,
-    )
+    filters = head.bank.num_features
+    choice = _choose(pixels, context, config, filters, judged & ~pixels.mirrored, levels)
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
     else:
         deep = "none" if choice.features == "filters" else config.deep
         head = new_head(base, config, threshold=choice.threshold, deep=deep)
-        filters = head.bank.num_features
         kinds = {"all": [None], "filters": [filters], "mixed": [None, filters]}[choice.features]
         forests = []
         for last in kinds:  # trees on the filters read their columns, the first ones
-            parts = [(rows[:, :last], labels, np.ones(len(labels)))]
+            parts = [(pixels.rows[:, :last], pixels.labels, np.ones(len(pixels.labels)))]
             if choice.context:
                 parts.append((context[0][:, :last], *context[1:]))
             forests.append(_fit(max(1, config.num_trees // len(kinds)), config, *parts))
@@ -208,7 +201,7 @@ def fit_head(
         choice.head_iou,
         choice.current_iou,
         reason,
-        int(np.count_nonzero(~mirrored)),
+        int(np.count_nonzero(~pixels.mirrored)),
         time.perf_counter() - started,
         asdict(config),
     )
@@ -311,9 +304,7 @@ class _Choice:
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
 
 
-def _choose(
-    rows, labels, groups, current, context, config, filters: int, judged, levels
-) -> _Choice:
+def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
     corrected blocks (the ``judged`` pixels), and the current model's IoU on the same
     pixels.
@@ -328,11 +319,12 @@ def _choose(
     (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
-    keep = _subsample(labels, config.guard_pixels, rng)
-    picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
+    keep = _subsample(pixels.labels, config.guard_pixels, rng)
+    count = round(len(context[1]) * len(keep) / len(pixels.labels))
+    picked = rng.permutation(len(context[1]))[:count]
     sampled = tuple(part[picked] for part in context)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    judged = judged[keep]
+    pixels, judged = pixels.take(keep), judged[keep]
+    rows, labels, groups, current = pixels.rows, pixels.labels, pixels.groups, pixels.current
     plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
     if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
         return plain
