@@ -145,6 +145,42 @@ def test_a_head_on_the_filters_alone_saves_loads_and_predicts(base, disk_sample,
     assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
 
 
+def test_a_mixed_head_grows_half_its_trees_on_the_filters(base, disk_sample, tmp_path):
+    # a margin of -1: the mean of both forests wins unless one is 1 IoU better
+    image, label, valid = disk_sample
+    with pytest.raises(SegRefineError, match="mixed_margin needs filters_margin"):
+        HeadConfig(mixed_margin=-1.0, filters_margin=None)
+    config = HeadConfig(mixed_margin=-1.0, global_margin=None, **FAST)
+    result = fit_head(base, [(image, label, valid)], config)
+    model = result.model
+    assert model.deep == "encoder" and "half the trees on the filters" in result.reason
+    trees = model.trees
+    on_filters = [
+        bool((trees.feature[t][trees.left[t] >= 0] < model.bank.num_features).all())
+        for t in range(len(trees.feature))
+    ]
+    assert len(on_filters) == FAST["num_trees"] and sum(on_filters) >= FAST["num_trees"] // 2
+    again = load_checkpoint(save_checkpoint(model, tmp_path / "mixed.safetensors"))
+    mask = predict(again, image).mask.astype(bool)
+    assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
+
+
+def test_the_guard_scores_original_pixels_not_their_mirrored_views(base, disk_sample, monkeypatch):
+    """Prediction meets each pixel as it is, so the guard's IoUs count no mirrored row."""
+    image, label, valid = disk_sample
+    seen = []
+    choose = head_module._choose
+
+    def spy(pixels, context, config, filters, judged, levels):
+        seen.append((pixels.mirrored, judged))
+        return choose(pixels, context, config, filters, judged, levels)
+
+    monkeypatch.setattr(head_module, "_choose", spy)
+    fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    ((mirrored, judged),) = seen
+    assert mirrored.any() and judged[~mirrored].all() and not judged[mirrored].any()
+
+
 def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
     image, label, valid = disk_sample
     config = HeadConfig(deep="none", global_margin=None, **FAST)

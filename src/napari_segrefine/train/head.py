@@ -96,6 +96,11 @@ class HeadConfig:
             raise SegRefineError(
                 f"flips must be 0 (none), 1 (left-right) or 2 (and up-down), got {self.flips}"
             )
+        if self.mixed_margin is not None and self.filters_margin is None:
+            raise SegRefineError(
+                "mixed_margin needs filters_margin (the guard's forests on the filters "
+                "alone): set filters_margin, or mixed_margin to None"
+            )
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
         counts = ("num_trees", "max_depth", "max_pixels", "folds", "guard_trees", "guard_pixels")
