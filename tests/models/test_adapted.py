@@ -53,7 +53,7 @@ def _forest(seed=0, kind=RandomForestClassifier):
 def test_tree_ensemble_equals_scikit_learn(kind):
     x, forest = _forest(kind=kind)
     head = create_model("adapted_head")
-    set_trees(head, [forest])
+    set_trees(head, forest)
     rows = np.random.default_rng(1).normal(size=(5000, 6)).astype(np.float32)
     ours = head.trees(torch.from_numpy(rows)).numpy()
     np.testing.assert_allclose(ours, forest.predict_proba(rows)[:, 1], atol=1e-6)
@@ -62,7 +62,7 @@ def test_tree_ensemble_equals_scikit_learn(kind):
 def test_tree_ensemble_refuses_inputs_with_too_few_features():
     _, forest = _forest()
     head = create_model("adapted_head")
-    set_trees(head, [forest])
+    set_trees(head, forest)
     with pytest.raises(ValueError, match="test feature"):
         head.trees(torch.zeros(3, 2))
 

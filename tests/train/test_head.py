@@ -145,24 +145,15 @@ def test_a_head_on_the_filters_alone_saves_loads_and_predicts(base, disk_sample,
     assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
 
 
-def test_a_mixed_head_grows_half_its_trees_on_the_filters(base, disk_sample, tmp_path):
-    # a margin of -1: the mean of both forests wins unless one is 1 IoU better
-    image, label, valid = disk_sample
-    with pytest.raises(SegRefineError, match="mixed_margin needs filters_margin"):
-        HeadConfig(mixed_margin=-1.0, filters_margin=None)
-    config = HeadConfig(mixed_margin=-1.0, global_margin=None, **FAST)
-    result = fit_head(base, [(image, label, valid)], config)
-    model = result.model
-    assert model.deep == "encoder" and "half the trees on the filters" in result.reason
-    trees = model.trees
-    on_filters = [
-        bool((trees.feature[t][trees.left[t] >= 0] < model.bank.num_features).all())
-        for t in range(len(trees.feature))
-    ]
-    assert len(on_filters) == FAST["num_trees"] and sum(on_filters) >= FAST["num_trees"] // 2
-    again = load_checkpoint(save_checkpoint(model, tmp_path / "mixed.safetensors"))
-    mask = predict(again, image).mask.astype(bool)
-    assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
+def test_the_guard_scores_no_block_of_a_fold_that_learned_one_class():
+    """Block 0 holds all the foreground: the fold holding it out trains on background
+    only, so its blocks are not scored; the other folds train on both classes."""
+    groups = np.repeat(np.arange(6), 10)
+    labels = groups == 0
+    folds = head_module._learnable_folds(labels, groups, 3)
+    held_out = {int(group) for _, test in folds for group in groups[test]}
+    assert len(folds) == 2 and 0 not in held_out and len(held_out) == 4
+    assert all(labels[train].any() and not labels[train].all() for train, _ in folds)
 
 
 def test_the_guard_scores_original_pixels_not_their_mirrored_views(base, disk_sample, monkeypatch):

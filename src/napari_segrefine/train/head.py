@@ -55,9 +55,7 @@ class HeadConfig:
     current model's agreement with them). The guard: ``folds`` block folds, forests of
     ``guard_trees`` on at most ``guard_pixels``, refusal below the current IoU minus
     ``tolerance``; the guard also tries the filters alone and keeps them when they score
-    more than ``filters_margin`` above all features (None: never), half the trees on
-    each (their mean) when it scores more than ``mixed_margin`` above both (None:
-    never), and a global Otsu
+    more than ``filters_margin`` above all features (None: never), and a global Otsu
     threshold of one channel, kept when it scores more than ``global_margin`` above the
     trees, in updates that learn from their own images only (None: never; see
     `global_threshold`). ``flips``: mirrored views (left-right, then up-down) of the
@@ -79,7 +77,6 @@ class HeadConfig:
     guard_pixels: int = 10_000
     tolerance: float = 0.01
     filters_margin: float | None = 0.0
-    mixed_margin: float | None = None
     global_margin: float | None = 0.02
     flips: int = 2
     seed: int = 0
@@ -95,11 +92,6 @@ class HeadConfig:
         if self.flips not in (0, 1, 2):
             raise SegRefineError(
                 f"flips must be 0 (none), 1 (left-right) or 2 (and up-down), got {self.flips}"
-            )
-        if self.mixed_margin is not None and self.filters_margin is None:
-            raise SegRefineError(
-                "mixed_margin needs filters_margin (the guard's forests on the filters "
-                "alone): set filters_margin, or mixed_margin to None"
             )
         if not 0 < self.sample_share <= 1:
             raise SegRefineError(f"sample_share must be in (0, 1], got {self.sample_share}")
@@ -188,16 +180,13 @@ def fit_head(
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
     else:
-        deep = "none" if choice.features == "filters" else config.deep
+        columns = slice(None, choice.features)
+        parts = [(pixels.rows[:, columns], pixels.labels, np.ones(len(pixels.labels)))]
+        if choice.context:
+            parts.append((context[0][:, columns], *context[1:]))
+        deep = config.deep if choice.features is None else "none"
         head = new_head(base, config, threshold=choice.threshold, deep=deep)
-        kinds = {"all": [None], "filters": [filters], "mixed": [None, filters]}[choice.features]
-        forests = []
-        for last in kinds:  # trees on the filters read their columns, the first ones
-            parts = [(pixels.rows[:, :last], pixels.labels, np.ones(len(pixels.labels)))]
-            if choice.context:
-                parts.append((context[0][:, :last], *context[1:]))
-            forests.append(_fit(max(1, config.num_trees // len(kinds)), config, *parts))
-        set_trees(head, forests)
+        set_trees(head, _fit(config.num_trees, config, *parts))
     adopted, reason = _verdict(choice, config.tolerance)
     head.segrefine_config.provenance.update(head_config=asdict(config), guard=reason)
     return HeadResult(
@@ -234,14 +223,13 @@ def new_head(base: nn.Module, config: HeadConfig, **settings) -> AdaptedModel:
     return head.eval()
 
 
-def set_trees(head: AdaptedModel, forests: Sequence[ExtraTreesClassifier]) -> None:
-    """Copy the trees of fitted scikit-learn forests into the head's `TreeEnsemble` (and
-    its config): it predicts their mean."""
-    trees = [estimator.tree_ for forest in forests for estimator in forest.estimators_]
+def set_trees(head: AdaptedModel, forest: ExtraTreesClassifier) -> None:
+    """Copy a fitted scikit-learn forest into the head's `TreeEnsemble` (and its config)."""
+    trees = [estimator.tree_ for estimator in forest.estimators_]
     nodes = max(tree.node_count for tree in trees)
     depth = max(1, max(tree.max_depth for tree in trees))
     head.trees.__init__(len(trees), nodes, depth)
-    foreground = [list(forest.classes_).index(True) for forest in forests for _ in forest]
+    foreground = list(forest.classes_).index(True)
     for index, tree in enumerate(trees):
         count = tree.node_count
         counts = tree.value[:, 0, :]
@@ -250,7 +238,7 @@ def set_trees(head: AdaptedModel, forests: Sequence[ExtraTreesClassifier]) -> No
             "threshold": tree.threshold,
             "left": tree.children_left,
             "right": tree.children_right,
-            "value": counts[:, foreground[index]] / counts.sum(1),
+            "value": counts[:, foreground] / counts.sum(1),
         }
         for name, column in columns.items():
             buffer = getattr(head.trees, name)
@@ -303,7 +291,7 @@ class _Choice:
 
     threshold: float = 0.5
     context: bool = False
-    features: str = "all"  # the trees' features: "all", "filters", or "mixed" (half each)
+    features: int | None = None  # how many leading feature columns (None: all)
     head_iou: float | None = None
     current_iou: float = 0.0
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
@@ -311,17 +299,15 @@ class _Choice:
 
 def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks (the ``judged`` pixels), and the current model's IoU on the same
-    pixels.
+    corrected blocks (the ``judged`` pixels the folds can judge, see `_learnable_folds`),
+    and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
-    beat all features by more than ``config.filters_margin``; half the trees on each
-    (the mean of both forests) only when it beats both by more than
-    ``config.mixed_margin``; a global threshold (Otsu's level on ``levels``, the images'
-    `level_sample`; None: none) only when it beats the trees by more than
-    ``config.global_margin``. The guard works on at most ``guard_pixels`` corrected pixels
-    (and the same share of the context).
+    beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
+    level on ``levels``, the images' `level_sample`; None: none) only when it beats the
+    trees by more than ``config.global_margin``, on the same pixels. The guard works on
+    at most ``guard_pixels`` corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
     keep = _subsample(pixels.labels, config.guard_pixels, rng)
@@ -329,47 +315,56 @@ def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _C
     picked = rng.permutation(len(context[1]))[:count]
     sampled = tuple(part[picked] for part in context)
     pixels, judged = pixels.take(keep), judged[keep]
-    rows, labels, groups, current = pixels.rows, pixels.labels, pixels.groups, pixels.current
-    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
-    if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
-        return plain
-    columns = {"all": None}
+    rows, labels, groups = pixels.rows, pixels.labels, pixels.groups
+    folds = []
+    if min(config.folds, len(np.unique(groups))) >= 2:
+        folds = _learnable_folds(labels, groups, config.folds)
+    tested = np.zeros(len(labels), bool)
+    for _, test in folds:
+        tested[test] = True
+    if not (judged & tested).any():  # no verdict: the current IoU on all corrections
+        return _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
+    judged &= tested
+    plain = _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
+    best = _best_of(rows, labels, folds, sampled, config, plain, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
-        columns["filters"] = filters
-    options = [tuple(part[:0] for part in sampled)]  # without context
-    if len(sampled[1]):
-        options.append(sampled)
-    probs = {}  # (features, with context): out-of-fold probabilities of the judged pixels
-    for features, last in columns.items():
-        for extra in options:
-            narrow = (extra[0][:, :last], *extra[1:])
-            prob = _out_of_fold(rows[:, :last], labels, groups, narrow, config)
-            probs[features, bool(len(extra[1]))] = prob[judged]
-    if config.mixed_margin is not None and "filters" in columns:
-        for extra in options:
-            with_context = bool(len(extra[1]))
-            both = probs["all", with_context], probs["filters", with_context]
-            probs["mixed", with_context] = (both[0] + both[1]) / 2
-    best = {}
-    for (features, with_context), prob in probs.items():
+        narrow = (sampled[0][:, :filters], *sampled[1:])
+        alone = _best_of(rows[:, :filters], labels, folds, narrow, config, plain, judged)
+        alone.features = filters
+        best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
+    if config.global_margin is None or levels is None:
+        return best
+    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
+    if stump is None or stump.score <= best.head_iou + config.global_margin:
+        return best
+    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
+
+
+def _learnable_folds(labels: np.ndarray, groups: np.ndarray, folds: int) -> list:
+    """The (train, test) index pairs of ``folds`` block folds whose training pixels hold
+    both classes.
+
+    A fold that trains on one class can only answer that class: its blocks say nothing
+    of the trees, and scoring them (as IoU 0 when they hold the other class) once made
+    a global threshold, scored on every pixel, look better than trees that were not.
+    """
+    split = GroupKFold(min(folds, len(np.unique(groups)))).split(labels, labels, groups)
+    return [(train, test) for train, test in split if len(np.unique(labels[train])) == 2]
+
+
+def _best_of(rows, labels, folds, context, config, plain: _Choice, judged) -> _Choice:
+    """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
+    best = plain
+    options = [tuple(part[:0] for part in context)]  # without context
+    if len(context[1]):
+        options.append(context)
+    for extra in options:
+        prob = _out_of_fold(rows, labels, folds, extra, config)[judged]
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[judged][None])
-            if features not in best or score > best[features].head_iou:
-                best[features] = _Choice(
-                    threshold, with_context, features, score, plain.current_iou
-                )
-    choice = best["all"]
-    if "filters" in best and best["filters"].head_iou > choice.head_iou + config.filters_margin:
-        choice = best["filters"]
-    if "mixed" in best:
-        either = max(best["all"].head_iou, best["filters"].head_iou)
-        choice = best["mixed"] if best["mixed"].head_iou > either + config.mixed_margin else choice
-    if config.global_margin is None or levels is None:
-        return choice
-    stump = best_global_threshold(levels, rows[judged], labels[judged], len(config.sigmas))
-    if stump is None or stump.score <= choice.head_iou + config.global_margin:
-        return choice
-    return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
+            if best.head_iou is None or score > best.head_iou:
+                best = _Choice(threshold, bool(len(extra[1])), None, score, plain.current_iou)
+    return best
 
 
 def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -381,15 +376,12 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
-    """Foreground probability of each corrected pixel from forests that did not see its
-    block (``folds`` group folds). Context pixels always train, never test."""
+def _out_of_fold(rows, labels, folds, context, config) -> np.ndarray:
+    """Foreground probability of each corrected pixel of the test blocks of ``folds``
+    (`_learnable_folds`) from a forest that did not see its block; 0 elsewhere. Context
+    pixels always train, never test."""
     prob = np.zeros(len(labels))
-    folds = min(config.folds, len(np.unique(groups)))
-    for train, test in GroupKFold(folds).split(rows, labels, groups):
-        if len(np.unique(labels[train])) < 2:
-            prob[test] = labels[train][0]
-            continue
+    for train, test in folds:
         forest = _fit(
             config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
         )
@@ -401,12 +393,12 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     picked = f"threshold {choice.threshold:.1f}"
     if choice.stump is not None:
         picked = choice.stump.describe()
-    elif choice.features == "filters":
+    elif choice.features is not None:
         picked += "; filters only: the network's features did worse"
-    elif choice.features == "mixed":
-        picked += "; half the trees on the filters only: better than either alone"
     if choice.head_iou is None:
-        return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
+        return True, (
+            f"adopted (too few corrected blocks of each class to hold any out yet; {picked})"
+        )
     if choice.head_iou < choice.current_iou - tolerance:
         return False, (
             f"not adopted: on corrected blocks it had not seen, the head scored IoU "
