@@ -145,6 +145,33 @@ def test_a_head_on_the_filters_alone_saves_loads_and_predicts(base, disk_sample,
     assert iou(mask[:, 48:], label[:, 48:] > 0) > 0.8
 
 
+def test_the_guard_scores_no_block_of_a_fold_that_learned_one_class():
+    """Block 0 holds all the foreground: the fold holding it out trains on background
+    only, so its blocks are not scored; the other folds train on both classes."""
+    groups = np.repeat(np.arange(6), 10)
+    labels = groups == 0
+    folds = head_module._learnable_folds(labels, groups, 3)
+    held_out = {int(group) for _, test in folds for group in groups[test]}
+    assert len(folds) == 2 and 0 not in held_out and len(held_out) == 4
+    assert all(labels[train].any() and not labels[train].all() for train, _ in folds)
+
+
+def test_the_guard_scores_original_pixels_not_their_mirrored_views(base, disk_sample, monkeypatch):
+    """Prediction meets each pixel as it is, so the guard's IoUs count no mirrored row."""
+    image, label, valid = disk_sample
+    seen = []
+    choose = head_module._choose
+
+    def spy(pixels, context, config, filters, judged, levels):
+        seen.append((pixels.mirrored, judged))
+        return choose(pixels, context, config, filters, judged, levels)
+
+    monkeypatch.setattr(head_module, "_choose", spy)
+    fit_head(base, [(image, label, valid)], HeadConfig(**FAST))
+    ((mirrored, judged),) = seen
+    assert mirrored.any() and judged[~mirrored].all() and not judged[mirrored].any()
+
+
 def test_the_head_threshold_moves_the_decision(base, disk_sample, tmp_path):
     image, label, valid = disk_sample
     config = HeadConfig(deep="none", global_margin=None, **FAST)
@@ -315,7 +342,7 @@ def test_the_tile_memo_bound_changes_no_feature(base, monkeypatch):
         runs.clear()
         samples = [(image, image > 0.5, None)]
         found = pixels_module.training_pixels(head, samples, config, "cpu", rng)
-        return found[0], len(runs)
+        return found[0].rows, len(runs)
 
     kept, kept_runs = features()
     monkeypatch.setattr(pixels_module, "_memo_bound", lambda padded, tile: 1)

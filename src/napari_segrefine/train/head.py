@@ -38,7 +38,7 @@ from ..models.adapted import DEEP_CHOICES, AdaptedModel
 from ..models.config import ModelConfig, build_model, model_config
 from ..models.filter_bank import DEFAULT_SIGMAS
 from .global_threshold import GlobalThreshold, best_global_threshold, set_stump
-from .head_pixels import SAMPLE_STRIDE, Sample, training_pixels
+from .head_pixels import SAMPLE_STRIDE, Pixels, Sample, training_pixels
 from .loop import require_counts
 
 THRESHOLDS = (0.5, 0.4, 0.6, 0.3, 0.7)  # decision thresholds the guard tries, plain vote first
@@ -161,14 +161,10 @@ def fit_head(
     device = resolve_device(config.device)
     head.to(device)
     rng = np.random.default_rng(config.seed)
-    rows, labels, groups, current, mirrored, context, levels = training_pixels(
-        head, samples, config, device, rng
-    )
-    keep = _subsample(labels, config.max_pixels, rng)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    mirrored = mirrored[keep]
-    context = _weighted_context(context, labels, current, config)
-    judged = np.isin(groups // SAMPLE_STRIDE, sorted(judged_samples))
+    pixels, context, levels = training_pixels(head, samples, config, device, rng)
+    pixels = pixels.take(_subsample(pixels.labels, config.max_pixels, rng))
+    context = _weighted_context(context, pixels.labels, pixels.current, config)
+    judged = np.isin(pixels.groups // SAMPLE_STRIDE, sorted(judged_samples))
     if not judged.any():
         raise SegRefineError(
             "the image this update is for has no corrected pixels yet; correct or "
@@ -178,15 +174,14 @@ def fit_head(
     # other images' corrections, the trees did better (benchmarks/results/pooled_update.md).
     if len(judged_samples) < len(samples):
         levels = None
-    choice = _choose(
-        rows, labels, groups, current, context, config, head.bank.num_features, judged, levels
-    )
+    filters = head.bank.num_features
+    choice = _choose(pixels, context, config, filters, judged & ~pixels.mirrored, levels)
     if choice.stump is not None:
         head = new_head(base, config, deep="none")
         set_stump(head, choice.stump)
     else:
         columns = slice(None, choice.features)
-        parts = [(rows[:, columns], labels, np.ones(len(labels)))]
+        parts = [(pixels.rows[:, columns], pixels.labels, np.ones(len(pixels.labels)))]
         if choice.context:
             parts.append((context[0][:, columns], *context[1:]))
         deep = config.deep if choice.features is None else "none"
@@ -200,7 +195,7 @@ def fit_head(
         choice.head_iou,
         choice.current_iou,
         reason,
-        int(np.count_nonzero(~mirrored)),
+        int(np.count_nonzero(~pixels.mirrored)),
         time.perf_counter() - started,
         asdict(config),
     )
@@ -302,32 +297,39 @@ class _Choice:
     stump: GlobalThreshold | None = None  # a global threshold instead of trees
 
 
-def _choose(
-    rows, labels, groups, current, context, config, filters: int, judged, levels
-) -> _Choice:
+def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _Choice:
     """The features, decision threshold and use of context that score best on held-out
-    corrected blocks (the ``judged`` ones), and the current model's IoU on the same pixels.
+    corrected blocks (the ``judged`` pixels the folds can judge, see `_learnable_folds`),
+    and the current model's IoU on the same pixels.
 
     Thresholds are tried plain vote first, so ties keep 0.5; context is kept only when
     it scores better; the filters alone (the first ``filters`` columns) only when they
     beat all features by more than ``config.filters_margin``; a global threshold (Otsu's
     level on ``levels``, the images' `level_sample`; None: none) only when it beats the
-    trees by more than ``config.global_margin``. The guard works on at most ``guard_pixels``
-    corrected pixels (and the same share of the context).
+    trees by more than ``config.global_margin``, on the same pixels. The guard works on
+    at most ``guard_pixels`` corrected pixels (and the same share of the context).
     """
     rng = np.random.default_rng(config.seed + 1)
-    keep = _subsample(labels, config.guard_pixels, rng)
-    picked = rng.permutation(len(context[1]))[: round(len(context[1]) * len(keep) / len(labels))]
+    keep = _subsample(pixels.labels, config.guard_pixels, rng)
+    count = round(len(context[1]) * len(keep) / len(pixels.labels))
+    picked = rng.permutation(len(context[1]))[:count]
     sampled = tuple(part[picked] for part in context)
-    rows, labels, groups, current = rows[keep], labels[keep], groups[keep], current[keep]
-    judged = judged[keep]
-    plain = _Choice(current_iou=iou(current[judged][None], labels[judged][None]))
-    if min(config.folds, len(np.unique(groups))) < 2 or not judged.any():
-        return plain
-    best = _best_of(rows, labels, groups, sampled, config, plain, judged)
+    pixels, judged = pixels.take(keep), judged[keep]
+    rows, labels, groups = pixels.rows, pixels.labels, pixels.groups
+    folds = []
+    if min(config.folds, len(np.unique(groups))) >= 2:
+        folds = _learnable_folds(labels, groups, config.folds)
+    tested = np.zeros(len(labels), bool)
+    for _, test in folds:
+        tested[test] = True
+    if not (judged & tested).any():  # no verdict: the current IoU on all corrections
+        return _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
+    judged &= tested
+    plain = _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
+    best = _best_of(rows, labels, folds, sampled, config, plain, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
         narrow = (sampled[0][:, :filters], *sampled[1:])
-        alone = _best_of(rows[:, :filters], labels, groups, narrow, config, plain, judged)
+        alone = _best_of(rows[:, :filters], labels, folds, narrow, config, plain, judged)
         alone.features = filters
         best = alone if alone.head_iou > best.head_iou + config.filters_margin else best
     if config.global_margin is None or levels is None:
@@ -338,14 +340,26 @@ def _choose(
     return _Choice(stump=stump, head_iou=stump.score, current_iou=plain.current_iou)
 
 
-def _best_of(rows, labels, groups, context, config, plain: _Choice, judged) -> _Choice:
+def _learnable_folds(labels: np.ndarray, groups: np.ndarray, folds: int) -> list:
+    """The (train, test) index pairs of ``folds`` block folds whose training pixels hold
+    both classes.
+
+    A fold that trains on one class can only answer that class: its blocks say nothing
+    of the trees, and scoring them (as IoU 0 when they hold the other class) once made
+    a global threshold, scored on every pixel, look better than trees that were not.
+    """
+    split = GroupKFold(min(folds, len(np.unique(groups)))).split(labels, labels, groups)
+    return [(train, test) for train, test in split if len(np.unique(labels[train])) == 2]
+
+
+def _best_of(rows, labels, folds, context, config, plain: _Choice, judged) -> _Choice:
     """The threshold and use of context whose out-of-fold IoU on ``judged`` is highest."""
     best = plain
     options = [tuple(part[:0] for part in context)]  # without context
     if len(context[1]):
         options.append(context)
     for extra in options:
-        prob = _out_of_fold(rows, labels, groups, extra, config)[judged]
+        prob = _out_of_fold(rows, labels, folds, extra, config)[judged]
         for threshold in THRESHOLDS:
             score = iou((prob > threshold)[None], labels[judged][None])
             if best.head_iou is None or score > best.head_iou:
@@ -362,15 +376,12 @@ def _matthews(pred: np.ndarray, truth: np.ndarray) -> float:
     return (tp * tn - fp * fn) / scale if scale else 0.0
 
 
-def _out_of_fold(rows, labels, groups, context, config) -> np.ndarray:
-    """Foreground probability of each corrected pixel from forests that did not see its
-    block (``folds`` group folds). Context pixels always train, never test."""
+def _out_of_fold(rows, labels, folds, context, config) -> np.ndarray:
+    """Foreground probability of each corrected pixel of the test blocks of ``folds``
+    (`_learnable_folds`) from a forest that did not see its block; 0 elsewhere. Context
+    pixels always train, never test."""
     prob = np.zeros(len(labels))
-    folds = min(config.folds, len(np.unique(groups)))
-    for train, test in GroupKFold(folds).split(rows, labels, groups):
-        if len(np.unique(labels[train])) < 2:
-            prob[test] = labels[train][0]
-            continue
+    for train, test in folds:
         forest = _fit(
             config.guard_trees, config, (rows[train], labels[train], np.ones(len(train))), context
         )
@@ -385,7 +396,9 @@ def _verdict(choice: _Choice, tolerance: float) -> tuple[bool, str]:
     elif choice.features is not None:
         picked += "; filters only: the network's features did worse"
     if choice.head_iou is None:
-        return True, f"adopted (too few corrected blocks to hold any out yet; {picked})"
+        return True, (
+            f"adopted (too few corrected blocks of each class to hold any out yet; {picked})"
+        )
     if choice.head_iou < choice.current_iou - tolerance:
         return False, (
             f"not adopted: on corrected blocks it had not seen, the head scored IoU "

@@ -11,6 +11,7 @@ context pixels (the current model's answers in a few uncorrected windows).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -31,13 +32,29 @@ GROUP = 32  # side of the blocks the guard holds out together
 SAMPLE_STRIDE = 1_000_000_000  # block ids: sample index * SAMPLE_STRIDE + block
 
 
+@dataclass
+class Pixels:
+    """Corrected pixels, one row each (and one per mirrored view of it, see
+    `_mirrored_activations`), with what the head and its guard need of them."""
+
+    rows: np.ndarray  # features (pixels x F)
+    labels: np.ndarray  # True: foreground
+    groups: np.ndarray  # block ids: sample index * SAMPLE_STRIDE + block
+    current: np.ndarray  # the current model's mask
+    mirrored: np.ndarray  # True: a mirrored view's row
+
+    def take(self, keep: np.ndarray) -> Pixels:
+        """The pixels at indices (or where a bool mask is True) ``keep``."""
+        return Pixels(*(getattr(self, part.name)[keep] for part in fields(self)))
+
+
 @torch.no_grad()
 def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, device, rng):
-    """Features, labels, block ids, current-model masks and mirrored flags of every
-    corrected pixel (each once, plus ``config.flips`` mirrored views of it, see
-    `_mirrored_activations`), (features, labels) of context pixels (the current model's answers
-    elsewhere), and each sample's `level_sample`."""
-    found: list[list[np.ndarray]] = [[], [], [], [], [], [], []]
+    """The corrected `Pixels` (each once, plus ``config.flips`` mirrored views), the
+    (features, labels) of context pixels (the current model's answers elsewhere), and
+    each sample's `level_sample`."""
+    found: dict[str, list[np.ndarray]] = {part.name: [] for part in fields(Pixels)}
+    context: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     levels = []
     checked = [_checked_sample(head, *sample, index) for index, sample in enumerate(samples)]
     _require_both_classes(checked)
@@ -71,19 +88,17 @@ def training_pixels(head: AdaptedModel, samples: Sequence[Sample], config, devic
                 view[:, rows.shape[1] - len(encoded) :] = encoded[:, crop[0], crop[1]][:, spot].T
                 views.append(view)
             for number, view in enumerate(views):
-                found[0].append(view)
-                found[1].append(label[inner][spot] != 0)
-                found[2].append(index * SAMPLE_STRIDE + block)
-                found[3].append(prob[spot] > 0.5)
-                found[4].append(np.full(len(block), number > 0))  # a mirrored view
+                found["rows"].append(view)
+                found["labels"].append(label[inner][spot] != 0)
+                found["groups"].append(index * SAMPLE_STRIDE + block)
+                found["current"].append(prob[spot] > 0.5)
+                found["mirrored"].append(np.full(len(block), number > 0))
             free = np.flatnonzero(~spot.ravel())
             sample = rng.choice(free, min(len(free), config.max_pixels // 8), replace=False)
-            found[5].append(inside.reshape(len(inside), -1)[:, sample].T)
-            found[6].append(prob.ravel()[sample] > 0.5)
-    rows, labels, groups, current, mirrored, context_rows, context_labels = (
-        np.concatenate(part) for part in found
-    )
-    return rows, labels, groups, current, mirrored, (context_rows, context_labels), levels
+            context[0].append(inside.reshape(len(inside), -1)[:, sample].T)
+            context[1].append(prob.ravel()[sample] > 0.5)
+    pixels = Pixels(**{name: np.concatenate(parts) for name, parts in found.items()})
+    return pixels, tuple(np.concatenate(part) for part in context), levels
 
 
 def _require_both_classes(checked) -> None:
