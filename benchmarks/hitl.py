@@ -21,7 +21,7 @@ settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
 ``final11`` (never tuned on; ``final2`` to ``final11`` are each reported once, at the end
 of the round that added it; ``final7`` and ``final8`` are tuning sets since round 11,
-``final9`` since round 12);
+``final9`` since round 12, ``final10`` since round 13);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
 check settings on and ``shift`` to report.
 

@@ -115,9 +115,10 @@ glioma_nuclei, likewise (run once, in round 10: ``hitl_final8.md``,
 ``FINAL9`` names the last three, likewise (run once, in round 11: ``hitl_final9.md``,
 ``queue_loop_final9.md``, ``zero_shot_final9.md``; tuning sets since round 12).
 ``FINAL10`` names plant_rosettes, blood_smear_cells and dental_caries, likewise (run once,
-in round 12: ``hitl_final10.md``; the queue and zero-shot not yet).
-``FINAL11`` names deepglobe_roads, carrot_crops and foot_ulcers, likewise (only Otsu and
-overlay checks so far: ``final11_sets.md``).
+in round 12: ``hitl_final10.md``; a tuning group since round 13: ``hitl_guard_tuning.md``;
+the queue and zero-shot not yet).
+``FINAL11`` names deepglobe_roads, carrot_crops and foot_ulcers, likewise (``final11_sets.md``;
+run once, in round 13: ``hitl_final11.md``; the queue and zero-shot not yet).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
