@@ -316,16 +316,16 @@ def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _C
     sampled = tuple(part[picked] for part in context)
     pixels, judged = pixels.take(keep), judged[keep]
     rows, labels, groups = pixels.rows, pixels.labels, pixels.groups
-    folds = []
-    if min(config.folds, len(np.unique(groups))) >= 2:
-        folds = _learnable_folds(labels, groups, config.folds)
+    folds = _learnable_folds(labels, groups, config.folds)
     tested = np.zeros(len(labels), bool)
     for _, test in folds:
         tested[test] = True
-    if not (judged & tested).any():  # no verdict: the current IoU on all corrections
-        return _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
-    judged &= tested
+    verdict = bool((judged & tested).any())
+    if verdict:  # else no verdict: the current IoU on all corrections
+        judged &= tested
     plain = _Choice(current_iou=iou(pixels.current[judged][None], labels[judged][None]))
+    if not verdict:
+        return plain
     best = _best_of(rows, labels, folds, sampled, config, plain, judged)
     if config.filters_margin is not None and rows.shape[1] > filters:
         narrow = (sampled[0][:, :filters], *sampled[1:])
@@ -342,13 +342,16 @@ def _choose(pixels: Pixels, context, config, filters: int, judged, levels) -> _C
 
 def _learnable_folds(labels: np.ndarray, groups: np.ndarray, folds: int) -> list:
     """The (train, test) index pairs of ``folds`` block folds whose training pixels hold
-    both classes.
+    both classes (none when there are fewer than two blocks).
 
     A fold that trains on one class can only answer that class: its blocks say nothing
     of the trees, and scoring them (as IoU 0 when they hold the other class) once made
     a global threshold, scored on every pixel, look better than trees that were not.
     """
-    split = GroupKFold(min(folds, len(np.unique(groups)))).split(labels, labels, groups)
+    folds = min(folds, len(np.unique(groups)))
+    if folds < 2:
+        return []
+    split = GroupKFold(folds).split(labels, labels, groups)
     return [(train, test) for train, test in split if len(np.unique(labels[train])) == 2]
 
 
