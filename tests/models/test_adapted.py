@@ -15,6 +15,7 @@ from napari_segrefine import create_model, load_checkpoint
 from napari_segrefine.errors import SegRefineError
 from napari_segrefine.models.adapted import AdaptedModel, base_config_dict
 from napari_segrefine.models.filter_bank import FilterBank
+from napari_segrefine.models.trees import ROWS_PER_CHUNK
 from napari_segrefine.train.head import HeadConfig, new_head, set_trees
 
 
@@ -54,8 +55,8 @@ def test_tree_ensemble_equals_scikit_learn(kind):
     x, forest = _forest(kind=kind)
     head = create_model("adapted_head")
     set_trees(head, forest)
-    rows = np.random.default_rng(1).normal(size=(5000, 6)).astype(np.float32)
-    ours = head.trees(torch.from_numpy(rows)).numpy()
+    rows = np.random.default_rng(1).normal(size=(6, 2 * ROWS_PER_CHUNK + 5)).astype(np.float32).T
+    ours = head.trees(torch.from_numpy(rows)).numpy()  # rows in strides, over three chunks
     np.testing.assert_allclose(ours, forest.predict_proba(rows)[:, 1], atol=1e-6)
 
 

@@ -3,7 +3,10 @@
 The trees are grown by scikit-learn (`napari_segrefine.train.head`) and kept here as
 plain arrays, so a forest saves into safetensors like any other weights (no pickle).
 At prediction time each tree is rebuilt from those arrays as a scikit-learn ``Tree``
-(milliseconds) and evaluated by its compiled code, on the CPU, tree by tree in threads.
+(milliseconds) and evaluated by its compiled code, on the CPU. The rows go through in
+chunks that stay in the CPU's cache while every tree reads them, chunks in threads: four
+times faster on a 512 x 512 image than each tree over all rows
+(`benchmarks/results/update_speed_cpu.md`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 from torch import Tensor, nn
 
 LEAF = -1
+ROWS_PER_CHUNK = 8192  # 8192 rows of 200 fp32 features: 6.5 MB, what a core's cache holds
 
 
 class TreeEnsemble(nn.Module):
@@ -37,14 +41,23 @@ class TreeEnsemble(nn.Module):
         self.register_buffer("value", torch.zeros(shape))
 
     def forward(self, features: Tensor) -> Tensor:
-        """Foreground probability of each row of ``features`` (pixels x features)."""
-        rows = np.ascontiguousarray(features.detach().cpu().float().numpy())
+        """Foreground probability of each row of ``features`` (pixels x features, any
+        strides: each chunk of rows is made contiguous on its own)."""
+        rows = features.detach().cpu().float().numpy()
         trees = self._sklearn_trees(rows.shape[1])
         values = self.value.cpu().numpy()
+
+        def score(start: int) -> np.ndarray:
+            chunk = np.ascontiguousarray(rows[start : start + ROWS_PER_CHUNK])
+            total = np.zeros(len(chunk))
+            for t, tree in enumerate(trees):
+                total += values[t, tree.apply(chunk)]
+            return total / len(trees)
+
         with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
-            leaves = list(pool.map(lambda tree: tree.apply(rows), trees))
-        score = np.mean([values[t, leaf] for t, leaf in enumerate(leaves)], axis=0)
-        return torch.from_numpy(score.astype(np.float32)).to(features.device)
+            parts = list(pool.map(score, range(0, len(rows), ROWS_PER_CHUNK)))
+        score_all = np.concatenate(parts) if parts else np.zeros(0)
+        return torch.from_numpy(score_all.astype(np.float32)).to(features.device)
 
     def _sklearn_trees(self, num_features: int) -> list[Tree]:
         feature, threshold = self.feature.cpu().numpy(), self.threshold.cpu().numpy()
