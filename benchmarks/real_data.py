@@ -17,7 +17,7 @@ commit of FINAL8's cell_seg_matlab (ten files each, 10.6 MB in all, the nucleus 
 and their label text files 9.9 MB of it); FINAL10's three sets likewise, from three more
 repositories (ten files each, 10.9 MB in all); FINAL11's three sets likewise, from three
 more repositories (eight or ten files each, 10.7 MB in all); FINAL12's three sets likewise,
-from three more repositories (ten files each, 3.7 MB in all).
+from three more repositories (ten files each, 3.5 MB in all).
 
 Sets (name: domain, images):
 
