@@ -19,7 +19,7 @@ halves, which nobody corrected. Methods:
 Cases: real images from `real_data.py`: ``tuning`` (used to choose the head's
 settings), ``held-out`` (VOC and Zurich; looked at in an earlier round), ``fresh``
 (reported once, then tuned on: ``seen`` is tuning + fresh), ``final`` and ``final2`` to
-``final11`` (never tuned on; ``final2`` to ``final11`` are each reported once, at the end
+``final12`` (never tuned on; ``final2`` to ``final12`` are each reported once, at the end
 of the round that added it; ``final7`` and ``final8`` are tuning sets since round 11,
 ``final9`` since round 12, ``final10`` since round 13);
 synthetic domain shift: the training domains acquired differently, ``shift-tuning`` to
@@ -66,6 +66,7 @@ from real_data import (  # noqa: E402
     FINAL9,
     FINAL10,
     FINAL11,
+    FINAL12,
     load_real_sets,
 )
 
@@ -100,6 +101,7 @@ def load_cases(
         "final9": FINAL9,
         "final10": FINAL10,
         "final11": FINAL11,
+        "final12": FINAL12,
     }
     names = groups.get(which, (which,))
     real = load_real_sets()
@@ -393,7 +395,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="all",
-        help="tuning, held-out, all, fresh, seen, final, final2 to final11, shift, "
+        help="tuning, held-out, all, fresh, seen, final, final2 to final12, shift, "
         "shift-tuning, or a set",
     )
     parser.add_argument("--per-set", type=int, default=3, help="images per set at most")

@@ -25,7 +25,7 @@ the queue is ranked again on what the tool shows after every update. Strategies:
 Cases: ``tuning`` (the queue's rule was chosen on it): `hitl.py`'s seen real sets and the
 synthetic domains at data seed 100; ``report``: FINAL, FINAL2 and FINAL3 of
 `real_data.py`, which no ranking setting was chosen on, and the synthetic domains at
-seed 200; ``final4`` to ``final11``: one of those groups alone (never tuned on; add
+seed 200; ``final4`` to ``final12``: one of those groups alone (never tuned on; add
 ``--synthetic ''`` to leave out the synthetic domains).
 
     python benchmarks/queue_loop.py --split tuning --seeds 0,1
@@ -67,6 +67,7 @@ SPLITS = {
     "final9": ("final9", "held-out"),
     "final10": ("final10", "held-out"),
     "final11": ("final11", "held-out"),
+    "final12": ("final12", "held-out"),
 }
 
 

@@ -16,7 +16,8 @@ FINAL8's five sets likewise, from five more repositories (eight to ten files eac
 commit of FINAL8's cell_seg_matlab (ten files each, 10.6 MB in all, the nucleus tiles
 and their label text files 9.9 MB of it); FINAL10's three sets likewise, from three more
 repositories (ten files each, 10.9 MB in all); FINAL11's three sets likewise, from three
-more repositories (eight or ten files each, 10.7 MB in all).
+more repositories (eight or ten files each, 10.7 MB in all); FINAL12's three sets likewise,
+from three more repositories (ten files each, 3.5 MB in all).
 
 Sets (name: domain, images):
 
@@ -97,6 +98,13 @@ Sets (name: domain, images):
 * ``foot_ulcers``: clinical photographs of diabetic foot ulcers, the wound, 5 images
   (FUSeg 2021 validation set; GitHub uwm-bigdata/wound-segmentation, the data set
   authors').
+* ``rooftop_solar``: satellite photographs of a Bangkok district, hand-drawn solar panel
+  polygons, 5 tiles (GitHub JackTSully/unet_solar_panel_detection; Google imagery).
+* ``pfc_neurons``: bright-field photomicrographs of live cultured neurons, the neuron
+  drawn by an expert, 5 images (GitHub Erendiravp/pfc-pn-microscopy-dataset, the data
+  set's own, CC0).
+* ``ultrasound_nerves``: ultrasound images for regional anaesthesia, the nerves drawn by
+  the examiner, 5 images (GitHub tmkand/usgra-seg, the data set's own, CC BY 4.0).
 
 ``FINAL`` names voc_cafeteria, arc2017_tote and ct_lung_tumour: a group kept for final
 reporting, on which nothing is tuned (only Otsu and an overlay check have been run on it).
@@ -119,6 +127,8 @@ in round 12: ``hitl_final10.md``; a tuning group since round 13: ``hitl_guard_tu
 the queue and zero-shot not yet).
 ``FINAL11`` names deepglobe_roads, carrot_crops and foot_ulcers, likewise (``final11_sets.md``;
 run once, in round 13: ``hitl_final11.md``; the queue and zero-shot not yet).
+``FINAL12`` names rooftop_solar, pfc_neurons and ultrasound_nerves, likewise
+(``final12_sets.md``; only Otsu and overlay checks so far).
 
 Each loader's docstring gives the package and version (or repository and commit), files,
 origin and licence.
@@ -157,6 +167,7 @@ from real_final8 import (
 from real_final9 import fetal_head_ultrasound, magnetic_tile_defects, miccai_nuclei
 from real_final10 import blood_smear_cells, dental_caries, plant_rosettes
 from real_final11 import carrot_crops, deepglobe_roads, foot_ulcers
+from real_final12 import pfc_neurons, rooftop_solar, ultrasound_nerves
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 
@@ -483,6 +494,9 @@ SETS: dict[str, Callable[[Path], list[Pair]]] = {
     "deepglobe_roads": deepglobe_roads,
     "carrot_crops": carrot_crops,
     "foot_ulcers": foot_ulcers,
+    "rooftop_solar": rooftop_solar,
+    "pfc_neurons": pfc_neurons,
+    "ultrasound_nerves": ultrasound_nerves,
 }
 # Never tuned on: for final reporting only.
 FINAL = ("voc_cafeteria", "arc2017_tote", "ct_lung_tumour")
@@ -506,6 +520,8 @@ FINAL9 = ("magnetic_tile_defects", "fetal_head_ultrasound", "miccai_nuclei")
 FINAL10 = ("plant_rosettes", "blood_smear_cells", "dental_caries")
 # Never tuned on: reported once, at the end of the round that added them.
 FINAL11 = ("deepglobe_roads", "carrot_crops", "foot_ulcers")
+# Never tuned on: reported once, at the end of the round that added them.
+FINAL12 = ("rooftop_solar", "pfc_neurons", "ultrasound_nerves")
 
 
 def load_real_sets(cache_dir: Path | None = None) -> dict[str, list[Pair]]:
